@@ -9,8 +9,9 @@ if docker info >/dev/null 2>&1; then
     exit 0
 fi
 
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker-compose >/dev/null 2>&1 \
-        && ! docker compose version >/dev/null 2>&1; then
+has_compose() { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; }
+
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1 || ! has_compose; then
     if [ "$(id -u)" != 0 ]; then
         log "no Docker engine and not root; install docker.io and docker-compose, then retry"
         exit 1

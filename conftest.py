@@ -1,0 +1,3 @@
+"""Repository-level pytest configuration."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,35 @@
+# Shared setup for scripts/*.sh: each step reuses what is already there.
+# shellcheck shell=bash
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${CODEX_VENV:-$REPO/.venv}
+export PATH="$VENV/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+# A virtual environment with the project (editable) and its dev tools; reinstalled only
+# when pyproject.toml changes.
+ensure_venv() {
+    local stamp="$VENV/.pyproject.sha256" want
+    want=$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    step "setting up $VENV"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q -e "$REPO[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
+    echo "$want" > "$stamp"
+}
+
+# A Docker engine, a base image that needs no registry, and the wheelhouse the image
+# builds install from. Exports CODEX_BASE_IMAGE for compose.
+ensure_images() {
+    step "ensuring a Docker engine"
+    bash "$REPO/scripts/ensure-docker.sh"
+    step "ensuring a base image"
+    CODEX_BASE_IMAGE=$(bash "$REPO/service/base-image/build.sh")
+    export CODEX_BASE_IMAGE
+    printf 'base image: %s\n' "$CODEX_BASE_IMAGE" >&2
+    bash "$REPO/service/fill-wheelhouse.sh"
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test suite: lint, types, then every test (Docker tests included; they never skip).
+#   bash scripts/test.sh [pytest args...]
+source "$(dirname "$0")/lib.sh"
+cd "$REPO"
+ensure_venv
+ensure_images
+step "ruff"
+ruff check .
+ruff format --check .
+step "mypy"
+mypy
+step "pytest"
+exec pytest "$@"

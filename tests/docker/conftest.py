@@ -1,0 +1,31 @@
+"""Docker tests: they need an engine (scripts/ensure-docker.sh; CI runs it) and never
+skip. The base image and the wheelhouse are ensured here, so `pytest tests/docker`
+works on its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/docker/" in item.nodeid:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def base_image() -> str:
+    """The base image for the project's Dockerfiles (built from Debian packages when
+    python:3.11-slim cannot be pulled); exported as CODEX_BASE_IMAGE for compose."""
+    done = subprocess.run(["bash", str(REPO / "service/base-image/build.sh")],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, f"base image: {done.stderr[-2000:]}"
+    subprocess.run(["bash", str(REPO / "service/fill-wheelhouse.sh")], check=True, timeout=600)
+    image = done.stdout.strip()
+    os.environ["CODEX_BASE_IMAGE"] = image
+    return image

@@ -1,0 +1,153 @@
+"""Whole runs against the reference orchestrator as a plain process (`--codex-base-url`):
+passing and failing cases, failure text, the evidence bundle and redaction."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pytest_codex import verify
+from tests.conftest import REPO, Orchestrator
+
+CANARY = "canary-value-3f9a1c7e5b2d"
+
+
+def bundles(root: Path) -> list[Path]:
+    return sorted(root.glob("*/mocked"))
+
+
+def run_matrices(pytester: pytest.Pytester, url: str, *matrices: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(
+        "--codex-mode=mocked", f"--codex-base-url={url}", "--codex-evidence-dir=evidence",
+        "-v", *matrices,
+    )
+
+
+def test_full_seed_and_traversal_matrices_pass(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    result = run_matrices(pytester, orchestrator.url, f"--codex-matrix={REPO / 'matrices'}")
+    result.stdout.fnmatch_lines(["*mocked.yaml::create-project PASSED*",
+                                 "*traversal.yaml::dot-dot-1 PASSED*",
+                                 "*codex evidence*", "bundle: *evidence/*/mocked (* passed, 0 failed, 0 error)"])
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
+    assert outcomes["passed"] >= 55
+    [bundle] = bundles(pytester.path / "evidence")
+    assert verify.main(["verify", str(bundle)]) == 0
+    lines = (bundle / "traversal" / "request-lines.txt").read_text().splitlines()
+    assert len(lines) >= 30
+    assert any("GET /api/v1/" in line and "/files/../OUTSIDE-CANARY.txt HTTP/1.1" in line
+               for line in lines)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["mode"] == "mocked"
+    assert manifest["totals"]["failed"] == 0
+    assert {case["name"] for case in manifest["cases"]} >= {"create-project", "dot-dot-1"}
+
+
+def test_a_failing_expectation_reads_like_a_diff(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "wrong.yaml").write_text(
+        "name: wrong\ncases:\n"
+        "  - name: expects-teapot\n"
+        "    request: {path: /healthz}\n"
+        "    expect: {status: 418, json: {status: broken}}\n"
+    )
+    result = run_matrices(pytester, orchestrator.url, "matrices")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*GET /healthz HTTP/1.1*",
+        "*expected*418*",
+        "*actual*200*",
+        "*evidence: *responses/*expects-teapot.json*",
+    ])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    [bundle] = bundles(pytester.path / "evidence")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["totals"]["failed"] == 1
+
+
+def test_a_canary_secret_appears_nowhere_in_the_bundle(
+    pytester: pytest.Pytester, orchestrator: Orchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    pytester.mkdir("matrices")
+    # The instruction carries the secret: the API echoes it back in its responses.
+    pytester.path.joinpath("matrices", "echo.yaml").write_text(
+        "name: echo\ncases:\n"
+        "  - name: create-with-secret\n"
+        "    request:\n"
+        "      method: POST\n      path: /api/v1/projects\n"
+        f"      json: {{instruction: 'build it with {CANARY}'}}\n"
+        "    expect: {status: 200}\n"
+    )
+    result = run_matrices(pytester, orchestrator.url, "matrices")
+    result.assert_outcomes(passed=1)
+    assert CANARY not in result.stdout.str() + result.stderr.str()
+    [bundle] = bundles(pytester.path / "evidence")
+    files = [p for p in bundle.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert CANARY.encode() not in path.read_bytes(), path
+    assert "[REDACTED]" in "".join(p.read_text() for p in (bundle / "responses").iterdir())
+
+
+class LeakyHandler(BaseHTTPRequestHandler):
+    """A broken orchestrator: serves any path, `../` included, from its own folder."""
+
+    root = Path("/tmp")
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        prefix = "/api/v1/0123456789abcdef0123456789abcdef/files/"
+        if not self.path.startswith(prefix):
+            self.send_error(404)
+            return
+        try:
+            data = (self.root / self.path[len(prefix):]).read_bytes()
+        except OSError:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def leaky_server(tmp_path: Path) -> Iterator[str]:
+    LeakyHandler.root = tmp_path / "a" / "b"
+    LeakyHandler.root.mkdir(parents=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LeakyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_orchestrator_that_serves_dot_dot_fails_the_run(
+    pytester: pytest.Pytester, leaky_server: str
+) -> None:
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "leak.yaml").write_text(
+        "name: leak\ncases:\n"
+        "  - name: dot-dot-passwd\n    family: dot-dot\n"
+        "    request: {path: /api/v1/0123456789abcdef0123456789abcdef/files/"
+        "../../../../../../etc/passwd}\n"
+        "    expect: {status: 400}\n"
+    )
+    result = run_matrices(pytester, leaky_server, "matrices")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*GET /api/v1/*/files/../../../../../../etc/passwd HTTP/1.1*",
+                                 "*root:x:0:0:*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
