@@ -1,9 +1,9 @@
 """pytest hooks and fixtures of pytest-codex: an adapter over the engine modules.
 
 Options are resolved once in `pytest_configure`; YAML matrices under `--codex-matrix`
-become one item per case; session fixtures bring the orchestrator up with pytest-docker
-(or use `--codex-base-url`) and write the evidence bundle. Every fixture can be
-overridden in a conftest.py.
+become one item per case (`items.py`); session fixtures bring the orchestrator up with
+pytest-docker, or use `--codex-base-url`, and write the evidence bundle. Every fixture
+can be overridden in a conftest.py.
 """
 
 from __future__ import annotations
@@ -13,40 +13,40 @@ import platform
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pytest_docker.plugin import Services, get_docker_services
 
 import pytest_codex
+from pytest_codex import envfile, harness, stack
 from pytest_codex import settings as settings_mod
-from pytest_codex import stack
+from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
-from pytest_codex.matrix import Case, MatrixError, load_matrix
+from pytest_codex.harness import Harness, Stack
+from pytest_codex.items import SETTINGS_KEY, MatrixFile
 from pytest_codex.redact import Redactor
-from pytest_codex.runner import CaseFailedError, MissingVariableError, RunContext, run_case
+from pytest_codex.rollback import roll_back
 from pytest_codex.settings import RawOption, Settings, SettingsError
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
-LEAK_MARKERS = ("root:x:0:0:",)  # the first line of any Linux /etc/passwd
+LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
 
-_OPTIONS = (
-    # name, help, extra add_option kwargs, ini type
-    ("mode", "which worker the orchestrator uses: mocked (default) or live.", {}, "string"),
-    ("base-url", "test an orchestrator already running at this URL; no compose then.", {},
+# (option name, help, extra addoption arguments, ini type)
+_OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    ("mode", "worker mode to validate: mocked (default) or live.", {}, "string"),
+    ("base-url", "test the orchestrator running at this URL; no compose then.", {},
      "string"),
     ("compose-file", "compose file that starts the orchestrator; repeatable "
-     "(default: the bundled service/compose.yaml).", {"action": "append"}, "paths"),
+     "(default: the bundled stack for the mode).", {"action": "append"}, "paths"),
     ("matrix", "matrix file or folder to run; repeatable (default: matrices/).",
      {"action": "append"}, "paths"),
-    ("evidence-dir", "where evidence bundles are written (default: docs/evidence).", {},
-     "string"),
+    ("evidence-dir", "folder for evidence bundles (default: docs/evidence).", {}, "string"),
     ("env-file", "env file with the live keys (default in live mode: .env.live).", {},
      "string"),
+    ("live-model", "model endpoint in live mode: stub (default; the bundled stand-in, "
+     "hermetic) or openai.", {}, "string"),
     ("keep-stack", "leave the compose stack running after the run.",
      {"action": "store_true", "default": None}, "bool"),
     ("startup-timeout", "seconds to wait for the orchestrator to become healthy "
@@ -58,18 +58,11 @@ _OPTIONS = (
 @pytest.hookimpl
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("codex", "Codex orchestrator validation (pytest-codex)")
-    for name, help_text, kwargs, ini_type in _OPTIONS:
+    for name, help_text, extra, ini_type in _OPTIONS:
         dest = "codex_" + name.replace("-", "_")
         group.addoption(f"--codex-{name}", dest=dest, help=help_text.capitalize(),
-                        **({"default": None} | kwargs))
+                        **({"default": None} | extra))
         parser.addini(dest, help_text.capitalize(), type=ini_type)  # type: ignore[arg-type]
-
-
-def default_compose_files() -> tuple[Path, ...]:
-    """The bundled stack: service/compose.yaml beside the orchestrator package."""
-    import codex_orchestrator  # noqa: PLC0415 - only to locate the bundled files
-
-    return (Path(codex_orchestrator.__file__).resolve().parent.parent / "compose.yaml",)
 
 
 @pytest.hookimpl
@@ -78,21 +71,19 @@ def pytest_configure(config: pytest.Config) -> None:
     options = {}
     for name, *_ in _OPTIONS:
         dest = "codex_" + name.replace("-", "_")
-        options[dest.removeprefix("codex_")] = RawOption(
-            cli=config.getoption(dest), ini=config.getini(dest)
-        )
+        options[name.replace("-", "_")] = RawOption(cli=config.getoption(dest),
+                                                    ini=config.getini(dest))
     try:
-        settings = settings_mod.resolve(
-            options,
-            invocation_dir=config.invocation_params.dir,
-            rootdir=config.rootpath,
-            default_compose_files=default_compose_files(),
-        )
+        settings = settings_mod.resolve(options, invocation_dir=config.invocation_params.dir,
+                                        rootdir=config.rootpath)
         if settings.mode_given:
             settings_mod.check_matrix_paths(settings)
-    except SettingsError as error:
+        live_env = (envfile.load(settings.env_file)
+                    if settings.mode == "live" and settings.env_file else None)
+    except (SettingsError, EnvFileError) as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SETTINGS_KEY] = settings
+    config.stash[LIVE_ENV_KEY] = live_env
     config.stash[REPORT_KEY] = {}
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -109,105 +100,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> MatrixFile
     return None
 
 
-class MatrixFile(pytest.File):
-    """A YAML matrix: validated once, here; its cases share saved variables."""
-
-    def collect(self) -> Iterator[CaseItem]:
-        try:
-            matrix = load_matrix(self.path)
-        except MatrixError as error:
-            raise self.CollectError(str(error)) from None
-        self.variables: dict[str, str] = {}
-        mode = self.config.stash[SETTINGS_KEY].mode
-        for case in matrix.cases:
-            if case.runs_in(mode):
-                yield CaseItem.from_parent(self, name=case.name, case=case,
-                                           callobj=_matrix_case)
-
-
-def _matrix_case(codex_harness: Harness) -> None:
-    """Placeholder whose signature tells pytest which fixtures a case needs; the
-    case itself runs in `CaseItem.runtest`."""
-
-
-class CaseItem(pytest.Function):
-    """One matrix case: one request, its expectations, its evidence."""
-
-    def __init__(self, *, case: Case, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.case = case
-        self.add_marker("codex")
-
-    def runtest(self) -> None:
-        harness: Harness = self.funcargs["codex_harness"]
-        assert isinstance(self.parent, MatrixFile)
-        context = harness.context(self.parent.variables)
-        started = time.perf_counter()
-        try:
-            outcome = run_case(self.case, context)
-        except CaseFailedError as failure:
-            harness.record(self.case, failure.outcome.outcome, failure.outcome.status,
-                           failure.outcome.elapsed_ms, failure.outcome.evidence, str(failure))
-            raise
-        except MissingVariableError as error:
-            harness.record(self.case, "error", None,
-                           (time.perf_counter() - started) * 1000, None, str(error))
-            raise
-        harness.record(self.case, "passed", outcome.status, outcome.elapsed_ms,
-                       outcome.evidence, None)
-
-    def repr_failure(  # type: ignore[override]
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> str | Any:
-        if isinstance(excinfo.value, CaseFailedError | MissingVariableError):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        line = None if self.case.line is None else self.case.line - 1
-        return self.path, line, f"{self.path.name}::{self.case.name}"
-
-
-@dataclass
-class Stack:
-    """Where the orchestrator answers and, when the harness started it, its parts."""
-
-    base_url: str
-    workspace_root: Path | None = None
-    compose: stack.Compose | None = None
-    leak_markers: tuple[str, ...] = LEAK_MARKERS
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Harness:
-    """What every case needs: the target, the bundle, the timeouts."""
-
-    settings: Settings
-    stack: Stack
-    evidence: EvidenceBundle
-    api_token: str | None
-    report: dict[str, Any]
-
-    def context(self, variables: dict[str, str]) -> RunContext:
-        return RunContext(
-            base_url=self.stack.base_url,
-            evidence=self.evidence,
-            variables=variables,
-            workspace_root=self.stack.workspace_root,
-            leak_markers=self.stack.leak_markers,
-            timeout=self.settings.request_timeout,
-            api_token=self.api_token,
-        )
-
-    def record(self, case: Case, outcome: str, status: int | None, elapsed_ms: float,
-               evidence: str | None, message: str | None) -> None:
-        self.evidence.record_case(case.name, case.file.name, outcome, status, elapsed_ms,
-                                  evidence, message)
-        self.report.setdefault(outcome, 0)
-        self.report[outcome] += 1
-
-
 @pytest.fixture(scope="session")
 def codex_settings(pytestconfig: pytest.Config) -> Settings:
     """The resolved `codex` options (command line over ini over default)."""
@@ -215,15 +107,23 @@ def codex_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def codex_redactor() -> Redactor:
-    """Removes every secret-named environment variable's value from evidence.
-    Override to add values of your own."""
-    return Redactor.from_environment(os.environ)
+def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
+    """The live env file's values (live mode), else None. Its repr shows presence only."""
+    return pytestconfig.stash[LIVE_ENV_KEY]
+
+
+@pytest.fixture(scope="session")
+def codex_redactor(codex_live_env: LiveEnv | None) -> Redactor:
+    """Removes secrets from the evidence: values of secret-named environment variables
+    and every value of the live env file. Override to add values of your own."""
+    extra = codex_live_env.secrets() if codex_live_env is not None else []
+    return Redactor.from_environment(os.environ, extra)
 
 
 @pytest.fixture(scope="session")
 def codex_evidence(
-    pytestconfig: pytest.Config, codex_settings: Settings, codex_redactor: Redactor
+    pytestconfig: pytest.Config, codex_settings: Settings, codex_redactor: Redactor,
+    codex_live_env: LiveEnv | None,
 ) -> Iterator[EvidenceBundle]:
     """The run's evidence bundle, `<evidence-dir>/<UTC timestamp>/<mode>/`; finalised
     (manifest, summary, secret scan) when the session ends, also after failures."""
@@ -232,7 +132,7 @@ def codex_evidence(
     report["bundle"] = bundle.path
     started = time.perf_counter()
     yield bundle
-    metadata = {
+    metadata: dict[str, Any] = {
         "versions": {
             "pytest_codex": pytest_codex.__version__,
             "pytest": pytest.__version__,
@@ -244,6 +144,13 @@ def codex_evidence(
         "timings_s": {**report.get("timings", {}),
                       "session": round(time.perf_counter() - started, 3)},
     }
+    if codex_live_env is not None:
+        metadata["live"] = {"env_file": codex_live_env.path.name,
+                            "env": codex_live_env.presence(),
+                            "model": codex_settings.live_model,
+                            "git_ignore": envfile.git_ignored(pytestconfig.rootpath)}
+    if "rollback" in report:
+        metadata["rollback"] = report["rollback"]
     try:
         bundle.finalize(metadata)
     except SecretLeakError as error:
@@ -263,8 +170,21 @@ def codex_compose_command() -> tuple[str, ...]:
 @pytest.fixture(scope="session")
 def codex_compose_files(codex_settings: Settings) -> tuple[Path, ...]:
     """Compose files that start the orchestrator (`--codex-compose-file`, default the
-    bundled stack). Its service must be named `orchestrator` and publish port 8000."""
-    return codex_settings.compose_files
+    bundled stack for the mode). The service must be `orchestrator`, publishing 8000."""
+    if codex_settings.compose_files is not None:
+        return codex_settings.compose_files
+    return harness.bundled_compose_files(codex_settings.mode, codex_settings.live_model)
+
+
+@pytest.fixture(scope="session")
+def codex_rollback_compose_files(
+    codex_settings: Settings, codex_compose_files: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """Compose files of the mocked stack a live run rolls back to (default: the bundled
+    mocked stack, or your own files with USE_DUMMY_WORKER=true)."""
+    if codex_settings.compose_files is not None:
+        return codex_compose_files
+    return harness.bundled_compose_files("mocked", codex_settings.live_model)
 
 
 @pytest.fixture(scope="session")
@@ -283,108 +203,62 @@ def codex_workspace_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def codex_stack(
     pytestconfig: pytest.Config,
     codex_settings: Settings,
+    codex_live_env: LiveEnv | None,
     codex_evidence: EvidenceBundle,
+    codex_redactor: Redactor,
     codex_workspace_root: Path,
     codex_compose_command: tuple[str, ...],
     codex_compose_files: tuple[Path, ...],
+    codex_rollback_compose_files: tuple[Path, ...],
     codex_compose_project_name: str,
 ) -> Iterator[Stack]:
-    """The orchestrator under test: brought up with pytest-docker and torn down with
-    its volumes, or the one at `--codex-base-url`. Service logs go into the evidence."""
+    """The orchestrator under test: brought up with pytest-docker and torn down with its
+    volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
+    a live run ends with the rollback to mocked mode, proven by smoke cases."""
     report = pytestconfig.stash[REPORT_KEY]
-    if codex_settings.base_url is not None:
-        report["target"] = {"base_url": codex_settings.base_url, "compose": None}
-        report["target_version"] = stack.health(codex_settings.base_url, 10).get("version")
-        yield Stack(base_url=codex_settings.base_url)
+    settings = codex_settings
+    if settings.base_url is not None:
+        report["target"] = {"base_url": settings.base_url}
+        report["target_version"] = stack.health(settings.base_url, 10).get("version")
+        yield Stack(base_url=settings.base_url)
         return
-    yield from _compose_stack(report, codex_settings, codex_evidence, codex_workspace_root,
-                              codex_compose_command, codex_compose_files,
-                              codex_compose_project_name)
-
-
-def _compose_stack(report: dict[str, Any], settings: Settings, evidence: EvidenceBundle,
-                   workspace_root: Path, command: tuple[str, ...], files: tuple[Path, ...],
-                   project: str) -> Iterator[Stack]:
-    env = {"CODEX_WORKSPACE_ROOT": str(workspace_root),
-           "USE_DUMMY_WORKER": "true" if settings.mode == "mocked" else "false"}
-    compose = stack.Compose(command, files, project, {**os.environ, **env})
-    canary = stack.plant_outside_canary(workspace_root)
+    env = harness.stack_environment(settings, codex_live_env, codex_workspace_root,
+                                    codex_compose_project_name)
+    compose = stack.Compose(codex_compose_command, codex_compose_files,
+                            codex_compose_project_name, {**os.environ, **env})
+    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(codex_workspace_root))
     timings: dict[str, float] = {}
-    report["timings"] = timings
-    report["docker_version"] = stack.docker_server_version()
-    report["target"] = {"compose_files": [str(f) for f in files], "project": project}
-    cleanup = [] if settings.keep_stack else ["down -v --remove-orphans -t 5"]
-    started = time.perf_counter()
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        try:
-            services_cm = get_docker_services(stack.shell_command(command),
-                                              [str(f) for f in files], project,
-                                              ["up --build -d"], cleanup)
-            services = services_cm.__enter__()
-        except Exception as error:  # pytest-docker raises a bare Exception
-            logs = compose.logs()
-            _down(compose)
-            evidence.write_text("logs/service.log", logs)
-            pytest.fail(f"codex stack: compose up failed: {stack.tail(str(error), 20)}",
-                        pytrace=False)
-        try:
-            base_url = _wait_healthy(services, compose, settings)
-            timings["stack_start"] = round(time.perf_counter() - started, 3)
-            report["target"]["base_url"] = base_url
-            report["target_version"] = stack.health(base_url, 10).get("version")
-            cases_started = time.perf_counter()
-            yield Stack(base_url=base_url, workspace_root=workspace_root, compose=compose,
-                        leak_markers=(*LEAK_MARKERS, canary), timings=timings)
-            timings["cases"] = round(time.perf_counter() - cases_started, 3)
-        finally:
-            teardown_started = time.perf_counter()
-            evidence.write_text("logs/service.log", compose.logs())
-            _snapshot_workspaces(evidence, workspace_root)
-            services_cm.__exit__(None, None, None)
-            timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
+    report.update(timings=timings, docker_version=stack.docker_server_version(),
+                  target={"compose_files": [f.name for f in codex_compose_files],
+                          "project": codex_compose_project_name})
+    with harness.compose_stack(settings, compose, codex_evidence, timings) as base_url:
+        report["target"]["base_url"] = base_url
+        report["target_version"] = stack.health(base_url, 10).get("version")
+        cases_started = time.perf_counter()
+        yield Stack(base_url=base_url, workspace_root=codex_workspace_root, compose=compose,
+                    leak_markers=markers)
+        timings["cases"] = round(time.perf_counter() - cases_started, 3)
+        teardown_started = time.perf_counter()
+        harness.snapshot_workspaces(codex_evidence, codex_workspace_root)
+        if settings.mode == "live":
+            _roll_back(report, settings, compose, codex_rollback_compose_files,
+                       codex_evidence, codex_redactor, codex_workspace_root, markers)
+    timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
 
 
-def _wait_healthy(services: Services, compose: stack.Compose, settings: Settings) -> str:
-    try:
-        port = services.port_for(stack.DEFAULT_SERVICE, stack.DEFAULT_PORT)
-    except Exception as error:  # pytest-docker raises bare exceptions
-        raise _start_failure(compose, f"no published port for "
-                             f"{stack.DEFAULT_SERVICE}:{stack.DEFAULT_PORT} ({error})") from None
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        services.wait_until_responsive(lambda: stack.probe(base_url), settings.startup_timeout,
-                                       pause=0.25)
-    except Exception:  # pytest-docker's timeout is a bare Exception
-        raise _start_failure(compose, f"{base_url}/healthz did not answer 200 within "
-                             f"{settings.startup_timeout:.0f} s (--codex-startup-timeout)"
-                             ) from None
-    return base_url
-
-
-def _start_failure(compose: stack.Compose, what: str) -> pytest.fail.Exception:
-    logs = stack.tail(compose.logs(), 20)
-    return pytest.fail.Exception(f"codex stack: {what}; last service log lines:\n{logs}",
-                                 pytrace=False)
-
-
-def _down(compose: stack.Compose) -> None:
-    try:
-        compose.run("down", "-v", "--remove-orphans", "-t", "5")
-    except stack.StackError:
-        pass
-
-
-def _snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:
-    """Each project's file listing with sizes and its result.json, read from disk."""
-    for project_id in stack.project_ids(workspace_root):
-        workspace = workspace_root / project_id
-        evidence.write_json(f"workspaces/{project_id}.json",
-                            {"project_id": project_id, "files": stack.listing(workspace)})
-        result = stack.read_result(workspace)
-        if result is not None:
-            evidence.write_json(f"results/{project_id}/result.json", result)
+def _roll_back(report: dict[str, Any], settings: Settings, compose: stack.Compose,
+               files: tuple[Path, ...], live: EvidenceBundle, redactor: Redactor,
+               workspace_root: Path, markers: tuple[str, ...]) -> None:
+    mocked = EvidenceBundle(settings.evidence_dir, "mocked", redactor,
+                            timestamp=live.path.parent.name)
+    outcome = roll_back(compose, files, mocked, workspace_root=workspace_root,
+                        leak_markers=markers, startup_timeout=settings.startup_timeout,
+                        request_timeout=settings.request_timeout)
+    report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
+    mocked.finalize({"rollback_of": "live", "rollback": outcome.as_dict()})
+    if not outcome.passed:
+        pytest.fail(f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
+                    pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -426,15 +300,17 @@ def codex_client(
 @pytest.hookimpl
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     report = config.stash.get(REPORT_KEY, {})
-    bundle = report.get("bundle")
-    if bundle is None:
+    if "bundle" not in report:
         return
-    counts = ", ".join(f"{report.get(k, 0)} {k}" for k in ("passed", "failed", "error"))
+    tally = report.get("tally", {})
+    counts = ", ".join(f"{tally.get(k, 0)} {k}" for k in ("passed", "failed", "error"))
     terminalreporter.write_sep("-", "codex evidence")
-    terminalreporter.write_line(f"bundle: {bundle} ({counts})")
-    timings = report.get("timings")
-    if timings:
+    terminalreporter.write_line(f"bundle: {report['bundle']} ({counts})")
+    if report.get("timings"):
         terminalreporter.write_line("timings: " + ", ".join(
-            f"{name} {seconds:.2f} s" for name, seconds in timings.items()))
+            f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items()))
+    if "rollback" in report:
+        verdict = "passed" if report["rollback"]["passed"] else "FAILED"
+        terminalreporter.write_line(f"rollback to mocked: {verdict}")
     if "leak" in report:
         terminalreporter.write_line(f"SECRET SCAN FAILED: {report['leak']}", red=True)

@@ -19,6 +19,7 @@ DEFAULT_EVIDENCE_DIR = "docs/evidence"
 DEFAULT_ENV_FILE = ".env.live"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
+LIVE_MODELS = ("stub", "openai")
 
 
 class SettingsError(Exception):
@@ -37,13 +38,14 @@ class RawOption:
 class Settings:
     mode: str
     base_url: str | None
-    compose_files: tuple[Path, ...]
+    compose_files: tuple[Path, ...] | None  # None: the bundled stack for the mode
     matrix_paths: tuple[Path, ...]
     evidence_dir: Path
     env_file: Path | None
     keep_stack: bool
     startup_timeout: float
     request_timeout: float
+    live_model: str
     mode_given: bool
 
     @property
@@ -114,7 +116,6 @@ def resolve(
     *,
     invocation_dir: Path,
     rootdir: Path,
-    default_compose_files: Sequence[Path],
 ) -> Settings:
     """Resolve every `codex` option; relative cli paths start at the invocation directory,
     relative ini paths at the rootdir."""
@@ -136,11 +137,9 @@ def resolve(
             "--codex-base-url and --codex-compose-file exclude each other; "
             "give the URL of a running orchestrator or the compose files to start one"
         )
-    if compose_value is None:
-        compose_files = tuple(default_compose_files)
-    else:
+    compose_files = None
+    if compose_value is not None:
         compose_files = _paths(compose_value, base_for(compose_source))
-    if base_url is None:
         for path in compose_files:
             if not path.is_file():
                 raise SettingsError(
@@ -162,6 +161,14 @@ def resolve(
     else:
         env_file = None
 
+    live_model_value, _ = _pick(options["live_model"])
+    live_model = str(live_model_value or "stub")
+    if live_model not in LIVE_MODELS:
+        raise SettingsError(
+            f"--codex-live-model: {live_model!r} is not a model endpoint; use stub "
+            "(the bundled stand-in, hermetic) or openai (OPENAI_BASE_URL or the public API)"
+        )
+
     return Settings(
         mode=mode,
         base_url=base_url,
@@ -174,6 +181,7 @@ def resolve(
                                  DEFAULT_STARTUP_TIMEOUT),
         request_timeout=_timeout("request-timeout", options["request_timeout"],
                                  DEFAULT_REQUEST_TIMEOUT),
+        live_model=live_model,
         mode_given=mode_source == "cli",
     )
 

@@ -6,6 +6,7 @@ bind-mounted workspaces. No pytest import here.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shlex
 import shutil
@@ -125,10 +126,15 @@ def plant_outside_canary(workspace_root: Path) -> str:
     return content
 
 
+PROJECT_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def project_ids(workspace_root: Path) -> list[str]:
+    """The project workspaces below the root (not `.jobs/` or other bookkeeping)."""
     if not workspace_root.is_dir():
         return []
-    return sorted(p.name for p in workspace_root.iterdir() if p.is_dir() and not p.is_symlink())
+    return sorted(p.name for p in workspace_root.iterdir()
+                  if PROJECT_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
 
 
 def listing(workspace: Path) -> list[dict[str, object]]:

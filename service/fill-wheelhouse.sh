@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Fill .cache/wheelhouse/ on the host with the wheels the images install, so image
-# builds need no network (containers here reach no package index). Reuses what is there.
+# Fill the wheelhouses on the host, so image builds need no network (containers here
+# reach no package index): .cache/wheelhouse/ for the orchestrator image and
+# service/worker/wheels/ for the worker image (the Codex CLI, ~140 MB). Reuses what is
+# there: a folder is refilled only when its requirements file changes.
 #   service/fill-wheelhouse.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=.cache/wheelhouse
-mkdir -p "$dest"
-stamp="$dest/.requirements.sha256"
-want=$(sha256sum service/requirements.txt | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
-fi
-echo "wheelhouse: downloading wheels for service/requirements.txt" >&2
-# The images run CPython 3.11 on x86_64/aarch64 glibc, like this host.
-python3 -m pip download -q --only-binary=:all: --dest "$dest" -r service/requirements.txt \
-    2> >(grep -v "is ignored: it is neither" >&2)
-echo "$want" > "$stamp"
+
+fill() {  # fill <requirements file> <destination>
+    local requirements=$1 dest=$2 stamp want
+    mkdir -p "$dest"
+    stamp="$dest/.requirements.sha256"
+    want=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    echo "wheelhouse: downloading wheels for $requirements into $dest" >&2
+    # The images run CPython 3.11 on glibc, like this host.
+    python3 -m pip download -q --only-binary=:all: --dest "$dest" -r "$requirements" \
+        2> >(grep -v "is ignored: it is neither" >&2)
+    echo "$want" > "$stamp"
+}
+
+fill service/requirements.txt .cache/wheelhouse
+fill service/worker/requirements.txt service/worker/wheels

@@ -55,15 +55,18 @@ def test_seed_calls_against_the_compose_stack(compose: stack.Compose) -> None:
         assert files.status_code == 200
         assert [f["path"] for f in files.json()["files"]] == SEED_FILES
         app = client.get(f"/api/v1/{project['id']}/files/app.py")
-        assert app.status_code == 200 and "fib" in app.json()["content"].lower()
+        assert app.status_code == 200
+        assert "fib" in app.json()["content"].lower()
         edit = client.post(f"/api/v1/{project['id']}/jobs",
                            json={"job_type": "edit", "instruction": "Add a comment."})
-        assert edit.status_code == 200 and edit.json()["status"] == "completed"
+        assert edit.status_code == 200
+        assert edit.json()["status"] == "completed"
 
     # The workspace is bind-mounted at the same path: the host sees what the API served.
     workspace = Path(compose.env["CODEX_WORKSPACE_ROOT"]) / project["id"]
     result = json.loads((workspace / ".codex" / "result.json").read_text())
-    assert result["status"] == "success" and result["modified_files"] == ["app.py"]
+    assert result["status"] == "success"
+    assert result["modified_files"] == ["app.py"]
     # Published on loopback only.
     assert compose.run("port", "orchestrator", "8000").strip().startswith("127.0.0.1:")
 
@@ -79,7 +82,8 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
         "--codex-evidence-dir=evidence", "-p", "no:cacheprovider",
     )
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()
+    assert outcomes.get("failed", 0) == 0, result.stdout.str()
+    assert outcomes.get("errors", 0) == 0, result.stdout.str()
     assert outcomes["passed"] >= 55
     result.stdout.fnmatch_lines(["*codex evidence*", "timings: stack_start *"])
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import REPO
+
 GOOD = """
 name: demo
 modes: [mocked, live]
@@ -71,8 +73,6 @@ def test_a_bad_matrix_is_one_clean_line(
 
 
 def test_bundled_matrices_are_valid(pytester: pytest.Pytester) -> None:
-    from tests.conftest import REPO
-
     result = pytester.runpytest("--collect-only", "-q", "--codex-mode=mocked",
                                 f"--codex-matrix={REPO / 'matrices'}")
     result.stdout.fnmatch_lines(["*mocked.yaml::create-project", "*traversal.yaml::dot-dot-1"])

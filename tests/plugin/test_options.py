@@ -77,3 +77,14 @@ def test_ini_beats_default_and_command_line_beats_ini(pytester: pytest.Pytester)
                                   "--codex-base-url=http://127.0.0.1:10", "-p", "no:cacheprovider")
     from_cli.assert_outcomes(passed=1)
     from_cli.stdout.fnmatch_lines(["MODE=live", "BASE=http://127.0.0.1:10", "TIMEOUT=3.0"])
+
+
+def test_live_mode_needs_an_env_file_with_a_key(pytester: pytest.Pytester) -> None:
+    missing = pytester.runpytest("--codex-mode=live", "--codex-matrix=.")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    missing.stderr.fnmatch_lines(["ERROR: --codex-env-file: *.env.live' does not exist; "
+                                  "copy .env.live.example to .env.live*"])
+    pytester.path.joinpath(".env.live").write_text("OPENAI_ORG_ID=org-1\n")
+    keyless = pytester.runpytest("--codex-mode=live", "--codex-matrix=.")
+    assert keyless.ret == pytest.ExitCode.USAGE_ERROR
+    keyless.stderr.fnmatch_lines(["ERROR: --codex-env-file: * sets no OPENAI_API_KEY*"])

@@ -32,11 +32,15 @@ def test_full_seed_and_traversal_matrices_pass(
     pytester: pytest.Pytester, orchestrator: Orchestrator
 ) -> None:
     result = run_matrices(pytester, orchestrator.url, f"--codex-matrix={REPO / 'matrices'}")
-    result.stdout.fnmatch_lines(["*mocked.yaml::create-project PASSED*",
-                                 "*traversal.yaml::dot-dot-1 PASSED*",
-                                 "*codex evidence*", "bundle: *evidence/*/mocked (* passed, 0 failed, 0 error)"])
+    result.stdout.fnmatch_lines([
+        "*mocked.yaml::create-project PASSED*",
+        "*traversal.yaml::dot-dot-1 PASSED*",
+        "*codex evidence*",
+        "bundle: *evidence/*/mocked (* passed, 0 failed, 0 error)",
+    ])
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0
+    assert outcomes.get("failed", 0) == 0
+    assert outcomes.get("errors", 0) == 0
     assert outcomes["passed"] >= 55
     [bundle] = bundles(pytester.path / "evidence")
     assert verify.main(["verify", str(bundle)]) == 0
@@ -104,7 +108,7 @@ class LeakyHandler(BaseHTTPRequestHandler):
 
     root = Path("/tmp")
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         prefix = "/api/v1/0123456789abcdef0123456789abcdef/files/"
         if not self.path.startswith(prefix):
             self.send_error(404)

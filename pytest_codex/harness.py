@@ -1,0 +1,170 @@
+"""The run's moving parts behind the fixtures: the stack brought up with pytest-docker,
+the live environment, the per-case context, and what goes into the evidence at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_docker.plugin import Services, get_docker_services
+
+from pytest_codex import stack
+from pytest_codex.envfile import PASSED_VARIABLES, LiveEnv
+from pytest_codex.evidence import EvidenceBundle
+from pytest_codex.matrix import Case
+from pytest_codex.runner import RunContext
+from pytest_codex.settings import Settings
+
+LEAK_MARKERS = ("root:x:0:0:",)  # the first line of any Linux /etc/passwd
+SERVICE_DIR = Path(__file__).resolve().parent.parent / "service"
+
+
+def bundled_compose_files(mode: str, live_model: str) -> tuple[Path, ...]:
+    """The bundled stack for a mode: mocked, live, or live with the model stand-in."""
+    import codex_orchestrator  # noqa: PLC0415 - only to locate the bundled files
+
+    service = Path(codex_orchestrator.__file__).resolve().parent.parent
+    files = [service / "compose.yaml"]
+    if mode == "live":
+        files.append(service / "compose.live.yaml")
+        if live_model == "stub":
+            files.append(service / "compose.hermetic.yaml")
+    return tuple(files)
+
+
+@dataclass
+class Stack:
+    """Where the orchestrator answers and, when the harness started it, its parts."""
+
+    base_url: str
+    workspace_root: Path | None = None
+    compose: stack.Compose | None = None
+    leak_markers: tuple[str, ...] = LEAK_MARKERS
+
+
+@dataclass
+class Harness:
+    """What every case needs: the target, the bundle, the timeouts, the tally."""
+
+    settings: Settings
+    stack: Stack
+    evidence: EvidenceBundle
+    api_token: str | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def context(self, variables: dict[str, str]) -> RunContext:
+        return RunContext(
+            base_url=self.stack.base_url,
+            evidence=self.evidence,
+            variables=variables,
+            workspace_root=self.stack.workspace_root,
+            leak_markers=self.stack.leak_markers,
+            timeout=self.settings.request_timeout,
+            api_token=self.api_token,
+        )
+
+    def record(self, case: Case, outcome: str, status: int | None, elapsed_ms: float,
+               evidence: str | None, message: str | None) -> None:
+        self.evidence.record_case(case.name, case.file.name, outcome, status, elapsed_ms,
+                                  evidence, message)
+        tally = self.report.setdefault("tally", {})
+        tally[outcome] = tally.get(outcome, 0) + 1
+
+
+def stack_environment(settings: Settings, live_env: LiveEnv | None, workspace_root: Path,
+                      project: str) -> dict[str, str]:
+    """What compose needs to see, on top of the harness's own environment."""
+    env = {
+        "CODEX_WORKSPACE_ROOT": str(workspace_root),
+        "CODEX_RUN_ID": project,
+        "USE_DUMMY_WORKER": "true" if settings.mode == "mocked" else "false",
+    }
+    if live_env is not None:
+        env |= {name: live_env.values[name] for name in PASSED_VARIABLES
+                if live_env.values.get(name)}
+        if settings.live_model == "stub":
+            env["MODEL_STUB_EXPECTED_KEY"] = live_env.values["OPENAI_API_KEY"]
+    return env
+
+
+@contextlib.contextmanager
+def compose_stack(settings: Settings, compose: stack.Compose, evidence: EvidenceBundle,
+                  timings: dict[str, float]) -> Iterator[str]:
+    """Bring the stack up with pytest-docker, wait for /healthz, yield the base URL, and
+    always tear down (also when start-up fails), keeping the logs in the evidence."""
+    cleanup = [] if settings.keep_stack else ["down -v --remove-orphans -t 5"]
+    started = time.perf_counter()
+    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as exits:
+        for name, value in compose.env.items():
+            if os.environ.get(name) != value:
+                patch.setenv(name, value)
+        try:
+            services = exits.enter_context(get_docker_services(
+                stack.shell_command(compose.command), [str(f) for f in compose.files],
+                compose.project, ["up --build -d"], cleanup))
+        except Exception as error:  # pytest-docker raises a bare Exception
+            _keep_logs(compose, evidence)
+            if not settings.keep_stack:
+                _down(compose)  # a half-started stack is torn down too
+            raise pytest.fail.Exception(
+                f"codex stack: compose up failed:\n{stack.tail(str(error), 25)}",
+                pytrace=False) from None
+        exits.callback(_keep_logs, compose, evidence)  # runs before pytest-docker's down
+        base_url = _wait_healthy(services, compose, settings.startup_timeout)
+        timings["stack_start"] = round(time.perf_counter() - started, 3)
+        yield base_url
+
+
+def _wait_healthy(services: Services, compose: stack.Compose, timeout: float) -> str:
+    try:
+        port = services.port_for(stack.DEFAULT_SERVICE, stack.DEFAULT_PORT)
+    except Exception as error:  # pytest-docker raises bare exceptions
+        raise _start_failure(compose, f"no published port for {stack.DEFAULT_SERVICE}:"
+                             f"{stack.DEFAULT_PORT} ({stack.tail(str(error), 3)})") from None
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        services.wait_until_responsive(lambda: stack.probe(base_url), timeout, pause=0.25)
+    except Exception:  # pytest-docker's time-out is a bare Exception
+        raise _start_failure(compose, f"{base_url}/healthz did not answer 200 within "
+                             f"{timeout:.0f} s (--codex-startup-timeout)") from None
+    return base_url
+
+
+def _start_failure(compose: stack.Compose, what: str) -> BaseException:
+    logs = stack.tail(compose.logs(), 20)
+    return pytest.fail.Exception(f"codex stack: {what}; last service log lines:\n{logs}",
+                                 pytrace=False)
+
+
+def _down(compose: stack.Compose) -> None:
+    with contextlib.suppress(stack.StackError):
+        compose.run("down", "-v", "--remove-orphans", "-t", "5")
+
+
+def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:
+    evidence.write_text("logs/service.log", compose.logs())
+
+
+def snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:
+    """Each project's files with sizes, its result.json, and the worker event streams."""
+    for project_id in stack.project_ids(workspace_root):
+        workspace = workspace_root / project_id
+        evidence.write_json(f"workspaces/{project_id}.json",
+                            {"project_id": project_id, "files": stack.listing(workspace)})
+        result = stack.read_result(workspace)
+        if result is not None:
+            evidence.write_json(f"results/{project_id}/result.json", result)
+    jobs = workspace_root / ".jobs"
+    if jobs.is_dir():
+        for job in sorted(p for p in jobs.iterdir() if p.is_dir()):
+            for name in ("events.jsonl", "worker.log"):
+                if (job / name).is_file():
+                    evidence.write_bytes(f"workers/{job.name}/{name}",
+                                         (job / name).read_bytes())

@@ -1,0 +1,80 @@
+"""The pytest adapter for matrix files: a `pytest.File` that validates the YAML once and
+yields one item per case of the current mode, and the item that runs a case."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_codex.matrix import Case, MatrixError, load_matrix
+from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
+from pytest_codex.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_codex.harness import Harness
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+
+
+class MatrixFile(pytest.File):
+    """A YAML matrix; its cases run in file order and share saved variables."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        try:
+            matrix = load_matrix(self.path)
+        except MatrixError as error:
+            raise self.CollectError(str(error)) from None
+        self.variables: dict[str, str] = {}
+        mode = self.config.stash[SETTINGS_KEY].mode
+        for case in matrix.cases:
+            if case.runs_in(mode):
+                yield CaseItem.from_parent(self, name=case.name, case=case,
+                                           callobj=_matrix_case)
+
+
+def _matrix_case(codex_harness: Harness) -> None:
+    """Stands for a case: its signature tells pytest the fixtures a case needs (so
+    overrides in a conftest.py apply); the case itself runs in `CaseItem.runtest`."""
+
+
+class CaseItem(pytest.Function):
+    """One matrix case: one request, its expectations, its evidence."""
+
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.add_marker("codex")
+
+    def runtest(self) -> None:
+        harness: Harness = self.funcargs["codex_harness"]
+        assert isinstance(self.parent, MatrixFile)
+        started = time.perf_counter()
+        try:
+            outcome = run_case(self.case, harness.context(self.parent.variables))
+        except CaseFailedError as failure:
+            failed = failure.outcome
+            harness.record(self.case, failed.outcome, failed.status, failed.elapsed_ms,
+                           failed.evidence, str(failure))
+            raise
+        except MissingVariableError as error:
+            harness.record(self.case, "error", None, (time.perf_counter() - started) * 1000,
+                           None, str(error))
+            raise
+        harness.record(self.case, "passed", outcome.status, outcome.elapsed_ms,
+                       outcome.evidence, None)
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        """A case failure is its own readable text; anything else is pytest's usual."""
+        if isinstance(excinfo.value, CaseFailedError | MissingVariableError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = None if self.case.line is None else self.case.line - 1
+        return self.path, line, f"{self.path.name}::{self.case.name}"

@@ -1,0 +1,187 @@
+"""The live worker: one sibling container per job, running the real Codex CLI.
+
+The orchestrator reaches the Docker engine through the mounted socket and starts
+`CODEX_WORKER_IMAGE` with the project's workspace bind-mounted at /workspace (the
+workspace root is mounted at the same path in the orchestrator, so the host path is
+also the path here). The container is the sandbox: non-root, no capabilities,
+no-new-privileges, read-only root with a tmpfs home, memory/CPU/pids limits, and a job
+timeout after which it is killed. OPENAI_* values are passed by name and never logged.
+The worker's JSON event stream (its stdout) is kept under `<WORKSPACE_ROOT>/.jobs/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+PASSED_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT", "OPENAI_BASE_URL",
+                    "CODEX_MODEL")
+ENV_PRESENCE = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
+WORKER_UID = 1000
+LABEL = "io.pytest-codex"
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ContainerWorker:
+    """Runs one job in a fresh worker container and returns its result.json."""
+
+    def __init__(self, *, image: str, workspace_root: Path, job_timeout_s: float,
+                 network: str | None = None, memory: str = "1g", cpus: float = 1.0,
+                 pids: int = 256, environ: Mapping[str, str] | None = None) -> None:
+        self.image = image
+        self.workspace_root = workspace_root
+        self.job_timeout_s = job_timeout_s
+        self.network = network
+        self.memory = memory
+        self.cpus = cpus
+        self.pids = pids
+        self.environ = os.environ if environ is None else environ
+
+    def run(self, workspace: Path, request: dict[str, Any]) -> dict[str, Any]:
+        started = _now()
+        job_id = str(request.get("job_id", "unknown"))
+        try:
+            client = docker.from_env(timeout=30)
+            client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            return self._failure(workspace, request, started, "docker_unavailable",
+                                 f"the Docker engine did not answer ({type(error).__name__})")
+        try:
+            return self._run_container(client, workspace, request, job_id, started)
+        finally:
+            client.close()
+
+    def _run_container(self, client: docker.DockerClient, workspace: Path,
+                       request: dict[str, Any], job_id: str, started: str) -> dict[str, Any]:
+        _hand_over(workspace)
+        (workspace / ".codex" / "result.json").unlink(missing_ok=True)
+        environment = {name: self.environ[name] for name in PASSED_VARIABLES
+                       if self.environ.get(name)}
+        # The entrypoint's own limit fires first, so it can still write result.json.
+        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
+        try:
+            container = client.containers.run(
+                self.image,
+                detach=True,
+                environment=environment,
+                volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}},
+                labels={f"{LABEL}.role": "worker", f"{LABEL}.job": job_id,
+                        f"{LABEL}.project": str(request.get("project_id", ""))},
+                user=f"{WORKER_UID}:{WORKER_UID}",
+                mem_limit=self.memory,
+                memswap_limit=self.memory,
+                nano_cpus=int(self.cpus * 1e9),
+                pids_limit=self.pids,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                read_only=True,
+                tmpfs={"/home/worker": f"rw,size=512m,uid={WORKER_UID},gid={WORKER_UID}",
+                       "/tmp": "rw,size=256m,mode=1777"},  # noqa: S108 - in the container
+                network=self.network,
+            )
+        except docker.errors.ImageNotFound:
+            return self._failure(workspace, request, started, "worker_image_missing",
+                                 f"worker image {self.image!r} is not built; build "
+                                 "service/worker or set CODEX_WORKER_IMAGE")
+        except docker.errors.DockerException as error:
+            return self._failure(workspace, request, started, "worker_start_failed",
+                                 f"the worker container did not start ({type(error).__name__})")
+        log.info("worker started", extra={"job_id": job_id, "container": container.short_id})
+        exit_code: int | None = None
+        timed_out = False
+        try:
+            try:
+                exit_code = int(container.wait(timeout=self.job_timeout_s)["StatusCode"])
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                _kill(container)
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+            self._keep_logs(container, job_id)
+        finally:
+            try:
+                container.remove(force=True)
+            except docker.errors.DockerException:
+                log.warning("worker container not removed", extra={"job_id": job_id})
+        if timed_out:
+            return self._failure(workspace, request, started, "timeout",
+                                 f"the worker ran past the job timeout of "
+                                 f"{self.job_timeout_s:.0f} s and was killed", exit_code=None)
+        if oom:
+            return self._failure(workspace, request, started, "out_of_memory",
+                                 f"the worker exceeded its memory limit ({self.memory})",
+                                 exit_code=exit_code)
+        result = _read_result(workspace)
+        if result is None:
+            return self._failure(workspace, request, started, "worker_crashed",
+                                 "the worker exited without writing .codex/result.json",
+                                 exit_code=exit_code)
+        return result
+
+    def _keep_logs(self, container: Any, job_id: str) -> None:
+        folder = self.workspace_root / ".jobs" / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "events.jsonl").write_bytes(container.logs(stdout=True, stderr=False))
+        (folder / "worker.log").write_bytes(container.logs(stdout=False, stderr=True))
+
+    def _failure(self, workspace: Path, request: dict[str, Any], started: str,
+                 error_type: str, message: str, exit_code: int | None = None) -> dict[str, Any]:
+        """A result.json for a job whose worker could not write one itself."""
+        result: dict[str, Any] = {
+            "status": "failed",
+            "summary": message,
+            "job_type": request.get("job_type", "create"),
+            "worker": "codex-cli",
+            "created_files": [],
+            "modified_files": [],
+            "logs": {"env": {name: "present" if self.environ.get(name) else "absent"
+                             for name in ENV_PRESENCE}},
+            "usage": None,
+            "timing": {"started_at": started, "finished_at": _now(), "duration_ms": 0},
+            "error": {"type": error_type, "message": message, "exit_code": exit_code},
+        }
+        start = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        finish = datetime.fromisoformat(result["timing"]["finished_at"].replace("Z", "+00:00"))
+        result["timing"]["duration_ms"] = int((finish - start).total_seconds() * 1000)
+        target = workspace / ".codex" / "result.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=2) + "\n")
+        return result
+
+
+def _kill(container: Any) -> None:
+    # It may have ended on its own between the time-out and the kill.
+    with contextlib.suppress(docker.errors.APIError):
+        container.kill()
+
+
+def _hand_over(workspace: Path) -> None:
+    """Give the workspace to the worker's non-root user (the orchestrator runs as root)."""
+    if os.geteuid() != 0:
+        return
+    for path in [workspace, *workspace.rglob("*")]:
+        if not path.is_symlink():
+            os.chown(path, WORKER_UID, WORKER_UID)
+
+
+def _read_result(workspace: Path) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads((workspace / ".codex" / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None

@@ -1,0 +1,98 @@
+"""Live mode end to end in real Docker: the orchestrator starts worker containers running
+the real Codex CLI against the bundled model stand-in, with canary keys that must appear
+nowhere; then the harness rolls back to mocked mode and proves it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from pytest_codex import verify
+from tests.conftest import REPO
+
+
+def forms(value: str) -> list[bytes]:
+    """The shapes a leaked value could take."""
+    raw = value.encode()
+    return [raw, urllib.parse.quote(value, safe="").encode(), json.dumps(value)[1:-1].encode(),
+            base64.b64encode(raw).rstrip(b"="), base64.urlsafe_b64encode(raw).rstrip(b"=")]
+
+
+def leftovers(role: str) -> list[str]:
+    done = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.pytest-codex.role={role}"],
+                          capture_output=True, text=True, check=True, timeout=30)
+    return done.stdout.split()
+
+
+def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester) -> None:
+    canaries = {
+        "OPENAI_API_KEY": f"canary-key-{secrets.token_hex(12)}",
+        "OPENAI_ORG_ID": f"canary-org-{secrets.token_hex(6)}",
+        "OPENAI_PROJECT": f"canary-proj-{secrets.token_hex(6)}",
+    }
+    pytester.path.joinpath(".env.live").write_text(
+        "".join(f"{name}={value}\n" for name, value in canaries.items()))
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=live", f"--codex-matrix={REPO / 'matrices'}",
+        "--codex-evidence-dir=evidence", "--codex-env-file=.env.live", "-v",
+        "-p", "no:cacheprovider", timeout=1500,
+    )
+    output = result.stdout.str() + result.stderr.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, output
+    assert outcomes.get("errors", 0) == 0, output
+    assert outcomes["passed"] >= 60
+    result.stdout.fnmatch_lines(["*live.yaml::worker-result PASSED*",
+                                 "*live.yaml::model-hangs-until-the-job-timeout PASSED*",
+                                 "rollback to mocked: passed"])
+
+    [live] = sorted((pytester.path / "evidence").glob("*/live"))
+    mocked = live.parent / "mocked"
+    for bundle in (live, mocked):
+        assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
+    manifest = json.loads((live / "manifest.json").read_text())
+    assert manifest["metadata"]["rollback"]["passed"] is True
+    assert manifest["metadata"]["live"]["env"] == dict.fromkeys(canaries, "present")
+    events = list((live / "workers").glob("*/events.jsonl"))
+    assert events, "no worker event stream in the bundle"
+    assert any(b'"turn.completed"' in path.read_bytes() for path in events)
+
+    written = [p for p in pytester.path.rglob("*") if p.is_file() and p.name != ".env.live"]
+    for value in canaries.values():
+        for shape in forms(value):
+            assert shape not in output.encode(), "a canary reached pytest's output"
+            for path in written:
+                assert shape not in path.read_bytes(), f"a canary reached {path}"
+
+    assert leftovers("worker") == []
+    assert leftovers("orchestrator") == []
+    assert leftovers("model-stub") == []
+
+
+@pytest.fixture(scope="module")
+def worker_image(base_image: str) -> str:
+    """The worker image, built as the live stack builds it (a cache hit when it did)."""
+    done = subprocess.run(
+        ["docker", "build", "-q", "-t", "codex-worker:latest", "--build-arg",
+         f"BASE_IMAGE={base_image}", str(REPO / "service" / "worker")],
+        capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return "codex-worker:latest"
+
+
+def test_worker_image_runs_as_a_sandboxed_user(worker_image: str) -> None:
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "id", worker_image, "-u"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1000"
+    version = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "codex", worker_image, "--version"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert "0.163.0" in version.stdout, version.stdout + version.stderr
