@@ -177,10 +177,12 @@ def resolve(
         evidence_dir=evidence_dir,
         env_file=env_file,
         keep_stack=_flag(options["keep_stack"]),
-        startup_timeout=_timeout("startup-timeout", options["startup_timeout"],
-                                 DEFAULT_STARTUP_TIMEOUT),
-        request_timeout=_timeout("request-timeout", options["request_timeout"],
-                                 DEFAULT_REQUEST_TIMEOUT),
+        startup_timeout=_timeout(
+            "startup-timeout", options["startup_timeout"], DEFAULT_STARTUP_TIMEOUT
+        ),
+        request_timeout=_timeout(
+            "request-timeout", options["request_timeout"], DEFAULT_REQUEST_TIMEOUT
+        ),
         live_model=live_model,
         mode_given=mode_source == "cli",
     )

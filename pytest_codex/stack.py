@@ -110,7 +110,10 @@ def docker_server_version() -> str:
     try:
         done = subprocess.run(
             ["docker", "version", "--format", "{{.Server.Version}}"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unavailable"
@@ -133,8 +136,11 @@ def project_ids(workspace_root: Path) -> list[str]:
     """The project workspaces below the root (not `.jobs/` or other bookkeeping)."""
     if not workspace_root.is_dir():
         return []
-    return sorted(p.name for p in workspace_root.iterdir()
-                  if PROJECT_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+    return sorted(
+        p.name
+        for p in workspace_root.iterdir()
+        if PROJECT_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+    )
 
 
 def listing(workspace: Path) -> list[dict[str, object]]:
@@ -142,8 +148,9 @@ def listing(workspace: Path) -> list[dict[str, object]]:
     entries: list[dict[str, object]] = []
     for path in sorted(workspace.rglob("*")):
         if path.is_file() and not path.is_symlink():
-            entries.append({"path": path.relative_to(workspace).as_posix(),
-                            "size": path.stat().st_size})
+            entries.append(
+                {"path": path.relative_to(workspace).as_posix(), "size": path.stat().st_size}
+            )
     return entries
 
 

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Fill the wheelhouses on the host, so image builds need no network (containers here
-# reach no package index): .cache/wheelhouse/ for the orchestrator image and
-# service/worker/wheels/ for the worker image (the Codex CLI, ~140 MB). Reuses what is
-# there: a folder is refilled only when its requirements file changes.
+# Fill the wheelhouse on the host, so image builds need no network (containers here
+# reach no package index): .cache/wheelhouse/ for the orchestrator image. Reuses what
+# is there: the folder is refilled only when its requirements file changes.
 #   service/fill-wheelhouse.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +22,3 @@ fill() {  # fill <requirements file> <destination>
 }
 
 fill service/requirements.txt .cache/wheelhouse
-fill service/worker/requirements.txt service/worker/wheels

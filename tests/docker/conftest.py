@@ -22,8 +22,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def base_image() -> str:
     """The base image for the project's Dockerfiles (built from Debian packages when
     python:3.11-slim cannot be pulled); exported as CODEX_BASE_IMAGE for compose."""
-    done = subprocess.run(["bash", str(REPO / "service/base-image/build.sh")],
-                          capture_output=True, text=True, timeout=900, check=False)
+    done = subprocess.run(
+        ["bash", str(REPO / "service/base-image/build.sh")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, f"base image: {done.stderr[-2000:]}"
     subprocess.run(["bash", str(REPO / "service/fill-wheelhouse.sh")], check=True, timeout=600)
     image = done.stdout.strip()

@@ -8,8 +8,18 @@ import pytest
 
 from pytest_codex.settings import RawOption, SettingsError, is_within, resolve
 
-NAMES = ("mode", "base_url", "compose_file", "matrix", "evidence_dir", "env_file",
-         "live_model", "keep_stack", "startup_timeout", "request_timeout")
+NAMES = (
+    "mode",
+    "base_url",
+    "compose_file",
+    "matrix",
+    "evidence_dir",
+    "env_file",
+    "live_model",
+    "keep_stack",
+    "startup_timeout",
+    "request_timeout",
+)
 
 
 def options(**given: tuple[object, object]) -> dict[str, RawOption]:
@@ -34,8 +44,13 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_cli_beats_ini_and_paths_start_where_they_were_given(tmp_path: Path) -> None:
-    settings = settle(tmp_path, mode=("live", "mocked"), evidence_dir=(None, "out"),
-                      matrix=(["m1", "m2"], ["ignored"]), request_timeout=("5", "9"))
+    settings = settle(
+        tmp_path,
+        mode=("live", "mocked"),
+        evidence_dir=(None, "out"),
+        matrix=(["m1", "m2"], ["ignored"]),
+        request_timeout=("5", "9"),
+    )
     assert settings.mode == "live"
     assert settings.mode_given
     assert settings.evidence_dir == tmp_path / "out"
@@ -51,12 +66,15 @@ def test_ini_booleans(tmp_path: Path) -> None:
         settle(tmp_path, keep_stack=(None, "perhaps"))
 
 
-@pytest.mark.parametrize(("given", "message"), [
-    ({"mode": ("both", None)}, "--codex-mode: 'both' is not a mode; use mocked or live"),
-    ({"live_model": ("gpt", None)}, "--codex-live-model: 'gpt' is not a model endpoint"),
-    ({"base_url": ("localhost:8000", None)}, "is not an http(s) URL"),
-    ({"startup_timeout": ("-1", None)}, "is out of range"),
-])
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"mode": ("both", None)}, "--codex-mode: 'both' is not a mode; use mocked or live"),
+        ({"live_model": ("gpt", None)}, "--codex-live-model: 'gpt' is not a model endpoint"),
+        ({"base_url": ("localhost:8000", None)}, "is not an http(s) URL"),
+        ({"startup_timeout": ("-1", None)}, "is out of range"),
+    ],
+)
 def test_errors_name_the_option_the_value_and_the_fix(
     tmp_path: Path, given: dict[str, tuple[object, object]], message: str
 ) -> None:

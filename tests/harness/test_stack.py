@@ -9,10 +9,20 @@ from pytest_codex import stack
 
 
 def test_compose_argv_is_a_list_with_files_and_project() -> None:
-    compose = stack.Compose(("docker-compose",), (Path("/a/x.yaml"), Path("/b/y z.yaml")),
-                            "proj-1")
-    assert compose.argv("up", "-d") == ["docker-compose", "-f", "/a/x.yaml", "-f",
-                                        "/b/y z.yaml", "-p", "proj-1", "up", "-d"]
+    compose = stack.Compose(
+        ("docker-compose",), (Path("/a/x.yaml"), Path("/b/y z.yaml")), "proj-1"
+    )
+    assert compose.argv("up", "-d") == [
+        "docker-compose",
+        "-f",
+        "/a/x.yaml",
+        "-f",
+        "/b/y z.yaml",
+        "-p",
+        "proj-1",
+        "up",
+        "-d",
+    ]
     assert stack.shell_command(("docker", "compose")) == "docker compose"
 
 
@@ -30,8 +40,10 @@ def test_listing_and_result(tmp_path: Path) -> None:
     (tmp_path / ".codex" / "result.json").write_text(json.dumps({"status": "success"}))
     (tmp_path / "app.py").write_text("print(1)\n")
     (tmp_path / "escape").symlink_to("/etc/passwd")
-    assert stack.listing(tmp_path) == [{"path": ".codex/result.json", "size": 21},
-                                       {"path": "app.py", "size": 9}]
+    assert stack.listing(tmp_path) == [
+        {"path": ".codex/result.json", "size": 21},
+        {"path": "app.py", "size": 9},
+    ]
     assert stack.read_result(tmp_path) == {"status": "success"}
 
 

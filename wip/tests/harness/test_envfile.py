@@ -14,13 +14,17 @@ CANARY = "canary-key-5d1f0b9e7c3a"
 
 def test_values_are_loaded_and_hidden(tmp_path: Path) -> None:
     path = tmp_path / ".env.live"
-    path.write_text(f"OPENAI_API_KEY={CANARY}\nOPENAI_ORG_ID='org-canary-1234'\n# note\n"
-                    "OPENAI_PROJECT=\n")
+    path.write_text(
+        f"OPENAI_API_KEY={CANARY}\nOPENAI_ORG_ID='org-canary-1234'\n# note\nOPENAI_PROJECT=\n"
+    )
     env = load(path)
     assert env.values["OPENAI_API_KEY"] == CANARY
     assert env.values["OPENAI_ORG_ID"] == "org-canary-1234"
-    assert env.presence() == {"OPENAI_API_KEY": "present", "OPENAI_ORG_ID": "present",
-                              "OPENAI_PROJECT": "absent"}
+    assert env.presence() == {
+        "OPENAI_API_KEY": "present",
+        "OPENAI_ORG_ID": "present",
+        "OPENAI_PROJECT": "absent",
+    }
     assert set(env.secrets()) == {CANARY, "org-canary-1234"}
     assert CANARY not in repr(env)
     assert CANARY not in str(env)
@@ -36,8 +40,7 @@ def test_missing_file_and_missing_key_say_how_to_fix(tmp_path: Path) -> None:
 
 
 def test_git_ignore_status(tmp_path: Path) -> None:
-    assert git_ignored(tmp_path) == {".env": "no git repository",
-                                     ".env.live": "no git repository"}
+    assert git_ignored(tmp_path) == {".env": "no git repository", ".env.live": "no git repository"}
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text(".env\n")
     assert git_ignored(tmp_path) == {".env": "ignored", ".env.live": "NOT IGNORED"}

@@ -9,7 +9,6 @@ import json
 import secrets
 import subprocess
 import urllib.parse
-from pathlib import Path
 
 import pytest
 

@@ -27,8 +27,9 @@ class LiveEnv:
     values: Mapping[str, str] = field(repr=False)
 
     def presence(self) -> dict[str, str]:
-        return {name: "present" if self.values.get(name) else "absent"
-                for name in OPENAI_VARIABLES}
+        return {
+            name: "present" if self.values.get(name) else "absent" for name in OPENAI_VARIABLES
+        }
 
     def secrets(self) -> list[str]:
         """Every value in the file: all of them are redacted from the evidence."""
@@ -58,11 +59,14 @@ def git_ignored(repo: Path, names: tuple[str, ...] = (".env", ".env.live")) -> d
     status: dict[str, str] = {}
     for name in names:
         try:
-            done = subprocess.run(["git", "-C", str(repo), "check-ignore", "-q", name],
-                                  capture_output=True, timeout=30, check=False)
+            done = subprocess.run(
+                ["git", "-C", str(repo), "check-ignore", "-q", name],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
         except (OSError, subprocess.TimeoutExpired):
             status[name] = "no git repository"
             continue
-        status[name] = {0: "ignored", 1: "NOT IGNORED"}.get(done.returncode,
-                                                            "no git repository")
+        status[name] = {0: "ignored", 1: "NOT IGNORED"}.get(done.returncode, "no git repository")
     return status

@@ -1,0 +1,359 @@
+"""The HTTP front: a threading server that turns bytes into a `Request` for `dispatch`.
+
+What it adds to `dispatch`: a body limit enforced from Content-Length before a byte of
+the body is read, Content-Length required on POST, a socket timeout and a body deadline
+so a slow client holds one thread at most, JSON for the errors `http.server` itself
+answers, one JSON log line per request, and a clean stop on SIGTERM / SIGINT (also as
+PID 1 in a container).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from codex_orchestrator import __version__, jsonlog
+from codex_orchestrator.api import Headers, Request, Response, dispatch
+from codex_orchestrator.config import Settings
+from codex_orchestrator.results import env_presence
+from codex_orchestrator.service import Orchestrator
+from codex_orchestrator.storage import Storage
+from codex_orchestrator.workers import Worker, select_worker
+
+log = logging.getLogger(__name__)
+SOCKET_TIMEOUT_S = 30.0
+STOP_POLL_S = 0.1
+LINGER_S = 1.0  # after answering 413, how long to swallow what the client still sends
+LINGER_MAX_BYTES = 64 * 1024 * 1024
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+class OrchestratorServer(ThreadingHTTPServer):
+    """One thread per connection; owns the orchestrator's storage from here on."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        orchestrator: Orchestrator,
+        socket_timeout: float = SOCKET_TIMEOUT_S,
+    ) -> None:
+        self.orchestrator = orchestrator
+        self.socket_timeout = socket_timeout
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, RequestHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host name up in DNS, which can hang for
+        # seconds where no resolver answers (a container with no network).
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.address
+        self.server_name, self.server_port = host, port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The host and port it listens on (the real port when asked for port 0)."""
+        host, port = self.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.orchestrator.storage.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("connection error")
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Reads one request, hands it to `dispatch`, writes the response."""
+
+    server: OrchestratorServer
+    protocol_version = "HTTP/1.1"
+    server_version = f"codex-orchestrator/{__version__}"
+    sys_version = ""
+
+    timeout = SOCKET_TIMEOUT_S
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def setup(self) -> None:
+        self._started = time.perf_counter()
+        self._linger = False
+        super().setup()
+        self.connection.settimeout(self.server.socket_timeout)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def handle_expect_100(self) -> bool:
+        """Refuse a body before the client sends it, when its size already says so."""
+        self._started = time.perf_counter()
+        problem = self._length_problem()
+        if problem is not None:
+            self._finish(problem)
+            return False
+        return super().handle_expect_100()
+
+    def send_error(
+        self, code: int, message: str | None = None, explain: str | None = None
+    ) -> None:
+        """Errors `http.server` answers itself (bad request line, unknown method...)."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the line did not parse: answer in 1.1 anyway
+            self.request_version = "HTTP/1.1"
+        what = message or HTTPStatus(code).phrase
+        self._finish(
+            Response.json(
+                code, {"detail": f"request: {what}; send a well-formed HTTP/1.1 request"}
+            )
+        )
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Replaced by the JSON line `_finish` writes."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """What `http.server` itself reports (a timed-out request line...)."""
+        log.info("http", extra={"detail": format % args})
+
+    def _handle(self) -> None:
+        self._started = time.perf_counter()
+        response = self._length_problem() or self._dispatch()
+        self._finish(response)
+
+    def _dispatch(self) -> Response:
+        try:
+            target = self._raw_target().encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            self.close_connection = True
+            return Response.json(
+                400,
+                {"detail": "request target: not UTF-8; percent-encode bytes that are not ASCII"},
+            )
+        body = self._read_body(int(self.headers.get("Content-Length", "0").strip()))
+        if body is None:
+            self.close_connection = True
+            return Response.json(
+                400,
+                {
+                    "detail": "body: ended before Content-Length bytes "
+                    "arrived in time; send the whole body"
+                },
+            )
+        request = Request(
+            method=self.command, target=target, headers=Headers(self.headers.items()), body=body
+        )
+        return dispatch(self.server.orchestrator, request)
+
+    def _raw_target(self) -> str:
+        # `self.path` has leading slashes folded; the request line has the target as sent.
+        words = self.requestline.split()
+        return words[1] if len(words) >= 2 else self.path
+
+    def _length_problem(self) -> Response | None:
+        """The answer when the body's declared size rules it out, else None."""
+        limit = self.server.orchestrator.settings.max_body_bytes
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            return Response.json(
+                411,
+                {
+                    "detail": "Transfer-Encoding: not supported; send the "
+                    "body with a Content-Length"
+                },
+            )
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        if len(lengths) > 1:
+            self.close_connection = True
+            return Response.json(
+                400,
+                {
+                    "detail": "Content-Length: sent more than once with "
+                    "different values; send it once"
+                },
+            )
+        declared = next(iter(lengths), None)
+        if declared is None:
+            if self.command != "POST":
+                return None
+            self.close_connection = True
+            return Response.json(
+                411,
+                {
+                    "detail": "Content-Length: missing; send the JSON body "
+                    "with a Content-Length header"
+                },
+            )
+        if not _DIGITS.fullmatch(declared):
+            self.close_connection = True
+            return Response.json(
+                400,
+                {
+                    "detail": f"Content-Length: {declared!r} is not a "
+                    "number of bytes; send the body's size"
+                },
+            )
+        if int(declared) > limit:
+            self.close_connection = True
+            self._linger = True
+            return Response.json(
+                413,
+                {
+                    "detail": f"body: {int(declared)} bytes is over the "
+                    f"limit of {limit}; send a smaller body"
+                },
+            )
+        return None
+
+    def _read_body(self, length: int) -> bytes | None:
+        """`length` bytes within the socket timeout in total, or None."""
+        deadline = time.monotonic() + self.server.socket_timeout
+        chunks: list[bytes] = []
+        remaining = length
+        try:
+            while remaining > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(remaining, 65536))
+                if not chunk:
+                    return None
+                chunks.append(chunk)
+                remaining -= len(chunk)
+        except OSError:
+            return None
+        finally:
+            self.connection.settimeout(self.server.socket_timeout)
+        return b"".join(chunks)
+
+    def _finish(self, response: Response) -> None:
+        """Write `response` (no body for HEAD) and log the request."""
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+            self.wfile.flush()
+            if self._linger:
+                self._swallow_rest()
+        except OSError:  # the client went away
+            self.close_connection = True
+        self._log(response.status)
+
+    def _swallow_rest(self) -> None:
+        """Read and drop what a client still sends after a 413, briefly, so that closing
+        does not reset the connection before the client has read the answer."""
+        self.connection.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_S
+        swallowed = 0
+        while swallowed < LINGER_MAX_BYTES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.connection.settimeout(left)
+            chunk = self.connection.recv(65536)
+            if not chunk:
+                return
+            swallowed += len(chunk)
+
+    def _log(self, status: int) -> None:
+        words = (self.requestline or "").split()
+        target = words[1] if len(words) >= 2 else "-"
+        log.log(
+            logging.ERROR if status >= 500 else logging.INFO,
+            "request",
+            extra={
+                "method": self.command or "-",
+                "path": target.partition("?")[0],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - self._started) * 1000, 1),
+            },
+        )
+
+
+def make_server(
+    settings: Settings,
+    *,
+    worker: Worker | None = None,
+    environ: Mapping[str, str] | None = None,
+    socket_timeout: float = SOCKET_TIMEOUT_S,
+) -> OrchestratorServer:
+    """Open the database (failing jobs a previous run left unfinished), build the
+    orchestrator and bind the socket; the caller runs `serve_forever`."""
+    environ = os.environ if environ is None else environ
+    worker = worker if worker is not None else select_worker(settings, environ)
+    storage = Storage(settings.database_path)
+    try:
+        interrupted = storage.fail_interrupted_jobs()
+        if interrupted:
+            log.warning("interrupted jobs failed", extra={"job_ids": interrupted})
+        orchestrator = Orchestrator(settings, storage, worker, environ)
+        return OrchestratorServer((settings.host, settings.port), orchestrator, socket_timeout)
+    except BaseException:
+        storage.close()
+        raise
+
+
+def serve(settings: Settings, environ: Mapping[str, str] | None = None) -> int:
+    """Serve until SIGTERM or SIGINT, then stop within a second. Call from the main
+    thread (signal handlers live there)."""
+    environ = os.environ if environ is None else environ
+    worker = select_worker(settings, environ)
+    jsonlog.configure(environ)
+    server = make_server(settings, worker=worker, environ=environ)
+    host, port = server.server_address[:2]
+    log.info(
+        "start",
+        extra={
+            "host": host,
+            "port": port,
+            "mode": settings.mode,
+            "version": __version__,
+            "env": env_presence(environ),
+        },
+    )
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            log.info("stopping", extra={"signal": signal.Signals(signum).name})
+            # shutdown() waits for serve_forever, which runs in this very thread.
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.serve_forever(poll_interval=STOP_POLL_S)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        server.server_close()
+        log.info("stop", extra={"host": host, "port": port})
+    return 0
