@@ -14,20 +14,9 @@ import httpx
 import pytest
 
 from pytest_codex import stack
-from tests.conftest import REPO
+from tests.conftest import FIBONACCI, REPO, SEED_FILES
 
 COMPOSE_FILE = REPO / "service" / "compose.yaml"
-FIBONACCI = (
-    "Create a Python CLI app that prints the first 10 Fibonacci numbers, "
-    "with a README and a pytest test."
-)
-SEED_FILES = [
-    ".codex/request.json",
-    ".codex/result.json",
-    "README.md",
-    "app.py",
-    "tests/test_cli.py",
-]
 
 
 @pytest.fixture

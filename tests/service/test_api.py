@@ -13,18 +13,8 @@ import pytest
 
 from codex_orchestrator.api import ROUTES, Headers, Request, Response, dispatch
 from codex_orchestrator.service import Orchestrator
+from tests.conftest import FIBONACCI, SEED_FILES
 
-FIBONACCI = (
-    "Create a Python CLI app that prints the first 10 Fibonacci numbers, "
-    "with a README and a pytest test."
-)
-SEED_FILES = [
-    ".codex/request.json",
-    ".codex/result.json",
-    "README.md",
-    "app.py",
-    "tests/test_cli.py",
-]
 DETAIL = re.compile(r"^[^:]+: .+; .+$", re.DOTALL)
 JSON = {"Content-Type": "application/json"}
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"

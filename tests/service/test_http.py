@@ -24,18 +24,8 @@ import pytest
 from codex_orchestrator.api import ROUTES
 from codex_orchestrator.server import OrchestratorServer
 from codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
+from tests.conftest import FIBONACCI, SEED_FILES
 
-FIBONACCI = (
-    "Create a Python CLI app that prints the first 10 Fibonacci numbers, "
-    "with a README and a pytest test."
-)
-SEED_FILES = [
-    ".codex/request.json",
-    ".codex/result.json",
-    "README.md",
-    "app.py",
-    "tests/test_cli.py",
-]
 CANARY_TEXT = "outside-canary-5be1c0de"
 PASSWD_LINE = "root:x:0:0:"
 # The request targets of matrices/traversal.yaml, after `/api/v1/{project_id}/files/`.
