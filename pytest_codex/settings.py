@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 MODES = ("mocked", "live")
 DEFAULT_MATRIX = "matrices"
+# The seed matrices shipped in the wheel; used when the rootdir has no matrices/ of its own.
+BUNDLED_MATRICES = Path(__file__).resolve().parent / "matrices"
 DEFAULT_EVIDENCE_DIR = "docs/evidence"
 DEFAULT_ENV_FILE = ".env.live"
 DEFAULT_STARTUP_TIMEOUT = 120.0
@@ -149,6 +151,8 @@ def resolve(
 
     matrix_value, matrix_source = _pick(options["matrix"])
     matrix_paths = _paths(matrix_value or DEFAULT_MATRIX, base_for(matrix_source))
+    if matrix_value is None and not matrix_paths[0].exists() and BUNDLED_MATRICES.is_dir():
+        matrix_paths = (BUNDLED_MATRICES,)
 
     evidence_value, evidence_source = _pick(options["evidence_dir"])
     evidence_dir = _paths(evidence_value or DEFAULT_EVIDENCE_DIR, base_for(evidence_source))[0]

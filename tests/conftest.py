@@ -1,10 +1,97 @@
-"""Constants shared by the project's own tests."""
+"""Fixtures shared by the project's own tests."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"orchestrator exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url}/healthz did not answer within {timeout} s")
+
+
+class Orchestrator:
+    """The reference orchestrator as a plain process on an ephemeral port."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.workspace_root = root / "workspaces"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root / "orchestrator.log"
+        self.env = {
+            **os.environ,
+            "WORKSPACE_ROOT": str(self.workspace_root),
+            "DATABASE_URL": f"sqlite:///{root / 'orchestrator.db'}",
+            "USE_DUMMY_WORKER": "true",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Orchestrator:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "codex_orchestrator",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+        wait_healthy(self.url, self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def orchestrator(tmp_path: Path) -> Iterator[Orchestrator]:
+    """A fresh orchestrator process (mocked worker) for one test."""
+    root = tmp_path / "orchestrator"
+    root.mkdir()
+    server = Orchestrator(root).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
 
 # The seed plan's instruction and the exact files the mocked worker makes for it.
 FIBONACCI = (

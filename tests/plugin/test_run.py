@@ -70,7 +70,7 @@ def test_a_failing_expectation_reads_like_a_diff(
         "*GET /healthz HTTP/1.1*",
         "*expected*418*",
         "*actual*200*",
-        "*evidence: *responses/*expects-teapot.json*",
+        "*evidence: *cases/wrong/expects-teapot.json*",
     ])
     result.stdout.no_fnmatch_line("*Traceback*")
     [bundle] = bundles(pytester.path / "evidence")
@@ -100,7 +100,8 @@ def test_a_canary_secret_appears_nowhere_in_the_bundle(
     assert files
     for path in files:
         assert CANARY.encode() not in path.read_bytes(), path
-    assert "[REDACTED]" in "".join(p.read_text() for p in (bundle / "responses").iterdir())
+    exchanges = "".join(p.read_text() for p in (bundle / "cases").rglob("*.json"))
+    assert "[REDACTED:OPENAI_API_KEY]" in exchanges
 
 
 class LeakyHandler(BaseHTTPRequestHandler):

@@ -54,10 +54,11 @@ def test_yaml_outside_the_matrix_paths_is_ignored(pytester: pytest.Pytester) -> 
     ("text", "message"),
     [
         ("name: x\ncases:\n  - name: a\n    request: {path: /}\n    expect: {status: '200'}\n",
-         "*bad.yaml: cases[[]0[]].expect.status*"),
+         "*bad.yaml:5: $.cases[[]0[]].expect.status: '200' is not valid under any of the given "
+         "schemas; give a status code (100-599) or a list of them"),
         ("name: x\ncases:\n  - name: a\n    request: {path: /}\n",
-         "*bad.yaml: cases[[]0[]]*expect*"),
-        ("name: x\ncases: [\n", "*bad.yaml:*line*"),
+         "*bad.yaml:3: $.cases[[]0[]]: 'expect' is a required property; add it*"),
+        ("name: x\ncases: [\n", "*bad.yaml:3:1: YAML syntax: *; fix the syntax there"),
     ],
 )
 def test_a_bad_matrix_is_one_clean_line(

@@ -31,9 +31,9 @@ class LiveEnv:
             name: "present" if self.values.get(name) else "absent" for name in OPENAI_VARIABLES
         }
 
-    def secrets(self) -> list[str]:
-        """Every value in the file: all of them are redacted from the evidence."""
-        return [value for value in self.values.values() if value]
+    def secrets(self) -> dict[str, str]:
+        """Every value in the file, by name: all of them are redacted from the evidence."""
+        return {name: value for name, value in self.values.items() if value}
 
     def __repr__(self) -> str:
         return f"LiveEnv(path={str(self.path)!r}, presence={self.presence()!r})"

@@ -36,21 +36,40 @@ LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ("mode", "worker mode to validate: mocked (default) or live.", {}, "string"),
-    ("base-url", "test the orchestrator running at this URL; no compose then.", {},
-     "string"),
-    ("compose-file", "compose file that starts the orchestrator; repeatable "
-     "(default: the bundled stack for the mode).", {"action": "append"}, "paths"),
-    ("matrix", "matrix file or folder to run; repeatable (default: matrices/).",
-     {"action": "append"}, "paths"),
+    ("base-url", "test the orchestrator running at this URL; no compose then.", {}, "string"),
+    (
+        "compose-file",
+        "compose file that starts the orchestrator; repeatable "
+        "(default: the bundled stack for the mode).",
+        {"action": "append"},
+        "paths",
+    ),
+    (
+        "matrix",
+        "matrix file or folder to run; repeatable (default: matrices/).",
+        {"action": "append"},
+        "paths",
+    ),
     ("evidence-dir", "folder for evidence bundles (default: docs/evidence).", {}, "string"),
-    ("env-file", "env file with the live keys (default in live mode: .env.live).", {},
-     "string"),
-    ("live-model", "model endpoint in live mode: stub (default; the bundled stand-in, "
-     "hermetic) or openai.", {}, "string"),
-    ("keep-stack", "leave the compose stack running after the run.",
-     {"action": "store_true", "default": None}, "bool"),
-    ("startup-timeout", "seconds to wait for the orchestrator to become healthy "
-     "(default: 120).", {}, "string"),
+    ("env-file", "env file with the live keys (default in live mode: .env.live).", {}, "string"),
+    (
+        "live-model",
+        "model endpoint in live mode: stub (default; the bundled stand-in, hermetic) or openai.",
+        {},
+        "string",
+    ),
+    (
+        "keep-stack",
+        "leave the compose stack running after the run.",
+        {"action": "store_true", "default": None},
+        "bool",
+    ),
+    (
+        "startup-timeout",
+        "seconds to wait for the orchestrator to become healthy (default: 120).",
+        {},
+        "string",
+    ),
     ("request-timeout", "seconds to wait for one response (default: 60).", {}, "string"),
 )
 
@@ -60,8 +79,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("codex", "Codex orchestrator validation (pytest-codex)")
     for name, help_text, extra, ini_type in _OPTIONS:
         dest = "codex_" + name.replace("-", "_")
-        group.addoption(f"--codex-{name}", dest=dest, help=help_text.capitalize(),
-                        **({"default": None} | extra))
+        group.addoption(
+            f"--codex-{name}",
+            dest=dest,
+            help=help_text.capitalize(),
+            **({"default": None} | extra),
+        )
         parser.addini(dest, help_text.capitalize(), type=ini_type)  # type: ignore[arg-type]
 
 
@@ -71,15 +94,20 @@ def pytest_configure(config: pytest.Config) -> None:
     options = {}
     for name, *_ in _OPTIONS:
         dest = "codex_" + name.replace("-", "_")
-        options[name.replace("-", "_")] = RawOption(cli=config.getoption(dest),
-                                                    ini=config.getini(dest))
+        options[name.replace("-", "_")] = RawOption(
+            cli=config.getoption(dest), ini=config.getini(dest)
+        )
     try:
-        settings = settings_mod.resolve(options, invocation_dir=config.invocation_params.dir,
-                                        rootdir=config.rootpath)
+        settings = settings_mod.resolve(
+            options, invocation_dir=config.invocation_params.dir, rootdir=config.rootpath
+        )
         if settings.mode_given:
             settings_mod.check_matrix_paths(settings)
-        live_env = (envfile.load(settings.env_file)
-                    if settings.mode == "live" and settings.env_file else None)
+        live_env = (
+            envfile.load(settings.env_file)
+            if settings.mode == "live" and settings.env_file
+            else None
+        )
     except (SettingsError, EnvFileError) as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[SETTINGS_KEY] = settings
@@ -116,13 +144,15 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 def codex_redactor(codex_live_env: LiveEnv | None) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
     and every value of the live env file. Override to add values of your own."""
-    extra = codex_live_env.secrets() if codex_live_env is not None else []
+    extra = codex_live_env.secrets() if codex_live_env is not None else {}
     return Redactor.from_environment(os.environ, extra)
 
 
 @pytest.fixture(scope="session")
 def codex_evidence(
-    pytestconfig: pytest.Config, codex_settings: Settings, codex_redactor: Redactor,
+    pytestconfig: pytest.Config,
+    codex_settings: Settings,
+    codex_redactor: Redactor,
     codex_live_env: LiveEnv | None,
 ) -> Iterator[EvidenceBundle]:
     """The run's evidence bundle, `<evidence-dir>/<UTC timestamp>/<mode>/`; finalised
@@ -141,14 +171,18 @@ def codex_evidence(
             "target": report.get("target_version", "unknown"),
         },
         "target": report.get("target", {}),
-        "timings_s": {**report.get("timings", {}),
-                      "session": round(time.perf_counter() - started, 3)},
+        "timings_s": {
+            **report.get("timings", {}),
+            "session": round(time.perf_counter() - started, 3),
+        },
     }
     if codex_live_env is not None:
-        metadata["live"] = {"env_file": codex_live_env.path.name,
-                            "env": codex_live_env.presence(),
-                            "model": codex_settings.live_model,
-                            "git_ignore": envfile.git_ignored(pytestconfig.rootpath)}
+        metadata["live"] = {
+            "env_file": codex_live_env.path.name,
+            "env": codex_live_env.presence(),
+            "model": codex_settings.live_model,
+            "git_ignore": envfile.git_ignored(pytestconfig.rootpath),
+        }
     if "rollback" in report:
         metadata["rollback"] = report["rollback"]
     try:
@@ -201,16 +235,12 @@ def codex_workspace_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def codex_stack(
+    request: pytest.FixtureRequest,
     pytestconfig: pytest.Config,
     codex_settings: Settings,
     codex_live_env: LiveEnv | None,
     codex_evidence: EvidenceBundle,
     codex_redactor: Redactor,
-    codex_workspace_root: Path,
-    codex_compose_command: tuple[str, ...],
-    codex_compose_files: tuple[Path, ...],
-    codex_rollback_compose_files: tuple[Path, ...],
-    codex_compose_project_name: str,
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
     volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
@@ -218,47 +248,87 @@ def codex_stack(
     report = pytestconfig.stash[REPORT_KEY]
     settings = codex_settings
     if settings.base_url is not None:
+        if not stack.probe(settings.base_url, settings.request_timeout):
+            pytest.fail(
+                f"codex stack: {settings.base_url}/healthz does not answer 200; start the "
+                "orchestrator or fix --codex-base-url",
+                pytrace=False,
+            )
         report["target"] = {"base_url": settings.base_url}
         report["target_version"] = stack.health(settings.base_url, 10).get("version")
         yield Stack(base_url=settings.base_url)
         return
-    env = harness.stack_environment(settings, codex_live_env, codex_workspace_root,
-                                    codex_compose_project_name)
-    compose = stack.Compose(codex_compose_command, codex_compose_files,
-                            codex_compose_project_name, {**os.environ, **env})
-    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(codex_workspace_root))
+    # Compose fixtures are asked for only here, so a --codex-base-url run needs no Docker.
+    workspace_root: Path = request.getfixturevalue("codex_workspace_root")
+    command: tuple[str, ...] = request.getfixturevalue("codex_compose_command")
+    files: tuple[Path, ...] = request.getfixturevalue("codex_compose_files")
+    project: str = request.getfixturevalue("codex_compose_project_name")
+    env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
+    compose = stack.Compose(command, files, project, {**os.environ, **env})
+    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
     timings: dict[str, float] = {}
-    report.update(timings=timings, docker_version=stack.docker_server_version(),
-                  target={"compose_files": [f.name for f in codex_compose_files],
-                          "project": codex_compose_project_name})
+    report.update(
+        timings=timings,
+        docker_version=stack.docker_server_version(),
+        target={"compose_files": [str(f) for f in files], "project": project},
+    )
     with harness.compose_stack(settings, compose, codex_evidence, timings) as base_url:
         report["target"]["base_url"] = base_url
         report["target_version"] = stack.health(base_url, 10).get("version")
         cases_started = time.perf_counter()
-        yield Stack(base_url=base_url, workspace_root=codex_workspace_root, compose=compose,
-                    leak_markers=markers)
+        yield Stack(
+            base_url=base_url,
+            workspace_root=workspace_root,
+            compose=compose,
+            leak_markers=markers,
+        )
         timings["cases"] = round(time.perf_counter() - cases_started, 3)
         teardown_started = time.perf_counter()
-        harness.snapshot_workspaces(codex_evidence, codex_workspace_root)
+        harness.snapshot_workspaces(codex_evidence, workspace_root)
         if settings.mode == "live":
-            _roll_back(report, settings, compose, codex_rollback_compose_files,
-                       codex_evidence, codex_redactor, codex_workspace_root, markers)
+            rollback_files = request.getfixturevalue("codex_rollback_compose_files")
+            _roll_back(
+                report,
+                settings,
+                compose,
+                rollback_files,
+                codex_evidence,
+                codex_redactor,
+                workspace_root,
+                markers,
+            )
     timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
 
 
-def _roll_back(report: dict[str, Any], settings: Settings, compose: stack.Compose,
-               files: tuple[Path, ...], live: EvidenceBundle, redactor: Redactor,
-               workspace_root: Path, markers: tuple[str, ...]) -> None:
-    mocked = EvidenceBundle(settings.evidence_dir, "mocked", redactor,
-                            timestamp=live.path.parent.name)
-    outcome = roll_back(compose, files, mocked, workspace_root=workspace_root,
-                        leak_markers=markers, startup_timeout=settings.startup_timeout,
-                        request_timeout=settings.request_timeout)
+def _roll_back(
+    report: dict[str, Any],
+    settings: Settings,
+    compose: stack.Compose,
+    files: tuple[Path, ...],
+    live: EvidenceBundle,
+    redactor: Redactor,
+    workspace_root: Path,
+    markers: tuple[str, ...],
+) -> None:
+    mocked = EvidenceBundle(
+        settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
+    )
+    outcome = roll_back(
+        compose,
+        files,
+        mocked,
+        workspace_root=workspace_root,
+        leak_markers=markers,
+        startup_timeout=settings.startup_timeout,
+        request_timeout=settings.request_timeout,
+    )
     report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
     mocked.finalize({"rollback_of": "live", "rollback": outcome.as_dict()})
     if not outcome.passed:
-        pytest.fail(f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
-                    pytrace=False)
+        pytest.fail(
+            f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -282,8 +352,13 @@ def codex_harness(
     codex_api_token: str | None,
 ) -> Harness:
     """Everything a matrix case needs; one per session."""
-    return Harness(codex_settings, codex_stack, codex_evidence, codex_api_token,
-                   pytestconfig.stash[REPORT_KEY])
+    return Harness(
+        codex_settings,
+        codex_stack,
+        codex_evidence,
+        codex_api_token,
+        pytestconfig.stash[REPORT_KEY],
+    )
 
 
 @pytest.fixture
@@ -292,8 +367,9 @@ def codex_client(
 ) -> Iterator[httpx.Client]:
     """An httpx client bound to the orchestrator, for your own Python tests."""
     headers = {"Authorization": f"Bearer {codex_api_token}"} if codex_api_token else {}
-    with httpx.Client(base_url=codex_base_url, timeout=codex_settings.request_timeout,
-                      headers=headers) as client:
+    with httpx.Client(
+        base_url=codex_base_url, timeout=codex_settings.request_timeout, headers=headers
+    ) as client:
         yield client
 
 
@@ -307,8 +383,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "codex evidence")
     terminalreporter.write_line(f"bundle: {report['bundle']} ({counts})")
     if report.get("timings"):
-        terminalreporter.write_line("timings: " + ", ".join(
-            f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items()))
+        terminalreporter.write_line(
+            "timings: "
+            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items())
+        )
     if "rollback" in report:
         verdict = "passed" if report["rollback"]["passed"] else "FAILED"
         terminalreporter.write_line(f"rollback to mocked: {verdict}")

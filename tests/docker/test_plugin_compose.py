@@ -31,8 +31,8 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
     listings = list((bundle / "workspaces").glob("*.json"))
     assert listings, "no workspace listing in the bundle"
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["metadata"]["versions"]["docker"] not in ("", "not used", "unavailable")
-    assert set(manifest["metadata"]["timings_s"]) >= {"stack_start", "cases", "teardown"}
+    assert manifest["versions"]["docker"] not in ("", "not used", "unavailable")
+    assert set(manifest["timings_s"]) >= {"stack_start", "cases", "teardown"}
 
 
 def test_startup_failure_shows_the_service_logs(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -25,13 +25,13 @@ def test_values_are_loaded_and_hidden(tmp_path: Path) -> None:
         "OPENAI_ORG_ID": "present",
         "OPENAI_PROJECT": "absent",
     }
-    assert set(env.secrets()) == {CANARY, "org-canary-1234"}
+    assert set(env.secrets().values()) == {CANARY, "org-canary-1234"}
     assert CANARY not in repr(env)
     assert CANARY not in str(env)
 
 
 def test_missing_file_and_missing_key_say_how_to_fix(tmp_path: Path) -> None:
-    with pytest.raises(EnvFileError, match="does not exist; copy .env.live.example"):
+    with pytest.raises(EnvFileError, match=r"does not exist; copy \.env\.live\.example"):
         load(tmp_path / ".env.live")
     path = tmp_path / ".env.live"
     path.write_text("OPENAI_ORG_ID=x\n")
