@@ -70,16 +70,25 @@ class Harness:
             api_token=self.api_token,
         )
 
-    def record(self, case: Case, outcome: str, status: int | None, elapsed_ms: float,
-               evidence: str | None, message: str | None) -> None:
-        self.evidence.record_case(case.name, case.file.name, outcome, status, elapsed_ms,
-                                  evidence, message)
+    def record(
+        self,
+        case: Case,
+        outcome: str,
+        status: int | None,
+        elapsed_ms: float,
+        evidence: str | None,
+        message: str | None,
+    ) -> None:
+        self.evidence.record_case(
+            case.name, case.file.name, outcome, status, elapsed_ms, evidence, message
+        )
         tally = self.report.setdefault("tally", {})
         tally[outcome] = tally.get(outcome, 0) + 1
 
 
-def stack_environment(settings: Settings, live_env: LiveEnv | None, workspace_root: Path,
-                      project: str) -> dict[str, str]:
+def stack_environment(
+    settings: Settings, live_env: LiveEnv | None, workspace_root: Path, project: str
+) -> dict[str, str]:
     """What compose needs to see, on top of the harness's own environment."""
     env = {
         "CODEX_WORKSPACE_ROOT": str(workspace_root),
@@ -87,16 +96,18 @@ def stack_environment(settings: Settings, live_env: LiveEnv | None, workspace_ro
         "USE_DUMMY_WORKER": "true" if settings.mode == "mocked" else "false",
     }
     if live_env is not None:
-        env |= {name: live_env.values[name] for name in PASSED_VARIABLES
-                if live_env.values.get(name)}
+        env |= {
+            name: live_env.values[name] for name in PASSED_VARIABLES if live_env.values.get(name)
+        }
         if settings.live_model == "stub":
             env["MODEL_STUB_EXPECTED_KEY"] = live_env.values["OPENAI_API_KEY"]
     return env
 
 
 @contextlib.contextmanager
-def compose_stack(settings: Settings, compose: stack.Compose, evidence: EvidenceBundle,
-                  timings: dict[str, float]) -> Iterator[str]:
+def compose_stack(
+    settings: Settings, compose: stack.Compose, evidence: EvidenceBundle, timings: dict[str, float]
+) -> Iterator[str]:
     """Bring the stack up with pytest-docker, wait for /healthz, yield the base URL, and
     always tear down (also when start-up fails), keeping the logs in the evidence."""
     cleanup = [] if settings.keep_stack else ["down -v --remove-orphans -t 5"]
@@ -106,16 +117,22 @@ def compose_stack(settings: Settings, compose: stack.Compose, evidence: Evidence
             if os.environ.get(name) != value:
                 patch.setenv(name, value)
         try:
-            services = exits.enter_context(get_docker_services(
-                stack.shell_command(compose.command), [str(f) for f in compose.files],
-                compose.project, ["up --build -d"], cleanup))
+            services = exits.enter_context(
+                get_docker_services(
+                    stack.shell_command(compose.command),
+                    [str(f) for f in compose.files],
+                    compose.project,
+                    ["up --build -d"],
+                    cleanup,
+                )
+            )
         except Exception as error:  # pytest-docker raises a bare Exception
             _keep_logs(compose, evidence)
             if not settings.keep_stack:
                 _down(compose)  # a half-started stack is torn down too
             raise pytest.fail.Exception(
-                f"codex stack: compose up failed:\n{stack.tail(str(error), 25)}",
-                pytrace=False) from None
+                f"codex stack: compose up failed:\n{stack.tail(str(error), 25)}", pytrace=False
+            ) from None
         exits.callback(_keep_logs, compose, evidence)  # runs before pytest-docker's down
         base_url = _wait_healthy(services, compose, settings.startup_timeout)
         timings["stack_start"] = round(time.perf_counter() - started, 3)
@@ -126,21 +143,28 @@ def _wait_healthy(services: Services, compose: stack.Compose, timeout: float) ->
     try:
         port = services.port_for(stack.DEFAULT_SERVICE, stack.DEFAULT_PORT)
     except Exception as error:  # pytest-docker raises bare exceptions
-        raise _start_failure(compose, f"no published port for {stack.DEFAULT_SERVICE}:"
-                             f"{stack.DEFAULT_PORT} ({stack.tail(str(error), 3)})") from None
+        raise _start_failure(
+            compose,
+            f"no published port for {stack.DEFAULT_SERVICE}:"
+            f"{stack.DEFAULT_PORT} ({stack.tail(str(error), 3)})",
+        ) from None
     base_url = f"http://127.0.0.1:{port}"
     try:
         services.wait_until_responsive(lambda: stack.probe(base_url), timeout, pause=0.25)
     except Exception:  # pytest-docker's time-out is a bare Exception
-        raise _start_failure(compose, f"{base_url}/healthz did not answer 200 within "
-                             f"{timeout:.0f} s (--codex-startup-timeout)") from None
+        raise _start_failure(
+            compose,
+            f"{base_url}/healthz did not answer 200 within "
+            f"{timeout:.0f} s (--codex-startup-timeout)",
+        ) from None
     return base_url
 
 
 def _start_failure(compose: stack.Compose, what: str) -> BaseException:
     logs = stack.tail(compose.logs(), 20)
-    return pytest.fail.Exception(f"codex stack: {what}; last service log lines:\n{logs}",
-                                 pytrace=False)
+    return pytest.fail.Exception(
+        f"codex stack: {what}; last service log lines:\n{logs}", pytrace=False
+    )
 
 
 def _down(compose: stack.Compose) -> None:
@@ -156,8 +180,10 @@ def snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:
     """Each project's files with sizes, its result.json, and the worker event streams."""
     for project_id in stack.project_ids(workspace_root):
         workspace = workspace_root / project_id
-        evidence.write_json(f"workspaces/{project_id}.json",
-                            {"project_id": project_id, "files": stack.listing(workspace)})
+        evidence.write_json(
+            f"workspaces/{project_id}.json",
+            {"project_id": project_id, "files": stack.listing(workspace)},
+        )
         result = stack.read_result(workspace)
         if result is not None:
             evidence.write_json(f"results/{project_id}/result.json", result)
@@ -166,5 +192,4 @@ def snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:
         for job in sorted(p for p in jobs.iterdir() if p.is_dir()):
             for name in ("events.jsonl", "worker.log"):
                 if (job / name).is_file():
-                    evidence.write_bytes(f"workers/{job.name}/{name}",
-                                         (job / name).read_bytes())
+                    evidence.write_bytes(f"workers/{job.name}/{name}", (job / name).read_bytes())

@@ -6,16 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from pytest_codex.harness import Harness
 from pytest_codex.matrix import Case, MatrixError, load_matrix
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
 from pytest_codex.settings import Settings
-
-if TYPE_CHECKING:
-    from pytest_codex.harness import Harness
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 
@@ -32,8 +30,7 @@ class MatrixFile(pytest.File):
         mode = self.config.stash[SETTINGS_KEY].mode
         for case in matrix.cases:
             if case.runs_in(mode):
-                yield CaseItem.from_parent(self, name=case.name, case=case,
-                                           callobj=_matrix_case)
+                yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
 
 
 def _matrix_case(codex_harness: Harness) -> None:
@@ -50,30 +47,41 @@ class CaseItem(pytest.Function):
         self.add_marker("codex")
 
     def runtest(self) -> None:
-        harness: Harness = self.funcargs["codex_harness"]
+        harness = self.funcargs["codex_harness"]
+        assert isinstance(harness, Harness)
         assert isinstance(self.parent, MatrixFile)
         started = time.perf_counter()
         try:
             outcome = run_case(self.case, harness.context(self.parent.variables))
         except CaseFailedError as failure:
             failed = failure.outcome
-            harness.record(self.case, failed.outcome, failed.status, failed.elapsed_ms,
-                           failed.evidence, str(failure))
+            harness.record(
+                self.case,
+                failed.outcome,
+                failed.status,
+                failed.elapsed_ms,
+                failed.evidence,
+                str(failure),
+            )
             raise
         except MissingVariableError as error:
-            harness.record(self.case, "error", None, (time.perf_counter() - started) * 1000,
-                           None, str(error))
+            harness.record(
+                self.case, "error", None, (time.perf_counter() - started) * 1000, None, str(error)
+            )
             raise
-        harness.record(self.case, "passed", outcome.status, outcome.elapsed_ms,
-                       outcome.evidence, None)
+        harness.record(
+            self.case, "passed", outcome.status, outcome.elapsed_ms, outcome.evidence, None
+        )
 
-    def repr_failure(  # type: ignore[override]
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
     ) -> Any:
         """A case failure is its own readable text; anything else is pytest's usual."""
         if isinstance(excinfo.value, CaseFailedError | MissingVariableError):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = None if self.case.line is None else self.case.line - 1

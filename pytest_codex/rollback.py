@@ -28,17 +28,34 @@ class RollbackReport:
 
     @property
     def passed(self) -> bool:
-        return (self.restarted and self.error is None and bool(self.cases)
-                and all(case["outcome"] == "passed" for case in self.cases))
+        return (
+            self.restarted
+            and self.error is None
+            and bool(self.cases)
+            and all(case["outcome"] == "passed" for case in self.cases)
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "restarted": self.restarted, "base_url": self.base_url,
-                "seconds": round(self.seconds, 3), "cases": self.cases, "error": self.error}
+        return {
+            "passed": self.passed,
+            "restarted": self.restarted,
+            "base_url": self.base_url,
+            "seconds": round(self.seconds, 3),
+            "cases": self.cases,
+            "error": self.error,
+        }
 
 
-def roll_back(live: stack.Compose, mocked_files: tuple[Path, ...], bundle: EvidenceBundle,
-              *, workspace_root: Path, leak_markers: tuple[str, ...], startup_timeout: float,
-              request_timeout: float) -> RollbackReport:
+def roll_back(
+    live: stack.Compose,
+    mocked_files: tuple[Path, ...],
+    bundle: EvidenceBundle,
+    *,
+    workspace_root: Path,
+    leak_markers: tuple[str, ...],
+    startup_timeout: float,
+    request_timeout: float,
+) -> RollbackReport:
     """Recreate the orchestrator as in `mocked_files` and run the smoke cases."""
     report = RollbackReport()
     started = time.perf_counter()
@@ -59,21 +76,37 @@ def roll_back(live: stack.Compose, mocked_files: tuple[Path, ...], bundle: Evide
         return report
     report.restarted = True
     report.base_url = base_url
-    context = RunContext(base_url=base_url, evidence=bundle, variables={},
-                         workspace_root=workspace_root, leak_markers=leak_markers,
-                         timeout=request_timeout)
+    context = RunContext(
+        base_url=base_url,
+        evidence=bundle,
+        variables={},
+        workspace_root=workspace_root,
+        leak_markers=leak_markers,
+        timeout=request_timeout,
+    )
     for case in load_matrix(SMOKE_MATRIX).cases:
+        entry: dict[str, Any]
         try:
             outcome = run_case(case, context)
             entry = {"name": case.name, "outcome": "passed", "status": outcome.status}
         except CaseFailedError as failure:
-            entry = {"name": case.name, "outcome": "failed", "status": failure.outcome.status,
-                     "message": str(failure)}
+            entry = {
+                "name": case.name,
+                "outcome": "failed",
+                "status": failure.outcome.status,
+                "message": str(failure),
+            }
         except MissingVariableError as error:
-            entry = {"name": case.name, "outcome": "error", "status": None,
-                     "message": str(error)}
-        bundle.record_case(case.name, SMOKE_MATRIX.name, entry["outcome"], entry["status"],
-                           0.0, None, entry.get("message"))
+            entry = {"name": case.name, "outcome": "error", "status": None, "message": str(error)}
+        bundle.record_case(
+            case.name,
+            SMOKE_MATRIX.name,
+            entry["outcome"],
+            entry["status"],
+            0.0,
+            None,
+            entry.get("message"),
+        )
         report.cases.append(entry)
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,270 @@
+"""The evidence bundle: `<root>/<UTC timestamp>/<mode>/`, every byte through the redactor.
+
+Cases write their exchanges as they run; `finalize()` renders `SUMMARY.md`, writes
+`manifest.json` (every file with sha256 and size, run metadata, per-case outcomes) and
+scans the whole bundle for secret values, raising `SecretLeakError` when one is found.
+No pytest import here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from string import Template
+from typing import Any
+
+from pytest_codex.redact import Redactor
+
+MANIFEST = "manifest.json"
+SUMMARY = "SUMMARY.md"
+RESERVED = frozenset({MANIFEST, SUMMARY})
+OUTCOMES = ("passed", "failed", "error", "skipped")
+SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class SecretLeakError(Exception):
+    """A secret value was found in the bundle; the text names files and secrets, never a
+    value."""
+
+
+class EvidencePathError(ValueError):
+    """A bundle-relative path that would leave the bundle or overwrite its own files."""
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def safe_name(text: str) -> str:
+    """A file-name part made of letters, digits, '.', '_' and '-'."""
+    return SAFE_PART.sub("_", text).strip(".") or "_"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def bundle_files(bundle: Path) -> list[str]:
+    """Every file of a bundle, as sorted POSIX paths relative to it."""
+    return sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+
+
+class EvidenceBundle:
+    """One run's evidence for one mode."""
+
+    def __init__(
+        self,
+        root: Path,
+        mode: str,
+        redactor: Redactor,
+        *,
+        run_id: str | None = None,
+        timestamp: str | None = None,
+    ) -> None:
+        self.mode = mode
+        self.redactor = redactor
+        self.run_id = run_id or uuid.uuid4().hex
+        base = timestamp or utc_timestamp()
+        stamp, counter = base, 1
+        while (root / stamp / mode).exists():
+            counter += 1
+            stamp = f"{base}-{counter}"
+        self.timestamp = stamp
+        self.path = root / stamp / mode
+        self.path.mkdir(parents=True)
+        self._cases: list[dict[str, Any]] = []
+        self._finalized = False
+
+    def _target(self, relative: str) -> Path:
+        pure = PurePosixPath(relative)
+        if (
+            not relative
+            or pure.is_absolute()
+            or any(part in ("", ".", "..") for part in relative.split("/"))
+            or "\\" in relative
+            or "\0" in relative
+        ):
+            raise EvidencePathError(
+                f"evidence: {relative!r} is not a plain relative path; use a/b/c.json"
+            )
+        if relative in RESERVED:
+            raise EvidencePathError(f"evidence: {relative!r} is written by finalize() only")
+        target = self.path.joinpath(*pure.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        target = self._target(relative)
+        target.write_bytes(self.redactor.redact_bytes(data))
+        return target
+
+    def write_text(self, relative: str, text: str) -> Path:
+        return self.write_bytes(relative, text.encode("utf-8", "surrogateescape"))
+
+    def write_json(self, relative: str, document: object) -> Path:
+        text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+        return self.write_text(relative, text)
+
+    def append_text(self, relative: str, text: str) -> Path:
+        target = self._target(relative)
+        with target.open("ab") as handle:
+            handle.write(self.redactor.redact_bytes(text.encode("utf-8", "surrogateescape")))
+        return target
+
+    def record_case(
+        self,
+        name: str,
+        file: str,
+        outcome: str,
+        status: int | None,
+        elapsed_ms: float,
+        evidence: str | None,
+        message: str | None,
+    ) -> None:
+        """One case's outcome for the manifest and the summary."""
+        self._cases.append(
+            {
+                "name": name,
+                "file": file,
+                "outcome": outcome,
+                "status": status,
+                "elapsed_ms": round(elapsed_ms, 2),
+                "evidence": evidence,
+                "message": None if message is None else self.redactor.redact(message),
+            }
+        )
+
+    @property
+    def cases(self) -> list[dict[str, Any]]:
+        return list(self._cases)
+
+    def totals(self) -> dict[str, int]:
+        return {name: sum(c["outcome"] == name for c in self._cases) for name in OUTCOMES}
+
+    def finalize(self, metadata: Mapping[str, Any]) -> Path:
+        """Write SUMMARY.md and manifest.json, then scan every file for secrets."""
+        if self._finalized:
+            raise RuntimeError("evidence: finalize() was called twice")
+        self._finalized = True
+        clean: dict[str, Any] = json.loads(
+            self.redactor.redact(json.dumps(dict(metadata), ensure_ascii=False, default=str))
+        )
+        created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        summary = render_summary(self, clean, created_at)
+        (self.path / SUMMARY).write_bytes(self.redactor.redact_bytes(summary.encode("utf-8")))
+        files = [
+            {
+                "path": rel,
+                "sha256": sha256_file(self.path / rel),
+                "size": (self.path / rel).stat().st_size,
+            }
+            for rel in bundle_files(self.path)
+            if rel != MANIFEST
+        ]
+        manifest = {
+            "format": 1,
+            "harness": "pytest-codex",
+            "run_id": self.run_id,
+            "mode": self.mode,
+            "timestamp": self.timestamp,
+            "created_at": created_at,
+            **clean,
+            "cases": self._cases,
+            "totals": self.totals(),
+            "files": files,
+        }
+        path = self.path / MANIFEST
+        text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
+        path.write_bytes(self.redactor.redact_bytes(text.encode("utf-8")))
+        leaks = scan_bundle(self.path, self.redactor)
+        if leaks:
+            raise SecretLeakError(
+                f"secret values found in the bundle {self.path}: " + "; ".join(leaks)
+            )
+        return path
+
+
+def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
+    """`<file>: <NAME> (<form>)` for every secret form in any file of the bundle."""
+    found = []
+    for relative in bundle_files(bundle):
+        for hit in redactor.scan((bundle / relative).read_bytes()):
+            found.append(f"{relative}: {hit}")
+    return found
+
+
+def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str) -> str:
+    """SUMMARY.md from `evidence_templates/summary.md.tmpl`."""
+    template = Template(
+        (resources.files("pytest_codex") / "evidence_templates" / "summary.md.tmpl").read_text(
+            encoding="utf-8"
+        )
+    )
+    totals = bundle.totals()
+    rows = [
+        f"| {c['file']} | {c['name']} | {c['outcome']} | {c['status'] or '-'} | "
+        f"{c['elapsed_ms']:.1f} | {_link(c['evidence'])} |"
+        for c in bundle.cases
+    ]
+    failures = [
+        f"### {c['file']}::{c['name']} ({c['outcome']})\n\n```text\n{c['message']}\n```\n"
+        for c in bundle.cases
+        if c["outcome"] in ("failed", "error")
+    ]
+    return template.substitute(
+        mode=bundle.mode,
+        timestamp=bundle.timestamp,
+        run_id=bundle.run_id,
+        created_at=created_at,
+        versions=_pairs(metadata.get("versions")),
+        target=_pairs(metadata.get("target")),
+        timings=_pairs(metadata.get("timings_s"), unit=" s"),
+        extra=_extra(metadata),
+        total=len(bundle.cases),
+        passed=totals["passed"],
+        failed=totals["failed"],
+        error=totals["error"],
+        skipped=totals["skipped"],
+        cases="\n".join(rows) or "| - | no cases ran | - | - | - | - |",
+        failures="\n".join(failures) or "None.\n",
+    )
+
+
+def _pairs(value: object, unit: str = "") -> str:
+    if not isinstance(value, Mapping) or not value:
+        return "- n/a"
+    return "\n".join(f"- {key}: {_inline(item)}{unit}" for key, item in value.items())
+
+
+def _inline(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "none"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_inline(v)}" for k, v in value.items()) or "none"
+    return "n/a" if value is None else str(value)
+
+
+def _extra(metadata: Mapping[str, Any]) -> str:
+    known = {"versions", "target", "timings_s"}
+    sections = [
+        f"## {key.replace('_', ' ').capitalize()}\n\n{_pairs(value)}\n"
+        if isinstance(value, Mapping)
+        else f"## {key.replace('_', ' ').capitalize()}\n\n{_inline(value)}\n"
+        for key, value in metadata.items()
+        if key not in known
+    ]
+    return "\n".join(sections)
+
+
+def _link(evidence: str | None) -> str:
+    return f"[{evidence.rsplit('/', 1)[-1]}]({evidence})" if evidence else "-"
