@@ -85,4 +85,4 @@ class CaseItem(pytest.Function):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = None if self.case.line is None else self.case.line - 1
-        return self.path, line, f"{self.path.name}::{self.case.name}"
+        return self.path, line, self.case.name

@@ -121,8 +121,13 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> MatrixFile | None:
     settings = parent.config.stash[SETTINGS_KEY]
-    if file_path.suffix in (".yaml", ".yml") and settings_mod.is_within(
-        file_path, settings.matrix_paths
+    # Matrices run when the harness is asked for (--codex-mode) or a path is named on the
+    # command line; a plain `pytest` runs the project's own tests only.
+    asked = settings.mode_given or parent.config.args_source == pytest.Config.ArgsSource.ARGS
+    if (
+        asked
+        and file_path.suffix in (".yaml", ".yml")
+        and settings_mod.is_within(file_path, settings.matrix_paths)
     ):
         return MatrixFile.from_parent(parent, path=file_path)
     return None

@@ -7,10 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,10 +28,13 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"orchestrator exited with {process.returncode}")
+        # urllib, not httpx: pytester restores sys.modules after each test, which breaks
+        # httpx's lazily built map of httpcore exceptions in this process.
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{url}/healthz did not answer within {timeout} s")

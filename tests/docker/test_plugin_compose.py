@@ -16,8 +16,11 @@ COMPOSE_FILE = REPO / "service" / "compose.yaml"
 
 def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
-        "--codex-mode=mocked", f"--codex-matrix={REPO / 'matrices'}",
-        "--codex-evidence-dir=evidence", "-p", "no:cacheprovider",
+        "--codex-mode=mocked",
+        f"--codex-matrix={REPO / 'matrices'}",
+        "--codex-evidence-dir=evidence",
+        "-p",
+        "no:cacheprovider",
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0, result.stdout.str()
@@ -38,21 +41,26 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
 def test_startup_failure_shows_the_service_logs(pytester: pytest.Pytester, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(
-        COMPOSE_FILE.read_text().replace(
-            "USE_DUMMY_WORKER: ${USE_DUMMY_WORKER:-true}", "USE_DUMMY_WORKER: maybe"
-        ).replace("context: ..", f"context: {REPO}")
+        COMPOSE_FILE.read_text()
+        .replace("USE_DUMMY_WORKER: ${USE_DUMMY_WORKER:-true}", "USE_DUMMY_WORKER: maybe")
+        .replace("context: ..", f"context: {REPO}")
     )
     pytester.mkdir("matrices")
     pytester.path.joinpath("matrices", "one.yaml").write_text(
         "name: one\ncases:\n  - name: health\n    request: {path: /healthz}\n"
-        "    expect: {status: 200}\n")
+        "    expect: {status: 200}\n"
+    )
     result = pytester.runpytest_subprocess(
-        "--codex-mode=mocked", f"--codex-compose-file={broken}", "--codex-startup-timeout=15",
-        "--codex-evidence-dir=evidence", "matrices",
+        "--codex-mode=mocked",
+        f"--codex-compose-file={broken}",
+        "--codex-startup-timeout=15",
+        "--codex-evidence-dir=evidence",
+        "matrices",
     )
     result.assert_outcomes(errors=1)
     # The container exits at once: either no port is published or /healthz never answers;
     # either way the message carries the service's own last words.
-    result.stdout.fnmatch_lines(["*codex stack: *last service log lines:*",
-                                 "*USE_DUMMY_WORKER*maybe*"])
+    result.stdout.fnmatch_lines(
+        ["*codex stack: *last service log lines:*", "*USE_DUMMY_WORKER*maybe*"]
+    )
     result.stdout.no_fnmatch_line("*Traceback*")

@@ -27,8 +27,10 @@ def test_cases_become_items_in_order_for_the_mode(pytester: pytest.Pytester) -> 
     pytester.mkdir("matrices")
     pytester.path.joinpath("matrices", "demo.yaml").write_text(GOOD)
     result = pytester.runpytest("--collect-only", "-q", "matrices")
-    result.stdout.fnmatch_lines(["matrices/demo.yaml::first", "matrices/demo.yaml::third",
-                                 "2 tests collected*"])
+    result.stdout.fnmatch_lines(
+        ["matrices/demo.yaml::first", "matrices/demo.yaml::third", "2 tests collected*"]
+    )
+    pytester.path.joinpath(".env.live").write_text("OPENAI_API_KEY=sk-canary-collection\n")
     live = pytester.runpytest("--collect-only", "-q", "--codex-mode=live", "matrices")
     live.stdout.fnmatch_lines(["*::first", "*::only-live", "*::third", "3 tests collected*"])
 
@@ -47,17 +49,22 @@ def test_mode_alone_runs_the_matrices_not_the_testpaths(pytester: pytest.Pyteste
 def test_yaml_outside_the_matrix_paths_is_ignored(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("config.yaml").write_text("not: a matrix\n")
     result = pytester.runpytest("--collect-only", "-q", "config.yaml")
-    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*not found:*config.yaml*"])
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\ncases:\n  - name: a\n    request: {path: /}\n    expect: {status: '200'}\n",
-         "*bad.yaml:5: $.cases[[]0[]].expect.status: '200' is not valid under any of the given "
-         "schemas; give a status code (100-599) or a list of them"),
-        ("name: x\ncases:\n  - name: a\n    request: {path: /}\n",
-         "*bad.yaml:3: $.cases[[]0[]]: 'expect' is a required property; add it*"),
+        (
+            "name: x\ncases:\n  - name: a\n    request: {path: /}\n    expect: {status: '200'}\n",
+            "*bad.yaml:5: $.cases[[]0[]].expect.status: '200' is not valid under any of the given "
+            "schemas; give a status code (100-599) or a list of them",
+        ),
+        (
+            "name: x\ncases:\n  - name: a\n    request: {path: /}\n",
+            "*bad.yaml:3: $.cases[[]0[]]: 'expect' is a required property; add it*",
+        ),
         ("name: x\ncases: [\n", "*bad.yaml:3:1: YAML syntax: *; fix the syntax there"),
     ],
 )
@@ -74,7 +81,8 @@ def test_a_bad_matrix_is_one_clean_line(
 
 
 def test_bundled_matrices_are_valid(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--collect-only", "-q", "--codex-mode=mocked",
-                                f"--codex-matrix={REPO / 'matrices'}")
+    result = pytester.runpytest(
+        "--collect-only", "-q", "--codex-mode=mocked", f"--codex-matrix={REPO / 'matrices'}"
+    )
     result.stdout.fnmatch_lines(["*mocked.yaml::create-project", "*traversal.yaml::dot-dot-1"])
     result.stdout.no_fnmatch_line("*error*")

@@ -15,19 +15,21 @@ def test_show(codex_settings):
 
 def test_help_lists_the_codex_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines([
-        "*Codex orchestrator validation (pytest-codex)*",
-        "*--codex-mode=CODEX_MODE*",
-        "*--codex-base-url=*",
-        "*--codex-compose-file=*",
-        "*--codex-matrix=*",
-        "*--codex-evidence-dir=*",
-        "*--codex-env-file=*",
-        "*--codex-keep-stack*",
-        "*--codex-startup-timeout=*",
-        "*--codex-request-timeout=*",
-        "*codex_mode (string)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*Codex orchestrator validation (pytest-codex)*",
+            "*--codex-mode=CODEX_MODE*",
+            "*--codex-base-url=*",
+            "*--codex-compose-file=*",
+            "*--codex-matrix=*",
+            "*--codex-evidence-dir=*",
+            "*--codex-env-file=*",
+            "*--codex-keep-stack*",
+            "*--codex-startup-timeout=*",
+            "*--codex-request-timeout=*",
+            "*codex_mode (string)*",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -38,8 +40,10 @@ def test_help_lists_the_codex_group(pytester: pytest.Pytester) -> None:
         (["--codex-base-url=http://127.0.0.1:1/api"], "*--codex-base-url: * has a path*"),
         (["--codex-request-timeout=soon"], "*--codex-request-timeout: 'soon' is not a number*"),
         (["--codex-startup-timeout=0"], "*--codex-startup-timeout: '0' is out of range*"),
-        (["--codex-base-url=http://127.0.0.1:1", "--codex-compose-file=x.yaml"],
-         "*--codex-base-url and --codex-compose-file exclude each other*"),
+        (
+            ["--codex-base-url=http://127.0.0.1:1", "--codex-compose-file=x.yaml"],
+            "*--codex-base-url and --codex-compose-file exclude each other*",
+        ),
         (["--codex-compose-file=missing.yaml"], "*--codex-compose-file: * does not exist*"),
         (["--codex-mode=mocked", "--codex-matrix=nowhere"], "*--codex-matrix: * does not exist*"),
     ],
@@ -57,7 +61,7 @@ def test_defaults(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(SHOW_SETTINGS)
     result = pytester.runpytest("-s")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["MODE=mocked", "BASE=None", "TIMEOUT=60.0", "EVIDENCE=evidence"])
+    result.stdout.fnmatch_lines(["*MODE=mocked", "BASE=None", "TIMEOUT=60.0", "EVIDENCE=evidence"])
 
 
 def test_ini_beats_default_and_command_line_beats_ini(pytester: pytest.Pytester) -> None:
@@ -69,21 +73,32 @@ def test_ini_beats_default_and_command_line_beats_ini(pytester: pytest.Pytester)
         codex_evidence_dir = out/bundles
     """)
     pytester.makepyfile(SHOW_SETTINGS)
+    pytester.path.joinpath(".env.live").write_text("OPENAI_API_KEY=sk-canary-options\n")
     from_ini = pytester.runpytest("-s")
     from_ini.assert_outcomes(passed=1)
-    from_ini.stdout.fnmatch_lines(["MODE=live", "BASE=http://127.0.0.1:9",
-                                   "TIMEOUT=7.0", "EVIDENCE=bundles"])
-    from_cli = pytester.runpytest("-s", "--codex-request-timeout=3",
-                                  "--codex-base-url=http://127.0.0.1:10", "-p", "no:cacheprovider")
+    from_ini.stdout.fnmatch_lines(
+        ["*MODE=live", "BASE=http://127.0.0.1:9", "TIMEOUT=7.0", "EVIDENCE=bundles"]
+    )
+    from_cli = pytester.runpytest(
+        "-s",
+        "--codex-request-timeout=3",
+        "--codex-base-url=http://127.0.0.1:10",
+        "-p",
+        "no:cacheprovider",
+    )
     from_cli.assert_outcomes(passed=1)
-    from_cli.stdout.fnmatch_lines(["MODE=live", "BASE=http://127.0.0.1:10", "TIMEOUT=3.0"])
+    from_cli.stdout.fnmatch_lines(["*MODE=live", "BASE=http://127.0.0.1:10", "TIMEOUT=3.0"])
 
 
 def test_live_mode_needs_an_env_file_with_a_key(pytester: pytest.Pytester) -> None:
     missing = pytester.runpytest("--codex-mode=live", "--codex-matrix=.")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
-    missing.stderr.fnmatch_lines(["ERROR: --codex-env-file: *.env.live' does not exist; "
-                                  "copy .env.live.example to .env.live*"])
+    missing.stderr.fnmatch_lines(
+        [
+            "ERROR: --codex-env-file: *.env.live' does not exist; "
+            "copy .env.live.example to .env.live*"
+        ]
+    )
     pytester.path.joinpath(".env.live").write_text("OPENAI_ORG_ID=org-1\n")
     keyless = pytester.runpytest("--codex-mode=live", "--codex-matrix=.")
     assert keyless.ret == pytest.ExitCode.USAGE_ERROR

@@ -23,8 +23,11 @@ def bundles(root: Path) -> list[Path]:
 
 def run_matrices(pytester: pytest.Pytester, url: str, *matrices: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess(
-        "--codex-mode=mocked", f"--codex-base-url={url}", "--codex-evidence-dir=evidence",
-        "-v", *matrices,
+        "--codex-mode=mocked",
+        f"--codex-base-url={url}",
+        "--codex-evidence-dir=evidence",
+        "-v",
+        *matrices,
     )
 
 
@@ -32,12 +35,14 @@ def test_full_seed_and_traversal_matrices_pass(
     pytester: pytest.Pytester, orchestrator: Orchestrator
 ) -> None:
     result = run_matrices(pytester, orchestrator.url, f"--codex-matrix={REPO / 'matrices'}")
-    result.stdout.fnmatch_lines([
-        "*mocked.yaml::create-project PASSED*",
-        "*traversal.yaml::dot-dot-1 PASSED*",
-        "*codex evidence*",
-        "bundle: *evidence/*/mocked (* passed, 0 failed, 0 error)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*mocked.yaml::create-project PASSED*",
+            "*traversal.yaml::dot-dot-1 PASSED*",
+            "*codex evidence*",
+            "bundle: *evidence/*/mocked (* passed, 0 failed, 0 error)",
+        ]
+    )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0
     assert outcomes.get("errors", 0) == 0
@@ -46,8 +51,10 @@ def test_full_seed_and_traversal_matrices_pass(
     assert verify.main(["verify", str(bundle)]) == 0
     lines = (bundle / "traversal" / "request-lines.txt").read_text().splitlines()
     assert len(lines) >= 30
-    assert any("GET /api/v1/" in line and "/files/../OUTSIDE-CANARY.txt HTTP/1.1" in line
-               for line in lines)
+    assert any(
+        "GET /api/v1/" in line and "/files/../OUTSIDE-CANARY.txt HTTP/1.1" in line
+        for line in lines
+    )
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["mode"] == "mocked"
     assert manifest["totals"]["failed"] == 0
@@ -66,12 +73,14 @@ def test_a_failing_expectation_reads_like_a_diff(
     )
     result = run_matrices(pytester, orchestrator.url, "matrices")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*GET /healthz HTTP/1.1*",
-        "*expected*418*",
-        "*actual*200*",
-        "*evidence: *cases/wrong/expects-teapot.json*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*GET /healthz HTTP/1.1*",
+            "*expected*418*",
+            "*actual*200*",
+            "*evidence: *cases/wrong/expects-teapot.json*",
+        ]
+    )
     result.stdout.no_fnmatch_line("*Traceback*")
     [bundle] = bundles(pytester.path / "evidence")
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -110,15 +119,21 @@ class LeakyHandler(BaseHTTPRequestHandler):
     root = Path("/tmp")
 
     def do_GET(self) -> None:
+        if self.path == "/healthz":
+            self._answer(b'{"status": "ok"}')
+            return
         prefix = "/api/v1/0123456789abcdef0123456789abcdef/files/"
         if not self.path.startswith(prefix):
             self.send_error(404)
             return
         try:
-            data = (self.root / self.path[len(prefix):]).read_bytes()
+            data = (self.root / self.path[len(prefix) :]).read_bytes()
         except OSError:
             self.send_error(404)
             return
+        self._answer(data)
+
+    def _answer(self, data: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -153,6 +168,7 @@ def test_an_orchestrator_that_serves_dot_dot_fails_the_run(
     )
     result = run_matrices(pytester, leaky_server, "matrices")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*GET /api/v1/*/files/../../../../../../etc/passwd HTTP/1.1*",
-                                 "*root:x:0:0:*"])
+    result.stdout.fnmatch_lines(
+        ["*GET /api/v1/*/files/../../../../../../etc/passwd HTTP/1.1*", "*root:x:0:0:*"]
+    )
     result.stdout.no_fnmatch_line("*Traceback*")

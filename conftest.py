@@ -1,3 +1,0 @@
-"""Repository-level pytest configuration."""
-
-pytest_plugins = ["pytester"]
