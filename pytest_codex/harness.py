@@ -145,8 +145,8 @@ def _wait_healthy(services: Services, compose: stack.Compose, timeout: float) ->
     except Exception as error:  # pytest-docker raises bare exceptions
         raise _start_failure(
             compose,
-            f"no published port for {stack.DEFAULT_SERVICE}:"
-            f"{stack.DEFAULT_PORT} ({stack.tail(str(error), 3)})",
+            f"no published port for {stack.DEFAULT_SERVICE}:{stack.DEFAULT_PORT} "
+            f"(the container is not running: {' '.join(str(error).split())[-160:]})",
         ) from None
     base_url = f"http://127.0.0.1:{port}"
     try:
