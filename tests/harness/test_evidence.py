@@ -1,0 +1,115 @@
+"""The evidence bundle: layout, manifest, summary, and the final secret scan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_codex.evidence import EvidenceBundle, EvidencePathError, SecretLeakError
+from pytest_codex.redact import Redactor
+
+CANARY = "sk-canary-evidence-7c1e"
+
+
+def make_bundle(root: Path, **kwargs: str) -> EvidenceBundle:
+    return EvidenceBundle(root, "mocked", Redactor({"OPENAI_API_KEY": CANARY}), **kwargs)
+
+
+def every_byte(bundle: EvidenceBundle) -> bytes:
+    return b"".join(p.read_bytes() for p in bundle.path.rglob("*") if p.is_file())
+
+
+def test_layout_is_root_timestamp_mode(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path, timestamp="20261125T000000Z", run_id="run-1")
+    assert bundle.path == tmp_path / "20261125T000000Z" / "mocked"
+    assert bundle.path.is_dir()
+    assert bundle.run_id == "run-1"
+
+
+def test_two_bundles_in_the_same_second_do_not_collide(tmp_path: Path) -> None:
+    first = make_bundle(tmp_path, timestamp="20261125T000000Z")
+    second = make_bundle(tmp_path, timestamp="20261125T000000Z")
+    assert first.path != second.path
+    assert second.path.parent.name == "20261125T000000Z-2"
+
+
+def test_every_write_is_redacted_and_the_manifest_hashes_every_file(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    bundle.write_text("logs/service.log", f"key={CANARY}\n")
+    bundle.write_json("cases/a/one.json", {"headers": {"Authorization": f"Bearer {CANARY}"}})
+    bundle.write_bytes("raw.bin", b"\x00" + CANARY.encode())
+    bundle.append_text("traversal/request-lines.txt", f"one\t{CANARY}\n")
+    bundle.append_text("traversal/request-lines.txt", "two\n")
+    bundle.record_case("one", "a.yaml", "passed", 200, 1.5, "cases/a/one.json", None)
+    bundle.record_case("two", "a.yaml", "failed", 500, 2.0, None, f"saw {CANARY}")
+    manifest_path = bundle.finalize({"versions": {"python": "3.11"}, "note": CANARY})
+
+    assert CANARY.encode() not in every_byte(bundle)
+    manifest = json.loads(manifest_path.read_text())
+    listed = {entry["path"]: entry for entry in manifest["files"]}
+    assert set(listed) == {
+        "SUMMARY.md",
+        "cases/a/one.json",
+        "logs/service.log",
+        "raw.bin",
+        "traversal/request-lines.txt",
+    }
+    for relative, entry in listed.items():
+        data = (bundle.path / relative).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["size"] == len(data)
+    assert manifest["mode"] == "mocked"
+    assert manifest["versions"] == {"python": "3.11"}
+    assert manifest["note"] == "[REDACTED:OPENAI_API_KEY]"
+    assert manifest["totals"] == {"passed": 1, "failed": 1, "error": 0, "skipped": 0}
+    assert [case["name"] for case in manifest["cases"]] == ["one", "two"]
+    lines = (bundle.path / "traversal/request-lines.txt").read_text().splitlines()
+    assert lines == ["one\t[REDACTED:OPENAI_API_KEY]", "two"]
+
+
+def test_summary_has_the_case_table_and_the_failures(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    bundle.record_case("create", "mocked.yaml", "passed", 200, 10.0, "cases/m/create.json", None)
+    bundle.record_case("read", "mocked.yaml", "failed", 404, 1.0, None, "status: expected 200")
+    bundle.finalize({"timings_s": {"stack_start": 1.5}})
+    summary = (bundle.path / "SUMMARY.md").read_text()
+    assert (
+        "| mocked.yaml | create | passed | 200 | 10.0 | [create.json](cases/m/create.json) |"
+        in summary
+    )
+    assert "### mocked.yaml::read (failed)" in summary
+    assert "status: expected 200" in summary
+    assert "- stack_start: 1.5 s" in summary
+    assert "2 cases: 1 passed, 1 failed" in summary.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["../out.txt", "/etc/x", "a/../../b", "a\\b", "a\0b", "", "manifest.json", "SUMMARY.md"],
+)
+def test_paths_that_leave_the_bundle_are_refused(tmp_path: Path, relative: str) -> None:
+    bundle = make_bundle(tmp_path)
+    with pytest.raises(EvidencePathError):
+        bundle.write_text(relative, "x")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_secret_written_behind_its_back_fails_the_final_scan(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    bundle.write_text("fine.txt", "nothing secret")
+    (bundle.path / "sneaky.txt").write_text(f"leaked {CANARY}")
+    with pytest.raises(SecretLeakError) as caught:
+        bundle.finalize({})
+    message = str(caught.value)
+    assert "sneaky.txt: OPENAI_API_KEY (raw)" in message
+    assert CANARY not in message
+
+
+def test_finalize_runs_once(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    bundle.finalize({})
+    with pytest.raises(RuntimeError, match="twice"):
+        bundle.finalize({})
