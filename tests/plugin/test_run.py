@@ -172,3 +172,21 @@ def test_an_orchestrator_that_serves_dot_dot_fails_the_run(
         ["*GET /api/v1/*/files/../../../../../../etc/passwd HTTP/1.1*", "*root:x:0:0:*"]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_codex_client_serves_a_users_own_python_tests(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    pytester.makepyfile(
+        test_mine="""
+        def test_create(codex_client, codex_base_url):
+            answer = codex_client.post("/api/v1/projects", json={"instruction": "hello"})
+            assert answer.status_code == 200
+            assert answer.json()["status"] == "completed"
+            assert str(codex_client.base_url).rstrip("/") == codex_base_url
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        f"--codex-base-url={orchestrator.url}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
