@@ -81,7 +81,11 @@ class Orchestrator:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -89,9 +93,9 @@ def orchestrator(tmp_path: Path) -> Iterator[Orchestrator]:
     """A fresh orchestrator process (mocked worker) for one test."""
     root = tmp_path / "orchestrator"
     root.mkdir()
-    server = Orchestrator(root).start()
+    server = Orchestrator(root)
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
 
