@@ -106,6 +106,7 @@ _SOURCES = (
     _Source("api_token", "CODEX_API_TOKEN", parse_text, "--api-token"),
     _Source("max_body_bytes", "CODEX_MAX_BODY_BYTES", parse_positive_int, "--max-body-bytes"),
     _Source("job_timeout_s", "CODEX_JOB_TIMEOUT", parse_seconds, "--job-timeout"),
+    _Source("worker_network", "CODEX_WORKER_NETWORK", parse_text, "--worker-network"),
 )
 # Overrides are keyed by field name; the database also by the flag's own name.
 _OVERRIDE_ALIASES = {"database_url": "database_path"}
@@ -124,6 +125,7 @@ class Settings:
     api_token: str | None = None
     max_body_bytes: int = 1_048_576
     job_timeout_s: float = 600.0
+    worker_network: str | None = None
 
     @property
     def mode(self) -> str:

@@ -13,13 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from codex_orchestrator.config import ConfigError, Settings
+from codex_orchestrator.config import Settings
+from codex_orchestrator.container_worker import ContainerWorker
 from codex_orchestrator.dummy_worker import DummyWorker
-
-LIVE_NOT_BUILT = (
-    "USE_DUMMY_WORKER=false needs the container worker (live mode), which is "
-    "not part of this build yet; set USE_DUMMY_WORKER=true"
-)
 
 
 class Worker(Protocol):
@@ -31,13 +27,15 @@ class Worker(Protocol):
 
 
 def select_worker(settings: Settings, environ: Mapping[str, str] | None = None) -> Worker:
-    """The worker for `settings`: the dummy in mocked mode.
-
-    The seam for live mode: construct the container worker here when
-    `settings.use_dummy_worker` is false (image `settings.worker_image`, workspaces under
-    `settings.workspace_root`, timeout `settings.job_timeout_s`, `environ` passed on).
-    """
+    """The worker for `settings`: the in-process dummy in mocked mode, a worker container
+    per job (the real Codex CLI) in live mode."""
     environ = os.environ if environ is None else environ
     if settings.use_dummy_worker:
         return DummyWorker(environ=environ)
-    raise ConfigError(LIVE_NOT_BUILT)
+    return ContainerWorker(
+        image=settings.worker_image,
+        workspace_root=settings.workspace_root,
+        job_timeout_s=settings.job_timeout_s,
+        network=settings.worker_network,
+        environ=environ,
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from codex_orchestrator.config import ConfigError, Settings
+from codex_orchestrator.container_worker import ContainerWorker
 from codex_orchestrator.workers import select_worker
 
 
@@ -143,9 +144,16 @@ def test_an_unknown_override_is_a_programming_error() -> None:
 def test_select_worker() -> None:
     worker = select_worker(Settings.from_env({}), environ={})
     assert type(worker).__name__ == "DummyWorker"
-    with pytest.raises(
-        ConfigError,
-        match=r"^USE_DUMMY_WORKER=false needs the container "
-        r"worker \(live mode\)",
-    ):
-        select_worker(Settings.from_env({"USE_DUMMY_WORKER": "false"}))
+    live = select_worker(
+        Settings.from_env(
+            {
+                "USE_DUMMY_WORKER": "false",
+                "CODEX_WORKER_IMAGE": "my-worker:1",
+                "CODEX_JOB_TIMEOUT": "42",
+                "CODEX_WORKER_NETWORK": "workers",
+            }
+        ),
+        environ={},
+    )
+    assert isinstance(live, ContainerWorker)
+    assert (live.image, live.job_timeout_s, live.network) == ("my-worker:1", 42.0, "workers")

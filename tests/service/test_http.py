@@ -607,11 +607,6 @@ def test_logs_never_show_a_secret(run_server: Callable[[dict[str, str]], ServerP
             "codex-orchestrator: USE_DUMMY_WORKER: 'maybe' is not a boolean; use true or false\n",
         ),
         (
-            {"USE_DUMMY_WORKER": "false"},
-            "codex-orchestrator: USE_DUMMY_WORKER=false needs the container worker (live mode), "
-            "which is not part of this build yet; set USE_DUMMY_WORKER=true\n",
-        ),
-        (
             {"DATABASE_URL": "postgres://db/x"},
             "codex-orchestrator: DATABASE_URL: 'postgres://db/x' is not a sqlite URL; use "
             "sqlite:///relative/path or sqlite:////absolute/path\n",

@@ -24,8 +24,13 @@ import docker
 import docker.errors
 import requests.exceptions
 
-PASSED_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT", "OPENAI_BASE_URL",
-                    "CODEX_MODEL")
+PASSED_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT",
+    "OPENAI_BASE_URL",
+    "CODEX_MODEL",
+)
 ENV_PRESENCE = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
 WORKER_UID = 1000
 LABEL = "io.pytest-codex"
@@ -40,9 +45,18 @@ def _now() -> str:
 class ContainerWorker:
     """Runs one job in a fresh worker container and returns its result.json."""
 
-    def __init__(self, *, image: str, workspace_root: Path, job_timeout_s: float,
-                 network: str | None = None, memory: str = "1g", cpus: float = 1.0,
-                 pids: int = 256, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        image: str,
+        workspace_root: Path,
+        job_timeout_s: float,
+        network: str | None = None,
+        memory: str = "1g",
+        cpus: float = 1.0,
+        pids: int = 256,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self.image = image
         self.workspace_root = workspace_root
         self.job_timeout_s = job_timeout_s
@@ -59,19 +73,31 @@ class ContainerWorker:
             client = docker.from_env(timeout=30)
             client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-            return self._failure(workspace, request, started, "docker_unavailable",
-                                 f"the Docker engine did not answer ({type(error).__name__})")
+            return self._failure(
+                workspace,
+                request,
+                started,
+                "docker_unavailable",
+                f"the Docker engine did not answer ({type(error).__name__})",
+            )
         try:
             return self._run_container(client, workspace, request, job_id, started)
         finally:
             client.close()
 
-    def _run_container(self, client: docker.DockerClient, workspace: Path,
-                       request: dict[str, Any], job_id: str, started: str) -> dict[str, Any]:
+    def _run_container(
+        self,
+        client: docker.DockerClient,
+        workspace: Path,
+        request: dict[str, Any],
+        job_id: str,
+        started: str,
+    ) -> dict[str, Any]:
         _hand_over(workspace)
         (workspace / ".codex" / "result.json").unlink(missing_ok=True)
-        environment = {name: self.environ[name] for name in PASSED_VARIABLES
-                       if self.environ.get(name)}
+        environment = {
+            name: self.environ[name] for name in PASSED_VARIABLES if self.environ.get(name)
+        }
         # The entrypoint's own limit fires first, so it can still write result.json.
         environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
         try:
@@ -80,8 +106,11 @@ class ContainerWorker:
                 detach=True,
                 environment=environment,
                 volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}},
-                labels={f"{LABEL}.role": "worker", f"{LABEL}.job": job_id,
-                        f"{LABEL}.project": str(request.get("project_id", ""))},
+                labels={
+                    f"{LABEL}.role": "worker",
+                    f"{LABEL}.job": job_id,
+                    f"{LABEL}.project": str(request.get("project_id", "")),
+                },
                 user=f"{WORKER_UID}:{WORKER_UID}",
                 mem_limit=self.memory,
                 memswap_limit=self.memory,
@@ -90,17 +119,29 @@ class ContainerWorker:
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges:true"],
                 read_only=True,
-                tmpfs={"/home/worker": f"rw,size=512m,uid={WORKER_UID},gid={WORKER_UID}",
-                       "/tmp": "rw,size=256m,mode=1777"},  # noqa: S108 - in the container
+                tmpfs={
+                    "/home/worker": f"rw,size=512m,uid={WORKER_UID},gid={WORKER_UID}",
+                    "/tmp": "rw,size=256m,mode=1777",  # noqa: S108 - the container's own
+                },
                 network=self.network,
             )
         except docker.errors.ImageNotFound:
-            return self._failure(workspace, request, started, "worker_image_missing",
-                                 f"worker image {self.image!r} is not built; build "
-                                 "service/worker or set CODEX_WORKER_IMAGE")
+            return self._failure(
+                workspace,
+                request,
+                started,
+                "worker_image_missing",
+                f"worker image {self.image!r} is not built; build "
+                "service/worker or set CODEX_WORKER_IMAGE",
+            )
         except docker.errors.DockerException as error:
-            return self._failure(workspace, request, started, "worker_start_failed",
-                                 f"the worker container did not start ({type(error).__name__})")
+            return self._failure(
+                workspace,
+                request,
+                started,
+                "worker_start_failed",
+                f"the worker container did not start ({type(error).__name__})",
+            )
         log.info("worker started", extra={"job_id": job_id, "container": container.short_id})
         exit_code: int | None = None
         timed_out = False
@@ -119,18 +160,34 @@ class ContainerWorker:
             except docker.errors.DockerException:
                 log.warning("worker container not removed", extra={"job_id": job_id})
         if timed_out:
-            return self._failure(workspace, request, started, "timeout",
-                                 f"the worker ran past the job timeout of "
-                                 f"{self.job_timeout_s:.0f} s and was killed", exit_code=None)
+            return self._failure(
+                workspace,
+                request,
+                started,
+                "timeout",
+                f"the worker ran past the job timeout of "
+                f"{self.job_timeout_s:.0f} s and was killed",
+                exit_code=None,
+            )
         if oom:
-            return self._failure(workspace, request, started, "out_of_memory",
-                                 f"the worker exceeded its memory limit ({self.memory})",
-                                 exit_code=exit_code)
+            return self._failure(
+                workspace,
+                request,
+                started,
+                "out_of_memory",
+                f"the worker exceeded its memory limit ({self.memory})",
+                exit_code=exit_code,
+            )
         result = _read_result(workspace)
         if result is None:
-            return self._failure(workspace, request, started, "worker_crashed",
-                                 "the worker exited without writing .codex/result.json",
-                                 exit_code=exit_code)
+            return self._failure(
+                workspace,
+                request,
+                started,
+                "worker_crashed",
+                "the worker exited without writing .codex/result.json",
+                exit_code=exit_code,
+            )
         return result
 
     def _keep_logs(self, container: Any, job_id: str) -> None:
@@ -139,8 +196,15 @@ class ContainerWorker:
         (folder / "events.jsonl").write_bytes(container.logs(stdout=True, stderr=False))
         (folder / "worker.log").write_bytes(container.logs(stdout=False, stderr=True))
 
-    def _failure(self, workspace: Path, request: dict[str, Any], started: str,
-                 error_type: str, message: str, exit_code: int | None = None) -> dict[str, Any]:
+    def _failure(
+        self,
+        workspace: Path,
+        request: dict[str, Any],
+        started: str,
+        error_type: str,
+        message: str,
+        exit_code: int | None = None,
+    ) -> dict[str, Any]:
         """A result.json for a job whose worker could not write one itself."""
         result: dict[str, Any] = {
             "status": "failed",
@@ -149,8 +213,12 @@ class ContainerWorker:
             "worker": "codex-cli",
             "created_files": [],
             "modified_files": [],
-            "logs": {"env": {name: "present" if self.environ.get(name) else "absent"
-                             for name in ENV_PRESENCE}},
+            "logs": {
+                "env": {
+                    name: "present" if self.environ.get(name) else "absent"
+                    for name in ENV_PRESENCE
+                }
+            },
             "usage": None,
             "timing": {"started_at": started, "finished_at": _now(), "duration_ms": 0},
             "error": {"type": error_type, "message": message, "exit_code": exit_code},
