@@ -2,7 +2,9 @@
 # Fill the wheelhouse on the host, so image builds need no network (containers here
 # reach no package index): .cache/wheelhouse/ for the orchestrator image. Reuses what
 # is there: the folder is refilled only when its requirements file changes.
-#   service/fill-wheelhouse.sh
+# With --worker, also service/worker/wheels/ for the live worker image (the real Codex
+# CLI, a ~142 MB wheel; live runs and the test suite need it, the mocked run does not).
+#   service/fill-wheelhouse.sh [--worker]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +24,6 @@ fill() {  # fill <requirements file> <destination>
 }
 
 fill service/requirements.txt .cache/wheelhouse
+if [ "${1:-}" = "--worker" ]; then
+    fill service/worker/requirements.txt service/worker/wheels
+fi
