@@ -268,6 +268,9 @@ def codex_stack(
     command: tuple[str, ...] = request.getfixturevalue("codex_compose_command")
     files: tuple[Path, ...] = request.getfixturevalue("codex_compose_files")
     project: str = request.getfixturevalue("codex_compose_project_name")
+    rollback_files: tuple[Path, ...] = (
+        request.getfixturevalue("codex_rollback_compose_files") if settings.mode == "live" else ()
+    )
     env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
     compose = stack.Compose(command, files, project, {**os.environ, **env})
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
@@ -291,7 +294,6 @@ def codex_stack(
         teardown_started = time.perf_counter()
         harness.snapshot_workspaces(codex_evidence, workspace_root)
         if settings.mode == "live":
-            rollback_files = request.getfixturevalue("codex_rollback_compose_files")
             _roll_back(
                 report,
                 settings,

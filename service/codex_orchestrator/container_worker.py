@@ -100,10 +100,10 @@ class ContainerWorker:
         }
         # The entrypoint's own limit fires first, so it can still write result.json.
         environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
+        container = None
         try:
-            container = client.containers.run(
+            container = client.containers.create(
                 self.image,
-                detach=True,
                 environment=environment,
                 volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}},
                 labels={
@@ -125,6 +125,7 @@ class ContainerWorker:
                 },
                 network=self.network,
             )
+            container.start()
         except docker.errors.ImageNotFound:
             return self._failure(
                 workspace,
@@ -135,12 +136,16 @@ class ContainerWorker:
                 "service/worker or set CODEX_WORKER_IMAGE",
             )
         except docker.errors.DockerException as error:
+            if container is not None:  # created but not started: leave nothing behind
+                with contextlib.suppress(docker.errors.DockerException):
+                    container.remove(force=True)
+            log.warning("worker not started", extra={"job_id": job_id, "error": str(error)})
             return self._failure(
                 workspace,
                 request,
                 started,
                 "worker_start_failed",
-                f"the worker container did not start ({type(error).__name__})",
+                f"the worker container did not start ({_reason(error)})",
             )
         log.info("worker started", extra={"job_id": job_id, "container": container.short_id})
         exit_code: int | None = None
@@ -230,6 +235,12 @@ class ContainerWorker:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(result, indent=2) + "\n")
         return result
+
+
+def _reason(error: docker.errors.DockerException) -> str:
+    """The engine's own explanation (no secrets: it never sees values in a message)."""
+    explanation = getattr(error, "explanation", None)
+    return f"{type(error).__name__}: {explanation or error}"[:300]
 
 
 def _kill(container: Any) -> None:

@@ -56,8 +56,8 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     for bundle in (live, mocked):
         assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
     manifest = json.loads((live / "manifest.json").read_text())
-    assert manifest["metadata"]["rollback"]["passed"] is True
-    assert manifest["metadata"]["live"]["env"] == dict.fromkeys(canaries, "present")
+    assert manifest["rollback"]["passed"] is True
+    assert manifest["live"]["env"] == dict.fromkeys(canaries, "present")
     events = list((live / "workers").glob("*/events.jsonl"))
     assert events, "no worker event stream in the bundle"
     assert any(b'"turn.completed"' in path.read_bytes() for path in events)
