@@ -256,13 +256,18 @@ def _inline(value: object) -> str:
 
 def _extra(metadata: Mapping[str, Any]) -> str:
     known = {"versions", "target", "timings_s"}
-    sections = [
-        f"## {key.replace('_', ' ').capitalize()}\n\n{_pairs(value)}\n"
-        if isinstance(value, Mapping)
-        else f"## {key.replace('_', ' ').capitalize()}\n\n{_inline(value)}\n"
-        for key, value in metadata.items()
-        if key not in known
-    ]
+    sections = []
+    for key, value in metadata.items():
+        if key in known:
+            continue
+        title = f"## {key.replace('_', ' ').capitalize()}"
+        if isinstance(value, Mapping):
+            # A Markdown `table` is shown as it is, under the other pairs.
+            pairs = {k: v for k, v in value.items() if k != "table"}
+            table = f"\n{value['table']}\n" if "table" in value else ""
+            sections.append(f"{title}\n\n{_pairs(pairs) if pairs else ''}\n{table}")
+        else:
+            sections.append(f"{title}\n\n{_inline(value)}\n")
     return "\n".join(sections)
 
 

@@ -173,7 +173,23 @@ def _down(compose: stack.Compose) -> None:
 
 
 def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:
-    evidence.write_text("logs/service.log", compose.logs())
+    logs = compose.logs()
+    evidence.write_text("logs/service.log", logs)
+    requests = model_stub_requests(logs)
+    if requests:
+        evidence.write_text("model-stub/requests.jsonl", requests)
+
+
+def model_stub_requests(logs: str) -> str:
+    """The model stand-in's request log (path, header names, scenario, status; never a
+    header value) as JSON lines, taken from the compose logs."""
+    lines = []
+    for line in logs.splitlines():
+        service, _, rest = line.partition("|")
+        if not service.strip().startswith("model-stub") or '"event": "request"' not in rest:
+            continue
+        lines.append(rest[rest.index("{") :])
+    return "".join(f"{line}\n" for line in lines)
 
 
 def snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:

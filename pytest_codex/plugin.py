@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import pytest_codex
-from pytest_codex import envfile, harness, stack
+from pytest_codex import compare, envfile, harness, stack
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
@@ -190,6 +190,10 @@ def codex_evidence(
         }
     if "rollback" in report:
         metadata["rollback"] = report["rollback"]
+    if codex_settings.mode == "live":
+        metadata["comparison_with_mocked"] = compare.comparison(
+            codex_settings.evidence_dir, bundle.cases
+        )
     try:
         bundle.finalize(metadata)
     except SecretLeakError as error:

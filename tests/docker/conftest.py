@@ -30,7 +30,9 @@ def base_image() -> str:
         check=False,
     )
     assert done.returncode == 0, f"base image: {done.stderr[-2000:]}"
-    subprocess.run(["bash", str(REPO / "service/fill-wheelhouse.sh")], check=True, timeout=600)
+    subprocess.run(
+        ["bash", str(REPO / "service/fill-wheelhouse.sh"), "--worker"], check=True, timeout=900
+    )
     image = done.stdout.strip()
     os.environ["CODEX_BASE_IMAGE"] = image
     return image

@@ -19,13 +19,23 @@ from tests.conftest import REPO
 def forms(value: str) -> list[bytes]:
     """The shapes a leaked value could take."""
     raw = value.encode()
-    return [raw, urllib.parse.quote(value, safe="").encode(), json.dumps(value)[1:-1].encode(),
-            base64.b64encode(raw).rstrip(b"="), base64.urlsafe_b64encode(raw).rstrip(b"=")]
+    return [
+        raw,
+        urllib.parse.quote(value, safe="").encode(),
+        json.dumps(value)[1:-1].encode(),
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+    ]
 
 
 def leftovers(role: str) -> list[str]:
-    done = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.pytest-codex.role={role}"],
-                          capture_output=True, text=True, check=True, timeout=30)
+    done = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=io.pytest-codex.role={role}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     return done.stdout.split()
 
 
@@ -36,28 +46,66 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
         "OPENAI_PROJECT": f"canary-proj-{secrets.token_hex(6)}",
     }
     pytester.path.joinpath(".env.live").write_text(
-        "".join(f"{name}={value}\n" for name, value in canaries.items()))
+        "".join(f"{name}={value}\n" for name, value in canaries.items())
+    )
+    pytester.path.joinpath(".gitignore").write_text(".env\n.env.live\n")
+    subprocess.run(["git", "init", "-q", str(pytester.path)], check=True, timeout=30)
+    # A mocked run first: the live summary compares its cases with it.
+    mocked_run = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-matrix={REPO / 'matrices'}",
+        "--codex-evidence-dir=evidence",
+        "-p",
+        "no:cacheprovider",
+        timeout=600,
+    )
+    assert mocked_run.ret == 0, mocked_run.stdout.str()
     result = pytester.runpytest_subprocess(
-        "--codex-mode=live", f"--codex-matrix={REPO / 'matrices'}",
-        "--codex-evidence-dir=evidence", "--codex-env-file=.env.live", "-v",
-        "-p", "no:cacheprovider", timeout=1500,
+        "--codex-mode=live",
+        f"--codex-matrix={REPO / 'matrices'}",
+        "--codex-evidence-dir=evidence",
+        "--codex-env-file=.env.live",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        timeout=1500,
     )
     output = result.stdout.str() + result.stderr.str()
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0, output
     assert outcomes.get("errors", 0) == 0, output
     assert outcomes["passed"] >= 60
-    result.stdout.fnmatch_lines(["*live.yaml::worker-result PASSED*",
-                                 "*live.yaml::model-hangs-until-the-job-timeout PASSED*",
-                                 "rollback to mocked: passed"])
+    result.stdout.fnmatch_lines(
+        [
+            "*live.yaml::worker-result PASSED*",
+            "*live.yaml::model-hangs-until-the-job-timeout PASSED*",
+            "rollback to mocked: passed",
+        ]
+    )
 
     [live] = sorted((pytester.path / "evidence").glob("*/live"))
-    mocked = live.parent / "mocked"
+    mocked = live.parent / "mocked"  # the rollback's smoke cases
     for bundle in (live, mocked):
         assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["rollback"]["passed"] is True
     assert manifest["live"]["env"] == dict.fromkeys(canaries, "present")
+    assert manifest["live"]["git_ignore"] == {".env": "ignored", ".env.live": "ignored"}
+    compared = manifest["comparison_with_mocked"]
+    assert compared["different"] == 0
+    assert compared["same"] >= 55
+    assert compared["live_only"] >= 9
+    summary = (live / "SUMMARY.md").read_text()
+    assert "## Comparison with mocked" in summary
+    assert "| mocked.yaml | create-project | passed (200) | passed (200) | same |" in summary
+    stub_log = [
+        json.loads(line)
+        for line in (live / "model-stub" / "requests.jsonl").read_text().splitlines()
+    ]
+    assert {"authorization", "openai-organization", "openai-project"} <= set(
+        stub_log[0]["headers"]
+    )
+    assert {entry["scenario"] for entry in stub_log} >= {"create", "edit", "401", "500", "hang"}
     events = list((live / "workers").glob("*/events.jsonl"))
     assert events, "no worker event stream in the bundle"
     assert any(b'"turn.completed"' in path.read_bytes() for path in events)
@@ -78,9 +126,21 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
 def worker_image(base_image: str) -> str:
     """The worker image, built as the live stack builds it (a cache hit when it did)."""
     done = subprocess.run(
-        ["docker", "build", "-q", "-t", "codex-worker:latest", "--build-arg",
-         f"BASE_IMAGE={base_image}", str(REPO / "service" / "worker")],
-        capture_output=True, text=True, timeout=900, check=False)
+        [
+            "docker",
+            "build",
+            "-q",
+            "-t",
+            "codex-worker:latest",
+            "--build-arg",
+            f"BASE_IMAGE={base_image}",
+            str(REPO / "service" / "worker"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return "codex-worker:latest"
 
@@ -88,10 +148,18 @@ def worker_image(base_image: str) -> str:
 def test_worker_image_runs_as_a_sandboxed_user(worker_image: str) -> None:
     done = subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "id", worker_image, "-u"],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1000"
     version = subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "codex", worker_image, "--version"],
-        capture_output=True, text=True, timeout=60, check=False)
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "0.163.0" in version.stdout, version.stdout + version.stderr
