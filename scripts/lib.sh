@@ -23,7 +23,8 @@ ensure_venv() {
 }
 
 # A Docker engine, a base image that needs no registry, and the wheelhouse the image
-# builds install from. Exports CODEX_BASE_IMAGE for compose.
+# builds install from (with --worker also the live worker's wheels: the real Codex CLI).
+# Exports CODEX_BASE_IMAGE for compose.
 ensure_images() {
     step "ensuring a Docker engine"
     bash "$REPO/scripts/ensure-docker.sh"
@@ -31,5 +32,5 @@ ensure_images() {
     CODEX_BASE_IMAGE=$(bash "$REPO/service/base-image/build.sh")
     export CODEX_BASE_IMAGE
     printf 'base image: %s\n' "$CODEX_BASE_IMAGE" >&2
-    bash "$REPO/service/fill-wheelhouse.sh"
+    bash "$REPO/service/fill-wheelhouse.sh" "$@"
 }

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 ensure_venv
-ensure_images
+ensure_images --worker
 step "ruff"
 ruff check .
 ruff format --check .
