@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,6 +102,7 @@ class ContainerWorker:
         # The entrypoint's own limit fires first, so it can still write result.json.
         environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
         container = None
+        clock = [time.perf_counter()]  # create, started, ended, cleaned up
         try:
             container = client.containers.create(
                 self.image,
@@ -147,6 +149,7 @@ class ContainerWorker:
                 "worker_start_failed",
                 f"the worker container did not start ({_reason(error)})",
             )
+        clock.append(time.perf_counter())
         log.info("worker started", extra={"job_id": job_id, "container": container.short_id})
         exit_code: int | None = None
         timed_out = False
@@ -156,6 +159,7 @@ class ContainerWorker:
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
                 timed_out = True
                 _kill(container)
+            clock.append(time.perf_counter())
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             self._keep_logs(container, job_id)
@@ -164,6 +168,18 @@ class ContainerWorker:
                 container.remove(force=True)
             except docker.errors.DockerException:
                 log.warning("worker container not removed", extra={"job_id": job_id})
+        clock.append(time.perf_counter())
+        log.info(
+            "worker finished",
+            extra={
+                "job_id": job_id,
+                "exit_code": exit_code,
+                "timed_out": timed_out,
+                "start_ms": round((clock[1] - clock[0]) * 1000, 1),
+                "run_ms": round((clock[2] - clock[1]) * 1000, 1),
+                "cleanup_ms": round((clock[3] - clock[2]) * 1000, 1),
+            },
+        )
         if timed_out:
             return self._failure(
                 workspace,

@@ -144,6 +144,13 @@ class Orchestrator:
         except UnsafePathError as error:
             raise ApiError(400, str(error)) from None
         project = self._project(project_id)
+        if _links(target) > 1:
+            # A hard link may name a file outside the workspace: its path cannot tell.
+            raise ApiError(
+                400,
+                f"file path: {quote(raw_path)} is a hard-linked file ({_links(target)} "
+                "names); the orchestrator serves only files with one name",
+            )
         data = _read_regular_file(target)
         if data is None:
             raise ApiError(
@@ -284,6 +291,14 @@ def _job_error(result: Mapping[str, Any]) -> dict[str, Any]:
             "message": str(error.get("message", "")),
         }
     return {"type": "unknown", "message": str(result.get("summary", "the job failed"))}
+
+
+def _links(target: Path) -> int:
+    """How many names the file has (1 for a normal file; 0 when it is not there)."""
+    try:
+        return target.lstat().st_nlink if target.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _read_regular_file(target: Path) -> bytes | None:

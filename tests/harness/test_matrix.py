@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,5 +146,30 @@ def test_the_traversal_matrix_covers_every_family_with_thirty_payloads() -> None
         "absolute",
         "nul",
         "mixed",
+        "project-id",
+    }
+
+
+def test_the_traversal_corpus_is_generated_and_large() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_traversal_corpus.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    cases = load_matrix(REPO / "matrices" / "traversal-corpus.yaml").cases
+    payloads = [case for case in cases if case.family is not None]
+    assert len(payloads) >= 200
+    assert len({case.path for case in payloads}) == len(payloads)
+    assert {case.family for case in payloads} >= {
+        "dot-dot",
+        "absolute",
+        "drive",
+        "unc",
+        "nul",
+        "semicolon",
+        "sibling",
         "project-id",
     }

@@ -1,0 +1,96 @@
+"""What every benchmark shares: alternate A and B, take medians, print a row.
+
+A benchmark measures its subject (A) and its baseline (B) in the same run, A B A B ...,
+so that a slow moment of the machine hits both. Figures go to stdout as one table row
+each and, as JSON, to bench/results/<name>.json for bench/report.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+sys.path[:0] = [str(REPO), str(REPO / "service")]
+
+
+@dataclass
+class Row:
+    """One measured comparison: subject against baseline, lower is better."""
+
+    bench: str
+    subject: str
+    baseline: str
+    subject_s: float
+    baseline_s: float
+    goal: str
+    unit: str = "s"
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        return self.subject_s / self.baseline_s if self.baseline_s else float("inf")
+
+    def line(self) -> str:
+        return (
+            f"{self.bench}: {self.subject} {self.subject_s:.3f} {self.unit} vs "
+            f"{self.baseline} {self.baseline_s:.3f} {self.unit} = {self.ratio:.2f}x "
+            f"(goal {self.goal})"
+        )
+
+
+def alternate(
+    subject: Callable[[], float], baseline: Callable[[], float], rounds: int, label: str = ""
+) -> tuple[list[float], list[float]]:
+    """Run subject and baseline alternately; each returns the seconds it measured."""
+    a: list[float] = []
+    b: list[float] = []
+    for index in range(rounds):
+        a.append(subject())
+        b.append(baseline())
+        print(
+            f"  {label} round {index + 1}/{rounds}: A {a[-1]:.3f} s, B {b[-1]:.3f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return a, b
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def save(name: str, rows: list[Row], extra: dict[str, object] | None = None) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    document = {
+        "bench": name,
+        "machine": machine(),
+        "rows": [{**asdict(row), "ratio": round(row.ratio, 3)} for row in rows],
+        **(extra or {}),
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+    for row in rows:
+        print(row.line(), flush=True)
+
+
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
