@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import pytest_codex
-from pytest_codex import compare, envfile, harness, stack
+from pytest_codex import compare, envfile, harness, leftovers, stack
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
@@ -190,6 +190,8 @@ def codex_evidence(
         }
     if "rollback" in report:
         metadata["rollback"] = report["rollback"]
+    if "leftovers_removed" in report:
+        metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
     if codex_settings.mode == "live":
         metadata["comparison_with_mocked"] = compare.comparison(
             codex_settings.evidence_dir, bundle.cases
@@ -275,6 +277,8 @@ def codex_stack(
     rollback_files: tuple[Path, ...] = (
         request.getfixturevalue("codex_rollback_compose_files") if settings.mode == "live" else ()
     )
+    # Leftovers of killed runs (their pid is gone) are removed before this run starts.
+    report["leftovers_removed"] = leftovers.clean()
     env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
     compose = stack.Compose(command, files, project, {**os.environ, **env})
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))

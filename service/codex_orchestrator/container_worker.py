@@ -112,6 +112,8 @@ class ContainerWorker:
                     f"{LABEL}.role": "worker",
                     f"{LABEL}.job": job_id,
                     f"{LABEL}.project": str(request.get("project_id", "")),
+                    # The harness's run: its leftovers are found by it after a killed run.
+                    f"{LABEL}.run": self.environ.get("CODEX_RUN_ID", ""),
                 },
                 user=f"{WORKER_UID}:{WORKER_UID}",
                 mem_limit=self.memory,

@@ -36,3 +36,38 @@ def base_image() -> str:
     image = done.stdout.strip()
     os.environ["CODEX_BASE_IMAGE"] = image
     return image
+
+
+def build(*argv: str) -> None:
+    done = subprocess.run(
+        ["docker", "build", "-q", *argv], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="session")
+def worker_image(base_image: str) -> str:
+    """The live worker image, built as the live stack builds it (a cache hit when it did)."""
+    build(
+        "-t",
+        "codex-worker:latest",
+        "--build-arg",
+        f"BASE_IMAGE={base_image}",
+        str(REPO / "service" / "worker"),
+    )
+    return "codex-worker:latest"
+
+
+@pytest.fixture(scope="session")
+def orchestrator_image(base_image: str) -> str:
+    """The orchestrator image (it also runs the model stand-in)."""
+    build(
+        "-t",
+        "pytest-codex/orchestrator:latest",
+        "--build-arg",
+        f"BASE_IMAGE={base_image}",
+        "-f",
+        str(REPO / "service" / "Dockerfile"),
+        str(REPO),
+    )
+    return "pytest-codex/orchestrator:latest"

@@ -122,29 +122,6 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     assert leftovers("model-stub") == []
 
 
-@pytest.fixture(scope="module")
-def worker_image(base_image: str) -> str:
-    """The worker image, built as the live stack builds it (a cache hit when it did)."""
-    done = subprocess.run(
-        [
-            "docker",
-            "build",
-            "-q",
-            "-t",
-            "codex-worker:latest",
-            "--build-arg",
-            f"BASE_IMAGE={base_image}",
-            str(REPO / "service" / "worker"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return "codex-worker:latest"
-
-
 def test_worker_image_runs_as_a_sandboxed_user(worker_image: str) -> None:
     done = subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "id", worker_image, "-u"],

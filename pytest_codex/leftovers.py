@@ -1,0 +1,88 @@
+"""Leftovers of killed runs: compose projects (and their worker containers) that a run
+of this machine started and could not tear down, found by name and removed at the next
+start. A run's compose project is `pytest-codex-<pid>-<hex>`; it is a leftover when no
+process with that pid is alive. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+
+PROJECT = re.compile(r"pytest-codex-(\d+)-[0-9a-f]+")
+COMPOSE_LABEL = "com.docker.compose.project"
+RUN_LABEL = "io.pytest-codex.run"
+TIMEOUT = 60
+
+
+def _docker(*argv: str) -> list[str]:
+    try:
+        done = subprocess.run(
+            ["docker", *argv], capture_output=True, text=True, timeout=TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return done.stdout.split() if done.returncode == 0 else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_projects() -> set[str]:
+    """Names of every pytest-codex compose project with a container, network or volume."""
+    names: set[str] = set()
+    fmt = '{{.Label "' + COMPOSE_LABEL + '"}}'
+    for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
+        names.update(_docker(*kind, "--filter", f"label={COMPOSE_LABEL}", "--format", fmt))
+    names.update(
+        _docker(
+            "ps",
+            "-a",
+            "--filter",
+            f"label={RUN_LABEL}",
+            "--format",
+            '{{.Label "' + RUN_LABEL + '"}}',
+        )
+    )
+    return {name for name in names if PROJECT.fullmatch(name)}
+
+
+def dead_projects(names: Sequence[str] | set[str]) -> list[str]:
+    """The projects whose run's process is gone."""
+    found = []
+    for name in sorted(names):
+        match = PROJECT.fullmatch(name)
+        if match and not alive(int(match.group(1))):
+            found.append(name)
+    return found
+
+
+def remove(project: str) -> None:
+    """Every container (the stack's and its workers), network and volume of a project."""
+    containers = _docker("ps", "-aq", "--filter", f"label={COMPOSE_LABEL}={project}")
+    containers += _docker("ps", "-aq", "--filter", f"label={RUN_LABEL}={project}")
+    if containers:
+        _docker("rm", "-f", "-v", *sorted(set(containers)))
+    networks = _docker("network", "ls", "-q", "--filter", f"label={COMPOSE_LABEL}={project}")
+    if networks:
+        _docker("network", "rm", *networks)
+    volumes = _docker("volume", "ls", "-q", "--filter", f"label={COMPOSE_LABEL}={project}")
+    if volumes:
+        _docker("volume", "rm", "-f", *volumes)
+
+
+def clean() -> list[str]:
+    """Remove the leftovers of killed runs; the project names removed."""
+    removed = dead_projects(run_projects())
+    for project in removed:
+        remove(project)
+    return removed

@@ -1,0 +1,73 @@
+"""Leftovers of a killed run are found by their project name and removed at the next
+start; a run whose process is alive is left alone."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+
+from pytest_codex import leftovers
+
+
+def docker(*argv: str) -> str:
+    done = subprocess.run(
+        ["docker", *argv], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def plant(project: str, image: str) -> None:
+    label = f"{leftovers.COMPOSE_LABEL}={project}"
+    docker("network", "create", "--label", label, f"{project}_default")
+    docker("volume", "create", "--label", label, f"{project}_state")
+    docker("run", "-d", "--label", label, "--network", f"{project}_default", image, "sleep", "300")
+    # A worker the killed orchestrator had started, tied to the run by its label.
+    docker(
+        "run",
+        "-d",
+        "--label",
+        f"{leftovers.RUN_LABEL}={project}",
+        "--label",
+        "io.pytest-codex.role=worker",
+        image,
+        "sleep",
+        "300",
+    )
+
+
+def resources(project: str) -> list[str]:
+    found = []
+    for kind, label in (
+        (["ps", "-aq"], leftovers.COMPOSE_LABEL),
+        (["ps", "-aq"], leftovers.RUN_LABEL),
+        (["network", "ls", "-q"], leftovers.COMPOSE_LABEL),
+        (["volume", "ls", "-q"], leftovers.COMPOSE_LABEL),
+    ):
+        found += docker(*kind, "--filter", f"label={label}={project}").split()
+    return found
+
+
+def test_a_killed_runs_stack_is_removed_and_a_live_runs_is_kept(base_image: str) -> None:
+    killed = f"pytest-codex-{dead_pid()}-{secrets.token_hex(3)}"
+    running = f"pytest-codex-{os.getpid()}-{secrets.token_hex(3)}"
+    plant(killed, base_image)
+    plant(running, base_image)
+    try:
+        assert len(resources(killed)) == 4
+        removed = leftovers.clean()
+        assert killed in removed
+        assert running not in removed
+        assert resources(killed) == []
+        assert len(resources(running)) == 4
+    finally:
+        leftovers.remove(running)
+        leftovers.remove(killed)
+    assert resources(running) == []
