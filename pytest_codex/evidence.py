@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
 
+from pytest_codex.patterns import scan_patterns
 from pytest_codex.redact import Redactor
 
 MANIFEST = "manifest.json"
@@ -187,6 +188,7 @@ class EvidenceBundle:
         text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
         path.write_bytes(self.redactor.redact_bytes(text.encode("utf-8")))
         leaks = scan_bundle(self.path, self.redactor)
+        leaks += [f"{hit} (pattern)" for hit in scan_patterns(self.path)]
         if leaks:
             raise SecretLeakError(
                 f"secret values found in the bundle {self.path}: " + "; ".join(leaks)

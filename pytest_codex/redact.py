@@ -4,6 +4,7 @@ base64 forms, also a value embedded inside a longer base64 text.
 `Redactor.from_environment` knows the values of secret-named environment variables (and
 any extra values, e.g. the live env file's); `redact` replaces each form by
 `[REDACTED:<NAME>]`; `scan` says which names and forms are present, never the values.
+Values of 24 characters or more are also found by their first or last half (fragments).
 No pytest import here.
 """
 
@@ -20,6 +21,8 @@ SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|A
 ALWAYS_SECRET = frozenset({"OPENAI_ORG_ID", "OPENAI_PROJECT"})
 NOT_SECRET_SUFFIXES = ("_SOCK", "_FILE", "_PATH", "_DIR")
 MIN_FRAGMENT = 8
+MIN_FRAGMENT_SOURCE = 24  # values this long are also looked for by their halves
+MIN_FRAGMENT_LENGTH = 12
 
 
 def is_secret_name(name: str) -> bool:
@@ -53,6 +56,10 @@ def forms(value: str) -> dict[str, set[bytes]]:
             fragment = encoded[start:end]
             if len(fragment) >= MIN_FRAGMENT:
                 found["base64"].add(fragment)
+    if len(raw) >= MIN_FRAGMENT_SOURCE:
+        # A long value cut short (`sk-proj-AbCd...`) still gives itself away.
+        size = max(MIN_FRAGMENT_LENGTH, len(raw) // 2)
+        found["fragment"] = {raw[:size], raw[-size:]}
     for encoded_forms in found.values():
         encoded_forms.discard(b"")
     found["url"] -= found["raw"]

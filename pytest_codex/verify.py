@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 
 from pytest_codex import schemas
 from pytest_codex.evidence import MANIFEST, bundle_files, scan_bundle, sha256_file
+from pytest_codex.patterns import scan_patterns
 from pytest_codex.redact import Redactor
 
 PROG = "codex-evidence"
@@ -41,6 +42,7 @@ def verify_bundle(bundle: Path, redactor: Redactor) -> list[str]:
             continue
         problems += [f"{relative}: {line}" for line in schemas.errors("result", document)]
     problems += [f"secret found: {hit}" for hit in scan_bundle(bundle, redactor)]
+    problems += [f"secret pattern found: {hit}" for hit in scan_patterns(bundle)]
     return problems
 
 

@@ -113,3 +113,12 @@ def test_finalize_runs_once(tmp_path: Path) -> None:
     bundle.finalize({})
     with pytest.raises(RuntimeError, match="twice"):
         bundle.finalize({})
+
+
+def test_a_well_known_secret_shape_fails_the_final_scan_too(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)  # knows only CANARY, not this key
+    bundle.write_text("logs/service.log", "ok\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n")
+    with pytest.raises(SecretLeakError) as caught:
+        bundle.finalize({})
+    assert "logs/service.log:2: AWS Access Key (pattern)" in str(caught.value)
+    assert "AKIAIOSFODNN7EXAMPLE" not in str(caught.value)

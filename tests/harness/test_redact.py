@@ -110,3 +110,13 @@ def test_from_environment_takes_secret_names_and_extra_values() -> None:
 )
 def test_secret_names(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret
+
+
+def test_a_long_value_cut_short_is_found_by_either_half() -> None:
+    value = "sk-proj-0123456789abcdefghijKLMNOP"
+    redactor = Redactor({"OPENAI_API_KEY": value})
+    head, tail = value[:17], value[-17:]
+    assert redactor.scan(f"key={head}...".encode()) == ["OPENAI_API_KEY (fragment)"]
+    assert redactor.redact(f"...{tail} and {value}") == (
+        "...[REDACTED:OPENAI_API_KEY] and [REDACTED:OPENAI_API_KEY]"
+    )

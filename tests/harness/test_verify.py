@@ -131,3 +131,12 @@ def test_the_console_script(bundle: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"codex-evidence: OK {bundle}")
+
+
+def test_a_well_known_secret_shape_is_found(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (bundle / "logs" / "service.log").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n")
+    code, output = run(capsys, str(bundle))
+    assert code == 1
+    assert "secret pattern found: logs/service.log:1: Private Key" in output
