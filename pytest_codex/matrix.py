@@ -59,6 +59,8 @@ class Matrix:
     file: Path
     description: str
     cases: tuple[Case, ...]
+    modes: tuple[str, ...] = MODES
+    load: Mapping[str, Any] | None = None  # a load file has `load:` instead of `cases:`
 
 
 def variables_in(value: object) -> set[str]:
@@ -101,7 +103,7 @@ def _build(path: Path, root: yaml.Node | None, document: dict[str, Any]) -> Matr
     file_modes = tuple(document.get("modes", MODES))
     cases: list[Case] = []
     saved: set[str] = set()
-    for index, raw in enumerate(document["cases"]):
+    for index, raw in enumerate(document.get("cases", [])):
         place = f"{path}:{_line(root, ['cases', index])}: $.cases[{index}]"
         name = raw["name"]
         if any(case.name == name for case in cases):
@@ -132,6 +134,8 @@ def _build(path: Path, root: yaml.Node | None, document: dict[str, Any]) -> Matr
         file=path,
         description=document.get("description", ""),
         cases=tuple(cases),
+        modes=file_modes,
+        load=document.get("load"),
     )
 
 
@@ -184,6 +188,8 @@ def _fix(error: ValidationError) -> str:
         return f"match {error.validator_value!r} ({DOCS})"
     if kind == "not":
         return "give either `json` or `body`, not both"
+    if kind == "oneOf" and not error.absolute_path:
+        return "give either `cases:` (requests) or `load:` (a load run), not both"
     if kind in ("oneOf", "anyOf") and error.absolute_path and error.absolute_path[-1] == "status":
         return "give a status code (100-599) or a list of them"
     return DOCS

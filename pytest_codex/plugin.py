@@ -190,6 +190,8 @@ def codex_evidence(
         }
     if "rollback" in report:
         metadata["rollback"] = report["rollback"]
+    if "load" in report:
+        metadata["load"] = report["load"]
     if "leftovers_removed" in report:
         metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
     if codex_settings.mode == "live":
