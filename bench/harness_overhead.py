@@ -41,7 +41,7 @@ def pytest_run(root: Path, splits: list[dict[str, float]]) -> float:
             "-p",
             "no:cacheprovider",
             f"--codex-evidence-dir={evidence}",
-            f"--codex-matrix={REPO / 'matrices'}",
+            *(f"--codex-matrix={m}" for m in MATRICES),
         ],
         cwd=REPO,
         capture_output=True,
