@@ -157,7 +157,7 @@ class LoadItem(pytest.Function):
 def _load_failure(name: str, figures: dict[str, Any], harness: Harness, evidence: str) -> str:
     return (
         f"load {name} failed: {figures['create']['errors']} creation errors, "
-        f"{figures['read']['errors']} read errors, {len(figures['incomplete'])} incomplete "
+        f"{figures['read']['errors']} read errors, {figures['incomplete']} incomplete "
         f"projects\n  samples: {figures['error_samples'][:5]}\n"
         f"  evidence: {harness.evidence.path / evidence}"
     )

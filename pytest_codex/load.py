@@ -56,7 +56,8 @@ class LoadReport:
             "create": self.create.figures(),
             "read": self.read.figures(),
             "projects": self.projects,
-            "incomplete": self.incomplete[:20],
+            "incomplete": len(self.incomplete),
+            "incomplete_sample": self.incomplete[:20],
             "error_samples": self.error_samples[:10],
             "passed": self.passed,
         }

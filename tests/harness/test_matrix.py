@@ -90,6 +90,15 @@ def test_cases_keep_file_order_lines_and_modes(tmp_path: Path) -> None:
             "$.cases[0].request.path: '/a b' does not match",
         ),
         ("name: x\ncases: []\n", ":2: $.cases: [] should be non-empty"),
+        (
+            "name: x\ncases: [{name: a, request: {path: /}, expect: {status: 200}}]\n"
+            "load: {creations: 1, reads: 1, clients: 1, files: [a]}\n",
+            "give either `cases:` (requests) or `load:` (a load run), not both",
+        ),
+        (
+            "name: x\nload: {creations: 1, reads: 1, clients: 1000, files: [a]}\n",
+            ":2: $.load.clients: 1000 is greater than the maximum of 256",
+        ),
         ("", ": the file is empty; give `name:` and `cases:`"),
         (
             "name: x\ncases:\n  - name: a\n    request: {path: /x\n",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex import verify
-from tests.conftest import REPO, Orchestrator
+from tests.conftest import REPO, SEED_FILES, Orchestrator
 
 CANARY = "canary-value-3f9a1c7e5b2d"
 
@@ -190,3 +190,50 @@ def test_codex_client_serves_a_users_own_python_tests(
         f"--codex-base-url={orchestrator.url}", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=1)
+
+
+LOAD = """\
+name: small-load
+modes: [mocked]
+load:
+  creations: 24
+  reads: 60
+  clients: 6
+  files: {files}
+"""
+
+
+def test_a_load_file_runs_and_its_figures_reach_the_evidence(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "load.yaml").write_text(LOAD.format(files=SEED_FILES))
+    result = run_matrices(pytester, orchestrator.url, "matrices")
+    result.assert_outcomes(passed=1)
+    [bundle] = bundles(pytester.path / "evidence")
+    figures = json.loads((bundle / "load" / "small-load.json").read_text())
+    assert figures["create"]["requests"] == 24
+    assert figures["create"]["errors"] == 0
+    assert figures["read"]["requests"] == 60
+    assert figures["projects"] == 24
+    assert figures["incomplete"] == 0
+    assert figures["create"]["p99_ms"] >= figures["create"]["p50_ms"] > 0
+    assert json.loads((bundle / "manifest.json").read_text())["load"]["small-load"]["passed"]
+
+
+def test_a_load_run_with_incomplete_projects_fails_readably(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "load.yaml").write_text(
+        LOAD.format(files=["app.py", "not-there.txt"])
+    )
+    result = run_matrices(pytester, orchestrator.url, "matrices")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*load small-load failed: 0 creation errors, 0 read errors, 24 incomplete projects*",
+            "*evidence: *load/small-load.json*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
