@@ -91,13 +91,24 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# A portable relative path: segments of letters, digits, '.', '_' and '-', none of them
+# '.', '..' or starting with '..'. The service refuses more (400) than it accepts beyond
+# this: other names work when they are safe, but the contract promises only these.
+_SEGMENT = r"(?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])[A-Za-z0-9._-]*"
+FILE_PATH_SCHEMA = {
+    "type": "string",
+    "pattern": f"^{_SEGMENT}(?:/{_SEGMENT})*$",
+    "maxLength": 1024,  # at most 4096 characters once percent-encoded
+}
+
+
 def _parameter(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "path",
         "required": True,
         "description": description,
-        "schema": ID if name.endswith("_id") else STRING,
+        "schema": ID if name.endswith("_id") else FILE_PATH_SCHEMA,
     }
 
 

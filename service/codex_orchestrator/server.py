@@ -113,6 +113,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY, ...) goes to dispatch too, which answers 405
+        with `Allow` (http.server's own answer was a bare 501; found by contract fuzzing)."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
     def handle_expect_100(self) -> bool:
         """Refuse a body before the client sends it, when its size already says so."""
         self._started = time.perf_counter()
