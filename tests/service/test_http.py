@@ -346,13 +346,23 @@ def test_errors_http_server_answers_itself_are_json(http_server: OrchestratorSer
     for line in (
         b"GARBAGE\r\n\r\n",
         b"GET /healthz HTTP/9.9\r\n\r\n",
-        b"BREW /healthz HTTP/1.1\r\n\r\n",
         b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n",
     ):
         response = send_raw(http_server, line)
-        assert response.status in (400, 414, 501, 505)
+        assert response.status in (400, 414, 505)
         assert response.headers["content-type"] == "application/json"
         assert response.json()["detail"].startswith("request: ")
+
+
+def test_a_method_it_does_not_serve_is_405_with_allow(http_server: OrchestratorServer) -> None:
+    for method in (b"BREW", b"TRACE", b"QUERY"):
+        response = send_raw(
+            http_server, method + b" /healthz HTTP/1.1\r\nConnection: close\r\n\r\n"
+        )
+        assert response.status == 405
+        assert response.headers["allow"] == "GET, HEAD"
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["detail"]
 
 
 def test_a_slow_client_holds_only_its_own_connection(
