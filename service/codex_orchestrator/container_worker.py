@@ -213,6 +213,25 @@ class ContainerWorker:
             )
         return result
 
+    def reap(self, job_ids: list[str]) -> list[str]:
+        """Remove the worker containers of jobs a previous process left running (called
+        at start, with the jobs it marked interrupted); the container ids removed."""
+        removed: list[str] = []
+        try:
+            client = docker.from_env(timeout=30)
+            for job_id in job_ids:
+                for container in client.containers.list(
+                    all=True, filters={"label": f"{LABEL}.job={job_id}"}
+                ):
+                    container.remove(force=True)
+                    removed.append(container.short_id)
+            client.close()
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            log.warning("orphaned workers not reaped", extra={"error": type(error).__name__})
+        if removed:
+            log.warning("orphaned workers removed", extra={"containers": removed})
+        return removed
+
     def _keep_logs(self, container: Any, job_id: str) -> None:
         folder = self.workspace_root / ".jobs" / job_id
         folder.mkdir(parents=True, exist_ok=True)

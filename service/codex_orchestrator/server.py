@@ -327,6 +327,10 @@ def make_server(
         interrupted = storage.fail_interrupted_jobs()
         if interrupted:
             log.warning("interrupted jobs failed", extra={"job_ids": interrupted})
+            # Their worker containers outlived the process that waited for them.
+            reap = getattr(worker, "reap", None)
+            if callable(reap):
+                reap(interrupted)
         orchestrator = Orchestrator(settings, storage, worker, environ)
         return OrchestratorServer((settings.host, settings.port), orchestrator, socket_timeout)
     except BaseException:
