@@ -7,10 +7,11 @@ file, the line and the kind of secret, never the secret. No pytest import here.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from detect_secrets.core.secrets_collection import SecretsCollection
-from detect_secrets.settings import transient_settings
+from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
 DETECTORS = (
     "ArtifactoryDetector",
@@ -39,17 +40,33 @@ DETECTORS = (
 )
 
 
+@cache
+def detectors() -> tuple[Any, ...]:
+    """One instance of each detector (its regexes compiled once)."""
+    classes: dict[str, Any] = {
+        cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()
+    }
+    return tuple(classes[name]() for name in DETECTORS if name in classes)
+
+
+def scan_text(text: str) -> list[tuple[int, str]]:
+    """`(line number, kind)` for every well-known secret shape in `text`."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for detector in detectors():
+            if any(True for _ in detector.analyze_string(line)):
+                found.append((number, str(detector.secret_type)))
+    return found
+
+
 def scan_patterns(folder: Path) -> list[str]:
-    """`<file>:<line>: <kind>` for every well-known secret shape under `folder`."""
-    files = sorted(str(p) for p in folder.rglob("*") if p.is_file())
-    found = SecretsCollection(root=str(folder))
-    with transient_settings({"plugins_used": [{"name": name} for name in DETECTORS]}):
-        found.scan_files(*files, num_processors=1)
+    """`<file>:<line>: <kind>` for every well-known secret shape under `folder`.
+
+    The detectors' own matching is used line by line, without detect-secrets' file
+    scanning and filters (which took ~8 ms a file: 10 s for a 1,300-file bundle)."""
     report = []
-    for filename, secrets in found.json().items():
-        path = Path(filename)  # relative to the collection's root, or absolute
-        path = path if path.is_absolute() else folder / path
-        relative = path.resolve().relative_to(folder.resolve()).as_posix()
-        for secret in secrets:
-            report.append(f"{relative}:{secret['line_number']}: {secret['type']}")
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", "replace")
+        relative = path.relative_to(folder).as_posix()
+        report += [f"{relative}:{number}: {kind}" for number, kind in scan_text(text)]
     return sorted(report)

@@ -4,6 +4,8 @@ compose, and a start-up failure that reports the service's own log lines."""
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ COMPOSE_FILE = REPO / "service" / "compose.yaml"
 
 
 def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
+    started = int(time.time())
     result = pytester.runpytest_subprocess(
         "--codex-mode=mocked",
         f"--codex-matrix={REPO / 'matrices'}",
@@ -36,6 +39,41 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["versions"]["docker"] not in ("", "not used", "unavailable")
     assert set(manifest["timings_s"]) >= {"stack_start", "cases", "teardown"}
+    assert manifest["totals"]["passed"] >= 280  # seed, traversal, corpus and load
+    load = json.loads((bundle / "load" / "load.json").read_text())
+    assert (load["create"]["errors"], load["read"]["errors"], load["incomplete"]) == (0, 0, 0)
+    assert load["projects"] == 500
+    # Mocked mode starts no worker container at all, and leaves no container behind.
+    events = subprocess.run(
+        [
+            "docker",
+            "events",
+            "--since",
+            str(started),
+            "--until",
+            str(int(time.time()) + 1),
+            "--filter",
+            "type=container",
+            "--filter",
+            "label=io.pytest-codex.role=worker",
+            "--format",
+            "{{.ID}}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert events.stdout.strip() == ""
+    project = manifest["target"]["project"]
+    leftover = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert leftover.stdout.strip() == ""
 
 
 def test_startup_failure_shows_the_service_logs(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pytest_codex import schemas
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 from tests.live.conftest import STUB_KEY, Stub
 
 ENTRYPOINT = REPO / "service" / "worker" / "entrypoint.py"
@@ -207,3 +207,25 @@ def test_a_missing_cli_and_a_missing_request(
     assert done.returncode == 1
     result = json.loads((workspace / ".codex" / "result.json").read_text())
     assert result["error"]["type"] == "bad_request"
+
+
+def test_a_stalled_stream_ends_at_the_workers_limit(
+    workspace: Path, model_stub: Stub, codex_binary: Path
+) -> None:
+    run = run_worker(
+        workspace, model_stub, codex_binary, "Create it [model-stub:stall]", timeout="4"
+    )
+    assert run.result["status"] == "failed"
+    assert run.result["error"]["type"] == "timeout"
+
+
+def test_an_unreachable_model_is_a_model_error(
+    workspace: Path, model_stub: Stub, codex_binary: Path
+) -> None:
+    closed = Stub(
+        url=f"http://127.0.0.1:{free_port()}", process=model_stub.process, log=model_stub.log
+    )
+    run = run_worker(workspace, closed, codex_binary, "Create it", timeout="30")
+    assert run.code == 1
+    assert run.result["error"]["type"] == "model_error"
+    assert run.seconds < 20
