@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 from pytest_codex import leftovers
+from tests.conftest import REPO
 
 
 def docker(*argv: str) -> str:
@@ -70,4 +75,43 @@ def test_a_killed_runs_stack_is_removed_and_a_live_runs_is_kept(base_image: str)
     finally:
         leftovers.remove(running)
         leftovers.remove(killed)
+    assert resources(running) == []
+
+
+def test_an_interrupted_run_tears_its_stack_down(tmp_path: Path) -> None:
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--codex-mode=mocked",
+            "-p",
+            "no:cacheprovider",
+            f"--codex-matrix={REPO / 'matrices'}",
+            f"--codex-evidence-dir={tmp_path / 'ev'}",
+            f"--rootdir={tmp_path}",
+            "-q",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    project = f"pytest-codex-{run.pid}-"
+    deadline = time.monotonic() + 300
+    running = ""
+    while not running and time.monotonic() < deadline and run.poll() is None:
+        names = docker(
+            "ps",
+            "--filter",
+            "label=io.pytest-codex.role=orchestrator",
+            "--format",
+            '{{.Label "com.docker.compose.project"}}',
+        )
+        running = next((n for n in names.split() if n.startswith(project)), "")
+        time.sleep(0.2)
+    assert running, "the run never started its stack"
+    time.sleep(1.0)  # into the cases
+    run.send_signal(signal.SIGINT)
+    output, _ = run.communicate(timeout=120)
+    assert b"KeyboardInterrupt" in output or b"Interrupted" in output, output[-2000:]
     assert resources(running) == []
