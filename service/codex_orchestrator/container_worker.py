@@ -17,13 +17,15 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
+
+from codex_orchestrator.clock import utc_now
+from codex_orchestrator.results import RESULT_FILE, failure_result, write_json
 
 PASSED_VARIABLES = (
     "OPENAI_API_KEY",
@@ -32,15 +34,11 @@ PASSED_VARIABLES = (
     "OPENAI_BASE_URL",
     "CODEX_MODEL",
 )
-ENV_PRESENCE = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
+WORKER_NAME = "codex-cli"
 WORKER_UID = 1000
 LABEL = "io.pytest-codex"
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ContainerWorker:
@@ -68,7 +66,7 @@ class ContainerWorker:
         self.environ = os.environ if environ is None else environ
 
     def run(self, workspace: Path, request: dict[str, Any]) -> dict[str, Any]:
-        started = _now()
+        started = utc_now()
         job_id = str(request.get("job_id", "unknown"))
         try:
             client = docker.from_env(timeout=30)
@@ -248,29 +246,16 @@ class ContainerWorker:
         exit_code: int | None = None,
     ) -> dict[str, Any]:
         """A result.json for a job whose worker could not write one itself."""
-        result: dict[str, Any] = {
-            "status": "failed",
-            "summary": message,
-            "job_type": request.get("job_type", "create"),
-            "worker": "codex-cli",
-            "created_files": [],
-            "modified_files": [],
-            "logs": {
-                "env": {
-                    name: "present" if self.environ.get(name) else "absent"
-                    for name in ENV_PRESENCE
-                }
-            },
-            "usage": None,
-            "timing": {"started_at": started, "finished_at": _now(), "duration_ms": 0},
-            "error": {"type": error_type, "message": message, "exit_code": exit_code},
-        }
-        start = datetime.fromisoformat(started.replace("Z", "+00:00"))
-        finish = datetime.fromisoformat(result["timing"]["finished_at"].replace("Z", "+00:00"))
-        result["timing"]["duration_ms"] = int((finish - start).total_seconds() * 1000)
-        target = workspace / ".codex" / "result.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(result, indent=2) + "\n")
+        result = failure_result(
+            request=request,
+            worker=WORKER_NAME,
+            environ=self.environ,
+            started_at=started,
+            error_type=error_type,
+            message=message,
+            exit_code=exit_code,
+        )
+        write_json(workspace, RESULT_FILE, result)
         return result
 
 
