@@ -638,3 +638,16 @@ def test_a_configuration_error_is_one_line_and_exit_2(
         env={**os.environ, "WORKSPACE_ROOT": str(tmp_path / "ws"), **env},
     )
     assert (done.returncode, done.stderr, done.stdout) == (2, message, "")
+
+
+def test_many_idle_connections_do_not_block_a_request(http_server: OrchestratorServer) -> None:
+    idle = [socket.create_connection(http_server.address, timeout=5) for _ in range(200)]
+    try:
+        for sock in idle[::2]:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # half a request, then nothing
+        response = send_raw(http_server, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert response.status == 200
+        assert response.json()["status"] == "ok"
+    finally:
+        for sock in idle:
+            sock.close()
