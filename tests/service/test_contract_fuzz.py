@@ -18,7 +18,7 @@ EXAMPLES_PER_OPERATION = "25"
 SEED = "20261125"
 
 
-def test_the_contract_holds_under_schemathesis(orchestrator: Orchestrator) -> None:
+def test_the_contract_holds_under_schemathesis(orchestrator: Orchestrator, tmp_path: Path) -> None:
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "schemathesis"),
