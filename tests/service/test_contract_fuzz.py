@@ -34,6 +34,7 @@ def test_the_contract_holds_under_schemathesis(orchestrator: Orchestrator, tmp_p
         text=True,
         timeout=600,
         check=False,
+        cwd=tmp_path,  # its state folder (.schemathesis/) goes there
     )
     summary = done.stdout[-3000:]
     assert done.returncode == 0, summary
