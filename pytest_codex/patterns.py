@@ -43,9 +43,8 @@ DETECTORS = (
 @cache
 def detectors() -> tuple[Any, ...]:
     """One instance of each detector (its regexes compiled once)."""
-    classes: dict[str, Any] = {
-        cls.__name__: cls for cls in get_mapping_from_secret_type_to_class().values()
-    }
+    found: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    classes = {str(detector.__name__): detector for detector in found}
     return tuple(classes[name]() for name in DETECTORS if name in classes)
 
 

@@ -8,17 +8,18 @@ export PATH="$VENV/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-# A virtual environment with the project (editable) and its dev tools; reinstalled only
-# when pyproject.toml changes.
+# A virtual environment with the project (editable), its dev tools and the benchmarks'
+# baseline (fastapi, uvicorn: mypy checks bench/ too); reinstalled only when
+# pyproject.toml or this file changes.
 ensure_venv() {
     local stamp="$VENV/.pyproject.sha256" want
-    want=$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)
+    want=$(cat "$REPO/pyproject.toml" "$REPO/scripts/lib.sh" | sha256sum | cut -d' ' -f1)
     if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return 0
     fi
     step "setting up $VENV"
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q -e "$REPO[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
+    "$VENV/bin/python" -m pip install -q -e "$REPO[dev,bench]" 2> >(grep -v "is ignored: it is neither" >&2)
     echo "$want" > "$stamp"
 }
 
