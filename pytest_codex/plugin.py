@@ -32,6 +32,7 @@ from pytest_codex.settings import RawOption, Settings, SettingsError
 
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
 LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
+STACK_KEY = pytest.StashKey[Stack]()
 
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
@@ -349,8 +350,11 @@ def _roll_back(
 
 
 @pytest.fixture(scope="session")
-def codex_base_url(codex_stack: Stack) -> str:
-    """The orchestrator's base URL, e.g. http://127.0.0.1:49153."""
+def codex_base_url(pytestconfig: pytest.Config, codex_stack: Stack) -> str:
+    """The orchestrator's base URL, e.g. http://127.0.0.1:49153. Override it in a
+    conftest.py to aim the matrices at an orchestrator you start yourself: then no
+    stack is started (the same as --codex-base-url)."""
+    pytestconfig.stash[STACK_KEY] = codex_stack
     return codex_stack.base_url
 
 
@@ -364,18 +368,17 @@ def codex_api_token() -> str | None:
 def codex_harness(
     pytestconfig: pytest.Config,
     codex_settings: Settings,
-    codex_stack: Stack,
+    codex_base_url: str,
     codex_evidence: EvidenceBundle,
     codex_api_token: str | None,
 ) -> Harness:
     """Everything a matrix case needs; one per session."""
-    return Harness(
-        codex_settings,
-        codex_stack,
-        codex_evidence,
-        codex_api_token,
-        pytestconfig.stash[REPORT_KEY],
-    )
+    stack_ = pytestconfig.stash.get(STACK_KEY, None)
+    report = pytestconfig.stash[REPORT_KEY]
+    if stack_ is None or stack_.base_url != codex_base_url:  # codex_base_url overridden
+        stack_ = Stack(base_url=codex_base_url)
+        report["target"] = {"base_url": codex_base_url, "from": "codex_base_url fixture"}
+    return Harness(codex_settings, stack_, codex_evidence, codex_api_token, report)
 
 
 @pytest.fixture

@@ -237,3 +237,30 @@ def test_a_load_run_with_incomplete_projects_fails_readably(
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_an_overridden_codex_base_url_aims_the_matrices_without_a_stack(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def codex_base_url():
+            return "{orchestrator.url}"
+        """
+    )
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "one.yaml").write_text(
+        "name: one\ncases:\n  - name: health\n    request: {path: /healthz}\n"
+        "    expect: {status: 200, schema: health}\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked", "--codex-evidence-dir=evidence", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    [bundle] = bundles(pytester.path / "evidence")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["target"] == {"base_url": orchestrator.url, "from": "codex_base_url fixture"}
+    assert manifest["versions"]["docker"] == "not used"
