@@ -20,6 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 sys.path[:0] = [str(REPO), str(REPO / "service")]
+# pytest as a user of the harness has it: pytest-codex only, not the pytest plugins of
+# this project's dev tools (schemathesis and hypothesis add ~1.8 s to every start).
+HARNESS_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+HARNESS_ONLY = ("-p", "pytest_codex.plugin")
 
 
 @dataclass

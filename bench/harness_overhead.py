@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, Row, alternate, median, save
+from common import HARNESS_ENV, HARNESS_ONLY, REPO, Row, alternate, median, save
 
 from pytest_codex import stack
 from pytest_codex.matrix import Case, load_matrix
@@ -36,6 +36,7 @@ def pytest_run(root: Path, splits: list[dict[str, float]]) -> float:
             sys.executable,
             "-m",
             "pytest",
+            *HARNESS_ONLY,
             "--codex-mode=mocked",
             "-q",
             "-p",
@@ -44,6 +45,7 @@ def pytest_run(root: Path, splits: list[dict[str, float]]) -> float:
             *(f"--codex-matrix={m}" for m in MATRICES),
         ],
         cwd=REPO,
+        env=HARNESS_ENV,
         capture_output=True,
         text=True,
         timeout=600,

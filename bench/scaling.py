@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import REPO, Row, save
+from common import HARNESS_ENV, HARNESS_ONLY, REPO, Row, save
 
 from pytest_codex.matrix import load_matrix
 
@@ -63,6 +63,7 @@ def run(count: int, root: Path, url: str) -> tuple[float, float]:
             sys.executable,
             "-m",
             "pytest",
+            *HARNESS_ONLY,
             "--codex-mode=mocked",
             f"--codex-base-url={url}",
             f"--codex-matrix={matrix}",
@@ -72,6 +73,7 @@ def run(count: int, root: Path, url: str) -> tuple[float, float]:
             "no:cacheprovider",
         ],
         cwd=folder,
+        env=HARNESS_ENV,
         capture_output=True,
         text=True,
         timeout=900,

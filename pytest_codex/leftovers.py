@@ -1,17 +1,24 @@
 """Leftovers of killed runs: compose projects (and their worker containers) that a run
 of this machine started and could not tear down, found by name and removed at the next
-start. A run's compose project is `pytest-codex-<pid>-<hex>`; it is a leftover when no
-process with that pid is alive. No pytest import here.
+start. A run's compose project is `pytest-codex-<host>-<pid>-<hex>`, `<host>` a short hash
+of this machine's name and boot; it is a leftover when it is this host's and no process
+with that pid is alive (a run in another container or machine sharing the engine is never
+touched). No pytest import here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
+import socket
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
-PROJECT = re.compile(r"pytest-codex-(\d+)-[0-9a-f]+")
+PROJECT = re.compile(r"pytest-codex-([0-9a-f]{6})-(\d+)-[0-9a-f]+")
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 COMPOSE_LABEL = "com.docker.compose.project"
 RUN_LABEL = "io.pytest-codex.run"
 TIMEOUT = 60
@@ -25,6 +32,17 @@ def _docker(*argv: str) -> list[str]:
     except (OSError, subprocess.TimeoutExpired):
         return []
     return done.stdout.split() if done.returncode == 0 else []
+
+
+def host_tag() -> str:
+    """Six hex digits naming this host (and boot): where a run's pid means something."""
+    boot = BOOT_ID.read_text().strip() if BOOT_ID.exists() else ""
+    return hashlib.sha256(f"{socket.gethostname()}/{boot}".encode()).hexdigest()[:6]
+
+
+def project_name() -> str:
+    """A new run's compose project name."""
+    return f"pytest-codex-{host_tag()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def alive(pid: int) -> bool:
@@ -57,11 +75,12 @@ def run_projects() -> set[str]:
 
 
 def dead_projects(names: Sequence[str] | set[str]) -> list[str]:
-    """The projects whose run's process is gone."""
+    """This host's projects whose run's process is gone."""
+    here = host_tag()
     found = []
     for name in sorted(names):
         match = PROJECT.fullmatch(name)
-        if match and not alive(int(match.group(1))):
+        if match and match.group(1) == here and not alive(int(match.group(2))):
             found.append(name)
     return found
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import platform
 import time
-import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +238,7 @@ def codex_rollback_compose_files(
 @pytest.fixture(scope="session")
 def codex_compose_project_name() -> str:
     """The compose project name, unique per run so that parallel runs never collide."""
-    return f"pytest-codex-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return leftovers.project_name()
 
 
 @pytest.fixture(scope="session")
@@ -280,18 +280,23 @@ def codex_stack(
     rollback_files: tuple[Path, ...] = (
         request.getfixturevalue("codex_rollback_compose_files") if settings.mode == "live" else ()
     )
-    # Leftovers of killed runs (their pid is gone) are removed before this run starts.
-    report["leftovers_removed"] = leftovers.clean()
+    # Leftovers of killed runs (their pid is gone) are removed, and the engine's version
+    # read, while this run's stack starts: neither touches it (saves ~0.3 s a run).
+    housekeeping = ThreadPoolExecutor(max_workers=2)
+    removed = housekeeping.submit(leftovers.clean)
+    docker_version = housekeeping.submit(stack.docker_server_version)
     env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
     compose = stack.Compose(command, files, project, {**os.environ, **env})
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
     timings: dict[str, float] = {}
     report.update(
         timings=timings,
-        docker_version=stack.docker_server_version(),
         target={"compose_files": [str(f) for f in files], "project": project},
     )
     with harness.compose_stack(settings, compose, codex_evidence, timings) as base_url:
+        report["leftovers_removed"] = removed.result()
+        report["docker_version"] = docker_version.result()
+        housekeeping.shutdown()
         report["target"]["base_url"] = base_url
         report["target_version"] = stack.health(base_url, 10).get("version")
         cases_started = time.perf_counter()

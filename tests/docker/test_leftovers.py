@@ -61,20 +61,25 @@ def resources(project: str) -> list[str]:
 
 
 def test_a_killed_runs_stack_is_removed_and_a_live_runs_is_kept(base_image: str) -> None:
-    killed = f"pytest-codex-{dead_pid()}-{secrets.token_hex(3)}"
-    running = f"pytest-codex-{os.getpid()}-{secrets.token_hex(3)}"
-    plant(killed, base_image)
-    plant(running, base_image)
+    here = leftovers.host_tag()
+    killed = f"pytest-codex-{here}-{dead_pid()}-{secrets.token_hex(3)}"
+    running = f"pytest-codex-{here}-{os.getpid()}-{secrets.token_hex(3)}"
+    # Another host's run (a container sharing the engine): its pid means nothing here.
+    elsewhere = f"pytest-codex-{'0' * 6 if here != '0' * 6 else '1' * 6}-{dead_pid()}-abc123"
+    for project in (killed, running, elsewhere):
+        plant(project, base_image)
     try:
         assert len(resources(killed)) == 4
         removed = leftovers.clean()
         assert killed in removed
         assert running not in removed
+        assert elsewhere not in removed
         assert resources(killed) == []
         assert len(resources(running)) == 4
+        assert len(resources(elsewhere)) == 4
     finally:
-        leftovers.remove(running)
-        leftovers.remove(killed)
+        for project in (killed, running, elsewhere):
+            leftovers.remove(project)
     assert resources(running) == []
 
 
@@ -96,7 +101,7 @@ def test_an_interrupted_run_tears_its_stack_down(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    project = f"pytest-codex-{run.pid}-"
+    project = f"pytest-codex-{leftovers.host_tag()}-{run.pid}-"
     deadline = time.monotonic() + 300
     running = ""
     while not running and time.monotonic() < deadline and run.poll() is None:
