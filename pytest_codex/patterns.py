@@ -51,11 +51,13 @@ def detectors() -> tuple[Any, ...]:
 def scan_text(text: str) -> list[tuple[int, str]]:
     """`(line number, kind)` for every well-known secret shape in `text`."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for detector in detectors():
+    for detector in detectors():
+        if not any(True for _ in detector.analyze_string(text)):
+            continue  # the usual case: one pass over the whole text, no match
+        for number, line in enumerate(text.splitlines(), start=1):
             if any(True for _ in detector.analyze_string(line)):
                 found.append((number, str(detector.secret_type)))
-    return found
+    return sorted(found)
 
 
 def scan_patterns(folder: Path) -> list[str]:
