@@ -112,10 +112,14 @@ def compose_stack(
     always tear down (also when start-up fails), keeping the logs in the evidence."""
     cleanup = [] if settings.keep_stack else ["down -v --remove-orphans -t 5"]
     started = time.perf_counter()
+    follower = stack.LogFollower(compose)
     with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as exits:
         for name, value in compose.env.items():
             if os.environ.get(name) != value:
                 patch.setenv(name, value)
+        if not settings.keep_stack:
+            # Registered first, so it runs last: after pytest-docker's `down`.
+            exits.callback(_keep_followed_logs, follower, evidence)
         try:
             services = exits.enter_context(
                 get_docker_services(
@@ -133,7 +137,10 @@ def compose_stack(
             raise pytest.fail.Exception(
                 f"codex stack: compose up failed:\n{stack.tail(str(error), 25)}", pytrace=False
             ) from None
-        exits.callback(_keep_logs, compose, evidence)  # runs before pytest-docker's down
+        if settings.keep_stack:
+            exits.callback(_keep_logs, compose, evidence)  # the stack stays: a copy now
+        else:
+            follower.start()
         base_url = _wait_healthy(services, compose, settings.startup_timeout)
         timings["stack_start"] = round(time.perf_counter() - started, 3)
         yield base_url
@@ -173,11 +180,21 @@ def _down(compose: stack.Compose) -> None:
 
 
 def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:
-    logs = compose.logs()
+    _write_logs(evidence, compose.logs())
+
+
+def _write_logs(evidence: EvidenceBundle, logs: str) -> None:
     evidence.write_text("logs/service.log", logs)
     requests = model_stub_requests(logs)
     if requests:
         evidence.write_text("model-stub/requests.jsonl", requests)
+
+
+def _keep_followed_logs(follower: stack.LogFollower, evidence: EvidenceBundle) -> None:
+    logs = follower.finish()
+    if logs is None:
+        return  # start-up failed: the logs were kept then
+    _write_logs(evidence, logs)
 
 
 def model_stub_requests(logs: str) -> str:

@@ -11,9 +11,11 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -83,6 +85,39 @@ class Compose:
             return self.run("logs", "--no-color", "--timestamps", timeout=60)
         except StackError as error:
             return f"[logs unavailable: {error}]\n"
+
+
+class LogFollower:
+    """`compose logs -f` from start to teardown: the logs come at no extra cost at the end,
+    and hold the services' last lines too (the follower ends when `down` stops them)."""
+
+    def __init__(self, compose: Compose) -> None:
+        self.compose = compose
+        self.process: subprocess.Popen[bytes] | None = None
+        self.sink: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self.sink = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
+        self.process = subprocess.Popen(
+            self.compose.argv("logs", "--no-color", "--timestamps", "-f"),
+            stdout=self.sink,
+            stderr=subprocess.STDOUT,
+            env=dict(self.compose.env),
+        )
+
+    def finish(self, timeout: float = 15.0) -> str | None:
+        """The logs followed (None when it never started); call after `down`."""
+        if self.process is None or self.sink is None:
+            return None
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.sink.seek(0)
+        text = self.sink.read().decode("utf-8", "replace")
+        self.sink.close()
+        return text
 
 
 def tail(text: str, lines: int) -> str:
