@@ -26,8 +26,9 @@ def main() -> int:
     lines = [
         "# Performance",
         "",
-        "Written by `bench/report.py` from the last `bash bench/run` "
-        f"({datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}) on {machine['cpus']} CPUs, "
+        "Written by `bench/report.py` "
+        f"({datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}) from the newest result of each "
+        f"benchmark (`bash bench/run` runs them all), on {machine['cpus']} CPUs, "
         f"{machine['memory_gib']} GiB, {machine['system']}, Python {machine['python']}. "
         "Each benchmark alternates its subject (A) and its baseline (B) in the same run and "
         "compares medians; a ratio below 1 means the subject is faster.",
