@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +25,34 @@ sys.path[:0] = [str(REPO), str(REPO / "service")]
 # this project's dev tools (schemathesis and hypothesis add ~1.8 s to every start).
 HARNESS_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 HARNESS_ONLY = ("-p", "pytest_codex.plugin")
+
+
+def run_harness(*args: str, cwd: Path, timeout: float = 900) -> float:
+    """Seconds of one `pytest --codex-mode=mocked -q <args>` run as a user has it; it must
+    pass."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *HARNESS_ONLY,
+            "--codex-mode=mocked",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=cwd,
+        env=HARNESS_ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stdout[-2000:]
+    return seconds
 
 
 @dataclass

@@ -13,13 +13,12 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import HARNESS_ENV, HARNESS_ONLY, REPO, Row, alternate, median, save
+from common import REPO, Row, alternate, median, run_harness, save
 
 from pytest_codex import stack
 from pytest_codex.matrix import Case, load_matrix
@@ -30,29 +29,12 @@ MATRICES = [REPO / "matrices" / "mocked.yaml", REPO / "matrices" / "traversal.ya
 
 def pytest_run(root: Path, splits: list[dict[str, float]]) -> float:
     evidence = Path(tempfile.mkdtemp(dir=root))
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *HARNESS_ONLY,
-            "--codex-mode=mocked",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--codex-evidence-dir={evidence}",
-            *(f"--codex-matrix={m}" for m in MATRICES),
-        ],
+    seconds = run_harness(
+        f"--codex-evidence-dir={evidence}",
+        *(f"--codex-matrix={m}" for m in MATRICES),
         cwd=REPO,
-        env=HARNESS_ENV,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
-    seconds = time.perf_counter() - started
-    assert done.returncode == 0, done.stdout[-2000:]
     [manifest] = evidence.glob("*/mocked/manifest.json")
     timings = json.loads(manifest.read_text())["timings_s"]
     splits.append(

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import yaml
-from common import HARNESS_ENV, HARNESS_ONLY, REPO, Row, save
+from common import REPO, Row, run_harness, save
 
 from pytest_codex.matrix import load_matrix
 
@@ -57,30 +57,12 @@ def run(count: int, root: Path, url: str) -> tuple[float, float]:
     folder.mkdir()
     matrix = payload_matrix(count, folder)
     evidence = folder / "evidence"
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            *HARNESS_ONLY,
-            "--codex-mode=mocked",
-            f"--codex-base-url={url}",
-            f"--codex-matrix={matrix}",
-            f"--codex-evidence-dir={evidence}",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ],
+    seconds = run_harness(
+        f"--codex-base-url={url}",
+        f"--codex-matrix={matrix}",
+        f"--codex-evidence-dir={evidence}",
         cwd=folder,
-        env=HARNESS_ENV,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
     )
-    seconds = time.perf_counter() - started
-    assert done.returncode == 0, done.stdout[-2000:]
     size = sum(p.stat().st_size for p in evidence.rglob("*") if p.is_file())
     return seconds, size / (count + 1)
 
