@@ -21,6 +21,7 @@ from typing import Any
 
 from pytest_codex.patterns import scan_patterns
 from pytest_codex.redact import Redactor
+from pytest_codex.session import verdict_line
 
 MANIFEST = "manifest.json"
 SUMMARY = "SUMMARY.md"
@@ -131,12 +132,19 @@ class EvidenceBundle:
         elapsed_ms: float,
         evidence: str | None,
         message: str | None,
+        *,
+        role: str = "selected",
+        matrix: str | None = None,
     ) -> None:
-        """One case's outcome for the manifest and the summary."""
+        """One case's outcome for the manifest and the summary. `role` is `selected` for
+        a case pytest selected, `prerequisite` for one run first because a selected case
+        needs a value it saves; `matrix` is the matrix file's path as the run names it."""
         self._cases.append(
             {
                 "name": name,
                 "file": file,
+                "matrix": matrix or file,
+                "role": role,
                 "outcome": outcome,
                 "status": status,
                 "elapsed_ms": round(elapsed_ms, 2),
@@ -173,7 +181,7 @@ class EvidenceBundle:
             if rel != MANIFEST
         ]
         manifest = {
-            "format": 1,
+            "format": 2,
             "harness": "pytest-codex",
             "run_id": self.run_id,
             "mode": self.mode,
@@ -213,8 +221,14 @@ def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_
         )
     )
     totals = bundle.totals()
+    session = metadata.get("session")
+    verdict = verdict_line(
+        bundle.mode,
+        session if isinstance(session, Mapping) else {"run": len(bundle.cases)},
+        totals,
+    )
     rows = [
-        f"| {c['file']} | {c['name']} | {c['outcome']} | {c['status'] or '-'} | "
+        f"| {c['file']} | {c['name']}{_role(c)} | {c['outcome']} | {c['status'] or '-'} | "
         f"{c['elapsed_ms']:.1f} | {_link(c['evidence'])} |"
         for c in bundle.cases
     ]
@@ -224,6 +238,8 @@ def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_
         if c["outcome"] in ("failed", "error")
     ]
     return template.substitute(
+        verdict=verdict,
+        session=_pairs(session),
         mode=bundle.mode,
         timestamp=bundle.timestamp,
         run_id=bundle.run_id,
@@ -257,7 +273,7 @@ def _inline(value: object) -> str:
 
 
 def _extra(metadata: Mapping[str, Any]) -> str:
-    known = {"versions", "target", "timings_s"}
+    known = {"versions", "target", "timings_s", "session"}
     sections = []
     for key, value in metadata.items():
         if key in known:
@@ -271,6 +287,10 @@ def _extra(metadata: Mapping[str, Any]) -> str:
         else:
             sections.append(f"{title}\n\n{_inline(value)}\n")
     return "\n".join(sections)
+
+
+def _role(case: Mapping[str, Any]) -> str:
+    return " (prerequisite)" if case.get("role") == "prerequisite" else ""
 
 
 def _link(evidence: str | None) -> str:

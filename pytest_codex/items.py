@@ -4,7 +4,7 @@ yields one item per case of the current mode, and the item that runs a case."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +12,20 @@ import pytest
 
 from pytest_codex.harness import Harness
 from pytest_codex.load import run_load
-from pytest_codex.matrix import Case, MatrixError, load_matrix
+from pytest_codex.matrix import Case, MatrixError, load_matrix, variables_in
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
 from pytest_codex.settings import Settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 
 
+class PrerequisiteFailedError(Exception):
+    """A case needs a value that a prerequisite case was run to save, and it failed."""
+
+
 class MatrixFile(pytest.File):
-    """A YAML matrix; its cases run in file order and share saved variables."""
+    """A YAML matrix; its cases share saved variables. Whatever subset pytest selects, a
+    case whose values come from cases that have not run runs those first (prerequisites)."""
 
     def collect(self) -> Iterator[pytest.Function]:
         try:
@@ -28,10 +33,11 @@ class MatrixFile(pytest.File):
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}
+        self.failed: set[str] = set()  # cases that failed in this session
         mode = self.config.stash[SETTINGS_KEY].mode
-        for case in matrix.cases:
-            if case.runs_in(mode):
-                yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
+        self.cases = [case for case in matrix.cases if case.runs_in(mode)]
+        for case in self.cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
         if matrix.load is not None and mode in matrix.modes:
             yield LoadItem.from_parent(
                 self, name=matrix.name, load=matrix.load, callobj=_matrix_case
@@ -54,29 +60,22 @@ class CaseItem(pytest.Function):
     def runtest(self) -> None:
         harness = self.funcargs["codex_harness"]
         assert isinstance(harness, Harness)
-        assert isinstance(self.parent, MatrixFile)
-        started = time.perf_counter()
-        try:
-            outcome = run_case(self.case, harness.context(self.parent.variables))
-        except CaseFailedError as failure:
-            failed = failure.outcome
-            harness.record(
-                self.case,
-                failed.outcome,
-                failed.status,
-                failed.elapsed_ms,
-                failed.evidence,
-                str(failure),
-            )
-            raise
-        except MissingVariableError as error:
-            harness.record(
-                self.case, "error", None, (time.perf_counter() - started) * 1000, None, str(error)
-            )
-            raise
-        harness.record(
-            self.case, "passed", outcome.status, outcome.elapsed_ms, outcome.evidence, None
-        )
+        matrix = self.parent
+        assert isinstance(matrix, MatrixFile)
+        for prerequisite in prerequisites(matrix.cases, self.case, matrix.variables):
+            try:
+                if prerequisite.name in matrix.failed:
+                    raise PrerequisiteFailedError("it failed earlier in this run")
+                run_recorded(harness, matrix, prerequisite, self.case.name)
+            except Exception as error:
+                message = (
+                    f"{self.path.name}::{self.case.name}: its prerequisite "
+                    f"{prerequisite.name!r} (it saves a value this case needs) "
+                    f"failed:\n{error}"
+                )
+                harness.record(self.case, "error", None, 0.0, None, message)
+                raise PrerequisiteFailedError(message) from None
+        run_recorded(harness, matrix, self.case, None)
 
     def repr_failure(
         self,
@@ -84,13 +83,81 @@ class CaseItem(pytest.Function):
         style: Any = None,
     ) -> Any:
         """A case failure is its own readable text; anything else is pytest's usual."""
-        if isinstance(excinfo.value, CaseFailedError | MissingVariableError):
+        if isinstance(
+            excinfo.value, CaseFailedError | MissingVariableError | PrerequisiteFailedError
+        ):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = None if self.case.line is None else self.case.line - 1
         return self.path, line, self.case.name
+
+
+def prerequisites(cases: Sequence[Case], case: Case, saved: Mapping[str, str]) -> list[Case]:
+    """The cases, in file order, that must run before `case` so that every value it
+    needs is saved: for each missing value, the last earlier case that saves it, and that
+    case's own missing values in turn. Empty when everything has run in order."""
+    position = {c.name: index for index, c in enumerate(cases)}
+    chosen: dict[str, Case] = {}
+    pending = [case]
+    while pending:  # bounded: each case enters `chosen` at most once
+        consumer = pending.pop()
+        for name in sorted(needs(consumer) - set(saved)):
+            earlier = cases[: position.get(consumer.name, len(cases))]
+            producer = next((c for c in reversed(earlier) if name in c.save), None)
+            if producer is not None and producer.name not in chosen:
+                chosen[producer.name] = producer
+                pending.append(producer)
+    return sorted(chosen.values(), key=lambda c: position[c.name])
+
+
+def needs(case: Case) -> set[str]:
+    """The saved values a case refers to."""
+    return variables_in({"request": case.request, "expect": case.expect})
+
+
+def run_recorded(
+    harness: Harness, matrix: MatrixFile, case: Case, prerequisite_of: str | None
+) -> None:
+    """Run one case and record its outcome whatever it raised: passed, failed (the
+    expectations), or error (anything else, with its type and message)."""
+    role = "selected" if prerequisite_of is None else "prerequisite"
+    started = time.perf_counter()
+    try:
+        outcome = run_case(
+            case,
+            harness.context(matrix.variables),
+            evidence_name=None
+            if prerequisite_of is None
+            else f"{case.name}.for-{prerequisite_of}",
+        )
+    except CaseFailedError as failure:
+        matrix.failed.add(case.name)
+        failed = failure.outcome
+        harness.record(
+            case,
+            failed.outcome,
+            failed.status,
+            failed.elapsed_ms,
+            failed.evidence,
+            str(failure),
+            role=role,
+        )
+        raise
+    except Exception as error:
+        message = (
+            str(error)
+            if isinstance(error, MissingVariableError)
+            else (f"{matrix.path.name}::{case.name}: {type(error).__name__}: {error}")
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        harness.record(case, "error", None, elapsed, None, message, role=role)
+        matrix.failed.add(case.name)
+        raise
+    harness.record(
+        case, "passed", outcome.status, outcome.elapsed_ms, outcome.evidence, None, role=role
+    )
 
 
 class LoadFailedError(AssertionError):
@@ -109,6 +176,24 @@ class LoadItem(pytest.Function):
     def runtest(self) -> None:
         harness = self.funcargs["codex_harness"]
         assert isinstance(harness, Harness)
+        started = time.perf_counter()
+        try:
+            self._run(harness)
+        except LoadFailedError:
+            raise
+        except Exception as error:
+            harness.evidence.record_case(
+                self.name,
+                self.path.name,
+                "error",
+                None,
+                (time.perf_counter() - started) * 1000,
+                None,
+                f"load {self.name}: {type(error).__name__}: {error}",
+            )
+            raise
+
+    def _run(self, harness: Harness) -> None:
         report = run_load(
             harness.stack.base_url,
             creations=int(self.load["creations"]),
@@ -136,8 +221,6 @@ class LoadItem(pytest.Function):
             evidence,
             message,
         )
-        tally = harness.report.setdefault("tally", {})
-        tally[outcome] = tally.get(outcome, 0) + 1
         if message is not None:
             raise LoadFailedError(message)
 

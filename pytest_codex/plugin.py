@@ -8,8 +8,11 @@ can be overridden in a conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,11 +24,12 @@ import pytest
 
 import pytest_codex
 from pytest_codex import compare, envfile, harness, leftovers, stack
+from pytest_codex import session as session_mod
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
 from pytest_codex.harness import Harness, Stack
-from pytest_codex.items import SETTINGS_KEY, MatrixFile
+from pytest_codex.items import SETTINGS_KEY, CaseItem, LoadItem, MatrixFile
 from pytest_codex.redact import Redactor
 from pytest_codex.rollback import roll_back
 from pytest_codex.settings import RawOption, Settings, SettingsError
@@ -33,6 +37,8 @@ from pytest_codex.settings import RawOption, Settings, SettingsError
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
 LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
 STACK_KEY = pytest.StashKey[Stack]()
+SESSION_KEY = pytest.StashKey[session_mod.SessionRecord]()
+SIGNAL_KEY = pytest.StashKey[Any]()
 
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
@@ -72,6 +78,32 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     ("request-timeout", "seconds to wait for one response (default: 60).", {}, "string"),
+    (
+        "service",
+        "compose service of the orchestrator (default: orchestrator).",
+        {},
+        "string",
+    ),
+    ("port", "container port the orchestrator listens on (default: 8000).", {}, "string"),
+    (
+        "health-path",
+        "path whose 2xx answer means the orchestrator is ready (default: /healthz).",
+        {},
+        "string",
+    ),
+    (
+        "workspace-root",
+        "folder on this host holding the orchestrator's project workspaces "
+        "(--codex-base-url runs: enables the outside canary, on_disk checks and snapshots).",
+        {},
+        "string",
+    ),
+    (
+        "signing-key",
+        "ed25519 private key (PEM file) that signs the bundle (default: $CODEX_SIGNING_KEY).",
+        {},
+        "string",
+    ),
 )
 
 
@@ -100,10 +132,14 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     try:
         settings = settings_mod.resolve(
-            options, invocation_dir=config.invocation_params.dir, rootdir=config.rootpath
+            options,
+            invocation_dir=config.invocation_params.dir,
+            rootdir=config.rootpath,
+            environ=os.environ,
         )
         if settings.mode_given:
             settings_mod.check_matrix_paths(settings)
+            settings_mod.check_evidence_dir(settings)
         live_env = (
             envfile.load(settings.env_file)
             if settings.mode == "live" and settings.env_file
@@ -114,9 +150,109 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
     config.stash[REPORT_KEY] = {}
+    config.stash[SESSION_KEY] = session_mod.SessionRecord(
+        keyword=config.getoption("keyword") or None,
+        markers=config.getoption("markexpr") or None,
+        deselect=list(config.getoption("deselect") or []),
+        args=list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else [],
+    )
+    if settings.defaults_base is not None:
+        _warn_rootdir(config, settings)
+    config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
+    if settings.mode_given:
+        _handle_sigterm(config)
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(path) for path in settings.matrix_paths]
+
+
+def _warn_rootdir(config: pytest.Config, settings: Settings) -> None:
+    """pytest chose a rootdir that is not above the invocation directory, most often
+    because an option's value was written after a space and taken for a path."""
+    home = settings.defaults_base
+    assert home is not None
+    ini_files = [
+        name
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+        if (home / name).is_file()
+    ]
+    ignored = f"; the ini file {home / ini_files[0]} was ignored" if ini_files else ""
+    config.issue_config_time_warning(
+        pytest.PytestConfigWarning(
+            f"pytest-codex: pytest took {config.rootpath} as the rootdir, which is not above "
+            f"{home}{ignored}; the codex defaults resolve against {home}. Write option values "
+            "with '=' (e.g. --codex-evidence-dir=/tmp/x) so they are not taken for paths."
+        ),
+        stacklevel=2,
+    )
+
+
+def _handle_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (what CI runners send on cancel) ends the run like Ctrl-C: the stack is
+    torn down and the bundle closed as interrupted. A second SIGTERM is ignored so that
+    the teardown can finish."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller handles it
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        record = config.stash[SESSION_KEY]
+        if record.signal is not None:
+            return
+        record.signal = "SIGTERM"
+        record.stop(session_mod.INTERRUPTED, "SIGTERM")
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[SIGNAL_KEY] = signal.signal(signal.SIGTERM, on_sigterm)
+
+
+@pytest.hookimpl
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(SIGNAL_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class SessionWatcher:
+    """Hooks that fill the run's `SessionRecord`: what was collected and selected, and how
+    the session ended. Registered per config, so no state lives at module level."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.record = config.stash[SESSION_KEY]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.record.selected = sum(isinstance(item, CaseItem | LoadItem) for item in items)
+        self.record.collected = self.record.selected + self.record.deselected
+
+    @pytest.hookimpl
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.record.deselected += sum(isinstance(item, CaseItem | LoadItem) for item in items)
+
+    @pytest.hookimpl
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # Ctrl-C, SIGTERM (see _handle_sigterm) and pytest.exit all arrive here.
+        exiting = isinstance(excinfo.value, pytest.exit.Exception)
+        self.record.stop(
+            session_mod.INTERRUPTED, "pytest.exit" if exiting else "KeyboardInterrupt"
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        # Runs before the session fixtures are torn down, so the bundle sees the end.
+        self.record.exitstatus = int(exitstatus)
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            self.record.stop(session_mod.INTERNAL_ERROR, "pytest internal error")
+
+
+def _stop_session(config: pytest.Config, error: BaseException) -> None:
+    """A target that cannot be started or reached stops the whole session once: the
+    cause is printed in full at the end, the bundle records it, no item repeats it."""
+    text = str(error)
+    config.stash[SESSION_KEY].stop(session_mod.STACK_FAILURE, text.splitlines()[0])
+    config.stash[REPORT_KEY]["stop"] = text
+    pytest.exit(f"{text.splitlines()[0]} (details under 'codex evidence' below)", returncode=1)
 
 
 @pytest.hookimpl
@@ -181,7 +317,12 @@ def codex_evidence(
             **report.get("timings", {}),
             "session": round(time.perf_counter() - started, 3),
         },
+        "session": pytestconfig.stash[SESSION_KEY].as_dict(
+            run=sum(case["role"] == "selected" for case in bundle.cases)
+        ),
     }
+    if report.get("checks_not_run"):
+        metadata["checks_not_run"] = report["checks_not_run"]
     if codex_live_env is not None:
         metadata["live"] = {
             "env_file": codex_live_env.path.name,
@@ -199,6 +340,7 @@ def codex_evidence(
         metadata["comparison_with_mocked"] = compare.comparison(
             codex_settings.evidence_dir, bundle.cases
         )
+    report["verdict"] = session_mod.verdict_line(bundle.mode, metadata["session"], bundle.totals())
     try:
         bundle.finalize(metadata)
     except SecretLeakError as error:
@@ -207,18 +349,20 @@ def codex_evidence(
 
 
 @pytest.fixture(scope="session")
-def codex_compose_command() -> tuple[str, ...]:
+def codex_compose_command(pytestconfig: pytest.Config) -> tuple[str, ...]:
     """The compose command: `docker compose` (v2) where present, else `docker-compose`."""
     try:
         return stack.detect_compose_command()
     except stack.StackError as error:
-        pytest.fail(str(error), pytrace=False)
+        _stop_session(pytestconfig, error)
+        raise  # not reached: pytest.exit raised
 
 
 @pytest.fixture(scope="session")
 def codex_compose_files(codex_settings: Settings) -> tuple[Path, ...]:
     """Compose files that start the orchestrator (`--codex-compose-file`, default the
-    bundled stack for the mode). The service must be `orchestrator`, publishing 8000."""
+    bundled stack for the mode). The service is `--codex-service` (default orchestrator),
+    its container port `--codex-port` (default 8000)."""
     if codex_settings.compose_files is not None:
         return codex_settings.compose_files
     return harness.bundled_compose_files(codex_settings.mode, codex_settings.live_model)
@@ -242,9 +386,13 @@ def codex_compose_project_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def codex_workspace_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Host folder bind-mounted at the same path in the orchestrator container."""
-    return tmp_path_factory.mktemp("codex-workspaces")
+def codex_workspace_root(
+    codex_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Host folder bind-mounted at the same path in the orchestrator container
+    (`--codex-workspace-root`, default a fresh temporary folder)."""
+    given = codex_settings.target.workspace_root
+    return given if given is not None else tmp_path_factory.mktemp("codex-workspaces")
 
 
 @pytest.fixture(scope="session")
@@ -261,16 +409,22 @@ def codex_stack(
     a live run ends with the rollback to mocked mode, proven by smoke cases."""
     report = pytestconfig.stash[REPORT_KEY]
     settings = codex_settings
+    target = settings.target
     if settings.base_url is not None:
-        if not stack.probe(settings.base_url, settings.request_timeout):
-            pytest.fail(
-                f"codex stack: {settings.base_url}/healthz does not answer 200; start the "
-                "orchestrator or fix --codex-base-url",
-                pytrace=False,
+        if not stack.probe(settings.base_url, settings.request_timeout, target.health_path):
+            _stop_session(
+                pytestconfig,
+                stack.StackError(
+                    f"codex stack: {settings.base_url}{target.health_path} does not answer "
+                    "2xx; start the orchestrator, fix --codex-base-url, or set "
+                    "--codex-health-path to its readiness path"
+                ),
             )
-        report["target"] = {"base_url": settings.base_url}
-        report["target_version"] = stack.health(settings.base_url, 10).get("version")
-        yield Stack(base_url=settings.base_url)
+        report["target"] = {"base_url": settings.base_url, "health_path": target.health_path}
+        report["target_version"] = stack.health(settings.base_url, 10, target.health_path).get(
+            "version"
+        )
+        yield from _running_target(report, settings, codex_evidence)
         return
     # Compose fixtures are asked for only here, so a --codex-base-url run needs no Docker.
     workspace_root: Path = request.getfixturevalue("codex_workspace_root")
@@ -291,14 +445,27 @@ def codex_stack(
     timings: dict[str, float] = {}
     report.update(
         timings=timings,
-        target={"compose_files": [str(f) for f in files], "project": project},
+        target={
+            "compose_files": [str(f) for f in files],
+            "project": project,
+            "service": target.service,
+            "port": target.port,
+            "health_path": target.health_path,
+        },
     )
-    with harness.compose_stack(settings, compose, codex_evidence, timings) as base_url:
+    with contextlib.ExitStack() as exits:
+        try:
+            base_url = exits.enter_context(
+                harness.compose_stack(settings, compose, codex_evidence, timings)
+            )
+        except stack.StackError as error:
+            housekeeping.shutdown()
+            _stop_session(pytestconfig, error)
         report["leftovers_removed"] = removed.result()
         report["docker_version"] = docker_version.result()
         housekeeping.shutdown()
         report["target"]["base_url"] = base_url
-        report["target_version"] = stack.health(base_url, 10).get("version")
+        report["target_version"] = stack.health(base_url, 10, target.health_path).get("version")
         cases_started = time.perf_counter()
         yield Stack(
             base_url=base_url,
@@ -321,6 +488,39 @@ def codex_stack(
                 markers,
             )
     timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
+
+
+NOT_RUN_WITHOUT_WORKSPACES = (
+    "outside canary: no content planted beside the workspaces (the response is still "
+    "checked for /etc/passwd lines)",
+    "result.json on disk: not compared with the API's copy",
+    "workspace snapshots: no listing or result.json of the projects in the bundle",
+)
+
+
+def _running_target(
+    report: dict[str, Any], settings: Settings, evidence: EvidenceBundle
+) -> Iterator[Stack]:
+    """An orchestrator the harness did not start: its workspaces are checked only when
+    `--codex-workspace-root` says where they are on this host."""
+    root = settings.target.workspace_root
+    if root is None:
+        report["checks_not_run"] = [
+            f"{line} (give --codex-workspace-root)" for line in NOT_RUN_WITHOUT_WORKSPACES
+        ]
+        yield Stack(base_url=str(settings.base_url))
+        return
+    canary = stack.plant_outside_canary(root)
+    report["target"]["workspace_root"] = str(root)
+    try:
+        yield Stack(
+            base_url=str(settings.base_url),
+            workspace_root=root,
+            leak_markers=(*harness.LEAK_MARKERS, canary),
+        )
+        harness.snapshot_workspaces(evidence, root)
+    finally:
+        (root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
 
 
 def _roll_back(
@@ -403,10 +603,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = config.stash.get(REPORT_KEY, {})
     if "bundle" not in report:
         return
-    tally = report.get("tally", {})
-    counts = ", ".join(f"{tally.get(k, 0)} {k}" for k in ("passed", "failed", "error"))
     terminalreporter.write_sep("-", "codex evidence")
-    terminalreporter.write_line(f"bundle: {report['bundle']} ({counts})")
+    if "stop" in report:
+        terminalreporter.write_line(f"SESSION STOPPED: {report['stop']}", red=True)
+    if "verdict" in report:
+        terminalreporter.write_line(report["verdict"])
+    terminalreporter.write_line(f"bundle: {report['bundle']}")
+    for line in report.get("checks_not_run", []):
+        terminalreporter.write_line(f"not checked: {line}", yellow=True)
     if report.get("timings"):
         terminalreporter.write_line(
             "timings: "
