@@ -63,18 +63,21 @@ class CaseItem(pytest.Function):
         matrix = self.parent
         assert isinstance(matrix, MatrixFile)
         for prerequisite in prerequisites(matrix.cases, self.case, matrix.variables):
-            try:
-                if prerequisite.name in matrix.failed:
-                    raise PrerequisiteFailedError("it failed earlier in this run")
-                run_recorded(harness, matrix, prerequisite, self.case.name)
-            except Exception as error:
-                message = (
-                    f"{self.path.name}::{self.case.name}: its prerequisite "
-                    f"{prerequisite.name!r} (it saves a value this case needs) "
-                    f"failed:\n{error}"
-                )
-                harness.record(self.case, "error", None, 0.0, None, message)
-                raise PrerequisiteFailedError(message) from None
+            head = (
+                f"{self.path.name}::{self.case.name}: its prerequisite {prerequisite.name!r} "
+                "(it saves a value this case needs) failed"
+            )
+            if prerequisite.name in matrix.failed:
+                message = f"{head} earlier in this run"
+            else:
+                try:
+                    run_recorded(harness, matrix, prerequisite, self.case.name)
+                    continue
+                except Exception as error:
+                    message = f"{head}:\n{error}"
+            harness.record(self.case, "error", None, 0.0, None, message)
+            matrix.failed.add(self.case.name)
+            raise PrerequisiteFailedError(message)
         run_recorded(harness, matrix, self.case, None)
 
     def repr_failure(

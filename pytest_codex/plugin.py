@@ -130,12 +130,17 @@ def pytest_configure(config: pytest.Config) -> None:
         options[name.replace("-", "_")] = RawOption(
             cli=config.getoption(dest), ini=config.getini(dest)
         )
+    invocation_dir = config.invocation_params.dir
+    ignored = settings_mod.ignored_ini_file(invocation_dir, config.rootpath, config.inipath)
     try:
+        if ignored is not None:
+            _refuse_space_form(config, ignored)
         settings = settings_mod.resolve(
             options,
-            invocation_dir=config.invocation_params.dir,
+            invocation_dir=invocation_dir,
             rootdir=config.rootpath,
             environ=os.environ,
+            home=None if ignored is None else ignored.parent,
         )
         if settings.mode_given:
             settings_mod.check_matrix_paths(settings)
@@ -164,6 +169,17 @@ def pytest_configure(config: pytest.Config) -> None:
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(path) for path in settings.matrix_paths]
+
+
+def _refuse_space_form(config: pytest.Config, ignored: Path) -> None:
+    """pytest ignored the ini file because it took a codex option's value for a path."""
+    pairs = settings_mod.space_form_values(config.invocation_params.args)
+    if pairs:
+        option, value = pairs[0]
+        raise SettingsError(
+            f"{option}: pytest took {value!r} for a test path and ignored {ignored}; "
+            f"write {option}={value}"
+        )
 
 
 def _warn_rootdir(config: pytest.Config, settings: Settings) -> None:
@@ -252,7 +268,9 @@ def _stop_session(config: pytest.Config, error: BaseException) -> None:
     text = str(error)
     config.stash[SESSION_KEY].stop(session_mod.STACK_FAILURE, text.splitlines()[0])
     config.stash[REPORT_KEY]["stop"] = text
-    pytest.exit(f"{text.splitlines()[0]} (details under 'codex evidence' below)", returncode=1)
+    pytest.exit(
+        "pytest-codex: the session stopped; the cause is under 'codex evidence'", returncode=1
+    )
 
 
 @pytest.hookimpl

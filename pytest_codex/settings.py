@@ -7,6 +7,7 @@ The plugin turns that into `pytest.UsageError`. No pytest import here.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -194,16 +195,57 @@ def defaults_base(invocation_dir: Path, rootdir: Path) -> Path:
     return invocation_dir
 
 
+INI_FILES = (
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def ignored_ini_file(invocation_dir: Path, rootdir: Path, inipath: Path | None) -> Path | None:
+    """A pytest ini file between the invocation directory and the rootdir that pytest
+    did not use: it chose its rootdir from a path argument above or beside it."""
+    if inipath is not None:
+        return None
+    folder, root = invocation_dir.resolve(), rootdir.resolve()
+    for _ in range(64):  # bounded: a path has far fewer parents
+        if folder == root:
+            return None
+        for name, marker in INI_FILES:
+            candidate = folder / name
+            if candidate.is_file() and (
+                not marker or marker in candidate.read_text(encoding="utf-8", errors="replace")
+            ):
+                return candidate
+        if folder.parent == folder:
+            return None
+        folder = folder.parent
+    return None
+
+
+def space_form_values(args: Sequence[str]) -> list[tuple[str, str]]:
+    """`--codex-x VALUE` pairs written with a space: pytest looks for its rootdir and ini
+    file before it knows the plugin's options, so it takes VALUE for a path."""
+    pairs = []
+    for option, value in itertools.pairwise(args):
+        if option.startswith("--codex-") and "=" not in option and not value.startswith("-"):
+            pairs.append((option, value))
+    return pairs
+
+
 def resolve(
     options: dict[str, RawOption],
     *,
     invocation_dir: Path,
     rootdir: Path,
     environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
 ) -> Settings:
     """Resolve every `codex` option; relative cli paths start at the invocation directory,
-    relative ini paths and the defaults at the rootdir (see `defaults_base`)."""
-    home = defaults_base(invocation_dir, rootdir)
+    relative ini paths and the defaults at `home` (default: see `defaults_base`)."""
+    home = home or defaults_base(invocation_dir, rootdir)
 
     def base_for(source: str) -> Path:
         return invocation_dir if source == "cli" else home
