@@ -95,10 +95,40 @@ def test_startup_failure_shows_the_service_logs(pytester: pytest.Pytester, tmp_p
         "--codex-evidence-dir=evidence",
         "matrices",
     )
-    result.assert_outcomes(errors=1)
+    assert result.ret == 1
+    result.stdout.no_fnmatch_line("*ERROR at setup*")
     # The container exits at once: either no port is published or /healthz never answers;
-    # either way the message carries the service's own last words.
+    # either way the message carries the service's own last words, once.
     result.stdout.fnmatch_lines(
-        ["*codex stack: *last service log lines:*", "*USE_DUMMY_WORKER*maybe*"]
+        [
+            "SESSION STOPPED: codex stack: *",
+            "*last service log lines:*",
+            "*USE_DUMMY_WORKER*maybe*",
+        ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_an_engine_that_does_not_answer_is_one_error_not_one_per_case(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.mkdir("matrices")
+    cases = "".join(
+        f"  - name: health-{n}\n    request: {{path: /healthz}}\n    expect: {{status: 200}}\n"
+        for n in range(40)
+    )
+    pytester.path.joinpath("matrices", "many.yaml").write_text(f"name: many\ncases:\n{cases}")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked", "--codex-evidence-dir=evidence", "matrices"
+    )
+    assert result.ret == 1
+    output = result.stdout.str()
+    assert output.count("SESSION STOPPED") == 1
+    result.stdout.no_fnmatch_line("*ERROR at setup*")
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.fnmatch_lines(["*no tests ran*"])
+    [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["session"]["end"] == "stack_failure"
+    assert manifest["session"]["selected"] == 40
