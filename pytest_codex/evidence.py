@@ -213,13 +213,19 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
     return found
 
 
+def read_template(name: str) -> str:
+    """A template of `evidence_templates/`: inside the package when installed from the
+    wheel, at the top of the checkout otherwise."""
+    packaged = resources.files("pytest_codex") / "evidence_templates" / name
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parent.parent / "evidence_templates" / name
+    return checkout.read_text(encoding="utf-8")
+
+
 def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str) -> str:
     """SUMMARY.md from `evidence_templates/summary.md.tmpl`."""
-    template = Template(
-        (resources.files("pytest_codex") / "evidence_templates" / "summary.md.tmpl").read_text(
-            encoding="utf-8"
-        )
-    )
+    template = Template(read_template("summary.md.tmpl"))
     totals = bundle.totals()
     session = metadata.get("session")
     verdict = verdict_line(
