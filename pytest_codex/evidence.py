@@ -87,6 +87,20 @@ class EvidenceBundle:
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
 
+    @classmethod
+    def attach(cls, path: Path, mode: str, redactor: Redactor, run_id: str) -> EvidenceBundle:
+        """The bundle another process created (the xdist controller): cases are written
+        into it; the records go back to that process, which alone finalises it."""
+        bundle = cls.__new__(cls)
+        bundle.mode, bundle.redactor, bundle.run_id = mode, redactor, run_id
+        bundle.timestamp, bundle.path = path.parent.name, path
+        bundle._cases, bundle._finalized = [], False
+        return bundle
+
+    def merge_cases(self, records: list[dict[str, Any]]) -> None:
+        """Case records of another process writing into this bundle (xdist workers)."""
+        self._cases.extend(records)
+
     def _target(self, relative: str) -> Path:
         pure = PurePosixPath(relative)
         if (
@@ -152,6 +166,10 @@ class EvidenceBundle:
                 "message": None if message is None else self.redactor.redact(message),
             }
         )
+
+    @property
+    def closed(self) -> bool:
+        return self._finalized
 
     @property
     def cases(self) -> list[dict[str, Any]]:

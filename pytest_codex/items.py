@@ -4,19 +4,18 @@ yields one item per case of the current mode, and the item that runs a case."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_codex.chains import Chains
 from pytest_codex.harness import Harness
+from pytest_codex.keys import SETTINGS_KEY
 from pytest_codex.load import run_load
-from pytest_codex.matrix import Case, MatrixError, load_matrix, variables_in
+from pytest_codex.matrix import Case, MatrixError, load_matrix
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
-from pytest_codex.settings import Settings
-
-SETTINGS_KEY = pytest.StashKey[Settings]()
 
 
 class PrerequisiteFailedError(Exception):
@@ -33,15 +32,34 @@ class MatrixFile(pytest.File):
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}
-        self.failed: set[str] = set()  # cases that failed in this session
+        self.ran: set[str] = set()  # cases run in this process, in any role
+        self.failed: set[str] = set()  # of those, the ones that did not pass
         mode = self.config.stash[SETTINGS_KEY].mode
         self.cases = [case for case in matrix.cases if case.runs_in(mode)]
+        self.chains = Chains(self.cases)
+        self._in_order = 0  # the first `_in_order` cases have all run
         for case in self.cases:
             yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
         if matrix.load is not None and mode in matrix.modes:
             yield LoadItem.from_parent(
                 self, name=matrix.name, load=matrix.load, callobj=_matrix_case
             )
+
+    def prerequisites(self, case: Case) -> list[Case]:
+        """The cases `case` depends on that this process has not run or that failed
+        (see `chains`); none when every earlier case of the file has run."""
+        if self.chains.position[case.name] <= self._in_order:
+            return []
+        return [
+            c
+            for c in self.chains.dependencies(case)
+            if c.name not in self.ran or c.name in self.failed
+        ]
+
+    def mark_run(self, case: Case) -> None:
+        self.ran.add(case.name)
+        while self._in_order < len(self.cases) and self.cases[self._in_order].name in self.ran:
+            self._in_order += 1
 
 
 def _matrix_case(codex_harness: Harness) -> None:
@@ -62,13 +80,15 @@ class CaseItem(pytest.Function):
         assert isinstance(harness, Harness)
         matrix = self.parent
         assert isinstance(matrix, MatrixFile)
-        for prerequisite in prerequisites(matrix.cases, self.case, matrix.variables):
+        for prerequisite in matrix.prerequisites(self.case):
             head = (
                 f"{self.path.name}::{self.case.name}: its prerequisite {prerequisite.name!r} "
                 "(it saves a value this case needs) failed"
             )
             if prerequisite.name in matrix.failed:
                 message = f"{head} earlier in this run"
+            elif prerequisite.name in matrix.ran:
+                continue
             else:
                 try:
                     run_recorded(harness, matrix, prerequisite, self.case.name)
@@ -97,29 +117,6 @@ class CaseItem(pytest.Function):
         return self.path, line, self.case.name
 
 
-def prerequisites(cases: Sequence[Case], case: Case, saved: Mapping[str, str]) -> list[Case]:
-    """The cases, in file order, that must run before `case` so that every value it
-    needs is saved: for each missing value, the last earlier case that saves it, and that
-    case's own missing values in turn. Empty when everything has run in order."""
-    position = {c.name: index for index, c in enumerate(cases)}
-    chosen: dict[str, Case] = {}
-    pending = [case]
-    while pending:  # bounded: each case enters `chosen` at most once
-        consumer = pending.pop()
-        for name in sorted(needs(consumer) - set(saved)):
-            earlier = cases[: position.get(consumer.name, len(cases))]
-            producer = next((c for c in reversed(earlier) if name in c.save), None)
-            if producer is not None and producer.name not in chosen:
-                chosen[producer.name] = producer
-                pending.append(producer)
-    return sorted(chosen.values(), key=lambda c: position[c.name])
-
-
-def needs(case: Case) -> set[str]:
-    """The saved values a case refers to."""
-    return variables_in({"request": case.request, "expect": case.expect})
-
-
 def run_recorded(
     harness: Harness, matrix: MatrixFile, case: Case, prerequisite_of: str | None
 ) -> None:
@@ -127,6 +124,7 @@ def run_recorded(
     expectations), or error (anything else, with its type and message)."""
     role = "selected" if prerequisite_of is None else "prerequisite"
     started = time.perf_counter()
+    matrix.mark_run(case)
     try:
         outcome = run_case(
             case,

@@ -10,35 +10,34 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import pytest_codex
-from pytest_codex import compare, envfile, harness, leftovers, stack
+from pytest_codex import envfile, harness, leftovers, parallel, stack, startup
 from pytest_codex import session as session_mod
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
 from pytest_codex.harness import Harness, Stack
-from pytest_codex.items import SETTINGS_KEY, CaseItem, LoadItem, MatrixFile
+from pytest_codex.items import CaseItem, LoadItem, MatrixFile
+from pytest_codex.keys import (
+    LIVE_ENV_KEY,
+    REDACTOR_KEY,
+    REPORT_KEY,
+    SESSION_KEY,
+    SETTINGS_KEY,
+    SIGNAL_KEY,
+    STACK_KEY,
+)
 from pytest_codex.redact import Redactor
-from pytest_codex.rollback import roll_back
 from pytest_codex.settings import RawOption, Settings, SettingsError
-
-REPORT_KEY = pytest.StashKey[dict[str, Any]]()
-LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
-STACK_KEY = pytest.StashKey[Stack]()
-SESSION_KEY = pytest.StashKey[session_mod.SessionRecord]()
-SIGNAL_KEY = pytest.StashKey[Any]()
 
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
@@ -155,6 +154,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
     config.stash[REPORT_KEY] = {}
+    config.stash[REDACTOR_KEY] = Redactor.from_environment(
+        os.environ, live_env.secrets() if live_env is not None else {}
+    )
     config.stash[SESSION_KEY] = session_mod.SessionRecord(
         keyword=config.getoption("keyword") or None,
         markers=config.getoption("markexpr") or None,
@@ -164,6 +166,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.defaults_base is not None:
         _warn_rootdir(config, settings)
     config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
+    if settings.mode_given and parallel.is_controller(config):
+        config.pluginmanager.register(parallel.Controller(config), "codex-xdist-controller")
     if settings.mode_given:
         _handle_sigterm(config)
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
@@ -262,7 +266,7 @@ class SessionWatcher:
             self.record.stop(session_mod.INTERNAL_ERROR, "pytest internal error")
 
 
-def _stop_session(config: pytest.Config, error: BaseException) -> None:
+def stop_session(config: pytest.Config, error: BaseException) -> None:
     """A target that cannot be started or reached stops the whole session once: the
     cause is printed in full at the end, the bundle records it, no item repeats it."""
     text = str(error)
@@ -301,11 +305,10 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 
 
 @pytest.fixture(scope="session")
-def codex_redactor(codex_live_env: LiveEnv | None) -> Redactor:
+def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
     and every value of the live env file. Override to add values of your own."""
-    extra = codex_live_env.secrets() if codex_live_env is not None else {}
-    return Redactor.from_environment(os.environ, extra)
+    return pytestconfig.stash[REDACTOR_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -317,52 +320,18 @@ def codex_evidence(
 ) -> Iterator[EvidenceBundle]:
     """The run's evidence bundle, `<evidence-dir>/<UTC timestamp>/<mode>/`; finalised
     (manifest, summary, secret scan) when the session ends, also after failures."""
+    shared = parallel.shared_bundle(pytestconfig, codex_redactor)
+    if shared is not None:  # an xdist worker: the controller closes the bundle
+        yield shared
+        parallel.hand_over(pytestconfig, shared)
+        return
     bundle = EvidenceBundle(codex_settings.evidence_dir, codex_settings.mode, codex_redactor)
-    report = pytestconfig.stash[REPORT_KEY]
-    report["bundle"] = bundle.path
+    pytestconfig.stash[REPORT_KEY]["bundle"] = bundle.path
     started = time.perf_counter()
     yield bundle
-    metadata: dict[str, Any] = {
-        "versions": {
-            "pytest_codex": pytest_codex.__version__,
-            "pytest": pytest.__version__,
-            "python": platform.python_version(),
-            "docker": report.get("docker_version", "not used"),
-            "target": report.get("target_version", "unknown"),
-        },
-        "target": report.get("target", {}),
-        "timings_s": {
-            **report.get("timings", {}),
-            "session": round(time.perf_counter() - started, 3),
-        },
-        "session": pytestconfig.stash[SESSION_KEY].as_dict(
-            run=sum(case["role"] == "selected" for case in bundle.cases)
-        ),
-    }
-    if report.get("checks_not_run"):
-        metadata["checks_not_run"] = report["checks_not_run"]
-    if codex_live_env is not None:
-        metadata["live"] = {
-            "env_file": codex_live_env.path.name,
-            "env": codex_live_env.presence(),
-            "model": codex_settings.live_model,
-            "git_ignore": envfile.git_ignored(pytestconfig.rootpath),
-        }
-    if "rollback" in report:
-        metadata["rollback"] = report["rollback"]
-    if "load" in report:
-        metadata["load"] = report["load"]
-    if "leftovers_removed" in report:
-        metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
-    if codex_settings.mode == "live":
-        metadata["comparison_with_mocked"] = compare.comparison(
-            codex_settings.evidence_dir, bundle.cases
-        )
-    report["verdict"] = session_mod.verdict_line(bundle.mode, metadata["session"], bundle.totals())
     try:
-        bundle.finalize(metadata)
+        startup.close_bundle(pytestconfig, bundle, started)
     except SecretLeakError as error:
-        report["leak"] = str(error)
         pytest.fail(f"evidence: {error}", pytrace=False)
 
 
@@ -372,7 +341,7 @@ def codex_compose_command(pytestconfig: pytest.Config) -> tuple[str, ...]:
     try:
         return stack.detect_compose_command()
     except stack.StackError as error:
-        _stop_session(pytestconfig, error)
+        stop_session(pytestconfig, error)
         raise  # not reached: pytest.exit raised
 
 
@@ -424,152 +393,41 @@ def codex_stack(
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
     volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
-    a live run ends with the rollback to mocked mode, proven by smoke cases."""
-    report = pytestconfig.stash[REPORT_KEY]
-    settings = codex_settings
-    target = settings.target
-    if settings.base_url is not None:
-        if not stack.probe(settings.base_url, settings.request_timeout, target.health_path):
-            _stop_session(
-                pytestconfig,
-                stack.StackError(
-                    f"codex stack: {settings.base_url}{target.health_path} does not answer "
-                    "2xx; start the orchestrator, fix --codex-base-url, or set "
-                    "--codex-health-path to its readiness path"
-                ),
-            )
-        report["target"] = {"base_url": settings.base_url, "health_path": target.health_path}
-        report["target_version"] = stack.health(settings.base_url, 10, target.health_path).get(
-            "version"
-        )
-        yield from _running_target(report, settings, codex_evidence)
+    a live run ends with the rollback to mocked mode, proven by smoke cases. Under
+    pytest-xdist the controller starts it once and every worker uses it."""
+    shared = parallel.shared_stack(pytestconfig)
+    if shared is not None:
+        yield shared
         return
-    # Compose fixtures are asked for only here, so a --codex-base-url run needs no Docker.
-    workspace_root: Path = request.getfixturevalue("codex_workspace_root")
-    command: tuple[str, ...] = request.getfixturevalue("codex_compose_command")
-    files: tuple[Path, ...] = request.getfixturevalue("codex_compose_files")
-    project: str = request.getfixturevalue("codex_compose_project_name")
-    rollback_files: tuple[Path, ...] = (
-        request.getfixturevalue("codex_rollback_compose_files") if settings.mode == "live" else ()
-    )
-    # Leftovers of killed runs (their pid is gone) are removed, and the engine's version
-    # read, while this run's stack starts: neither touches it (saves ~0.3 s a run).
-    housekeeping = ThreadPoolExecutor(max_workers=2)
-    removed = housekeeping.submit(leftovers.clean)
-    docker_version = housekeeping.submit(stack.docker_server_version)
-    env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
-    compose = stack.Compose(command, files, project, {**os.environ, **env})
-    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
-    timings: dict[str, float] = {}
-    report.update(
-        timings=timings,
-        target={
-            "compose_files": [str(f) for f in files],
-            "project": project,
-            "service": target.service,
-            "port": target.port,
-            "health_path": target.health_path,
-        },
-    )
+    parts = None
+    if codex_settings.base_url is None:
+        # Compose fixtures are asked for only here: a --codex-base-url run needs no Docker.
+        parts = startup.ComposeParts(
+            workspace_root=request.getfixturevalue("codex_workspace_root"),
+            command=request.getfixturevalue("codex_compose_command"),
+            files=request.getfixturevalue("codex_compose_files"),
+            project=request.getfixturevalue("codex_compose_project_name"),
+            rollback_files=(
+                request.getfixturevalue("codex_rollback_compose_files")
+                if codex_settings.mode == "live"
+                else ()
+            ),
+        )
     with contextlib.ExitStack() as exits:
         try:
-            base_url = exits.enter_context(
-                harness.compose_stack(settings, compose, codex_evidence, timings)
+            running = exits.enter_context(
+                startup.target_session(
+                    codex_settings,
+                    codex_live_env,
+                    codex_evidence,
+                    codex_redactor,
+                    pytestconfig.stash[REPORT_KEY],
+                    parts,
+                )
             )
         except stack.StackError as error:
-            housekeeping.shutdown()
-            _stop_session(pytestconfig, error)
-        report["leftovers_removed"] = removed.result()
-        report["docker_version"] = docker_version.result()
-        housekeeping.shutdown()
-        report["target"]["base_url"] = base_url
-        report["target_version"] = stack.health(base_url, 10, target.health_path).get("version")
-        cases_started = time.perf_counter()
-        yield Stack(
-            base_url=base_url,
-            workspace_root=workspace_root,
-            compose=compose,
-            leak_markers=markers,
-        )
-        timings["cases"] = round(time.perf_counter() - cases_started, 3)
-        teardown_started = time.perf_counter()
-        harness.snapshot_workspaces(codex_evidence, workspace_root)
-        if settings.mode == "live":
-            _roll_back(
-                report,
-                settings,
-                compose,
-                rollback_files,
-                codex_evidence,
-                codex_redactor,
-                workspace_root,
-                markers,
-            )
-    timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
-
-
-NOT_RUN_WITHOUT_WORKSPACES = (
-    "outside canary: no content planted beside the workspaces (the response is still "
-    "checked for /etc/passwd lines)",
-    "result.json on disk: not compared with the API's copy",
-    "workspace snapshots: no listing or result.json of the projects in the bundle",
-)
-
-
-def _running_target(
-    report: dict[str, Any], settings: Settings, evidence: EvidenceBundle
-) -> Iterator[Stack]:
-    """An orchestrator the harness did not start: its workspaces are checked only when
-    `--codex-workspace-root` says where they are on this host."""
-    root = settings.target.workspace_root
-    if root is None:
-        report["checks_not_run"] = [
-            f"{line} (give --codex-workspace-root)" for line in NOT_RUN_WITHOUT_WORKSPACES
-        ]
-        yield Stack(base_url=str(settings.base_url))
-        return
-    canary = stack.plant_outside_canary(root)
-    report["target"]["workspace_root"] = str(root)
-    try:
-        yield Stack(
-            base_url=str(settings.base_url),
-            workspace_root=root,
-            leak_markers=(*harness.LEAK_MARKERS, canary),
-        )
-        harness.snapshot_workspaces(evidence, root)
-    finally:
-        (root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
-
-
-def _roll_back(
-    report: dict[str, Any],
-    settings: Settings,
-    compose: stack.Compose,
-    files: tuple[Path, ...],
-    live: EvidenceBundle,
-    redactor: Redactor,
-    workspace_root: Path,
-    markers: tuple[str, ...],
-) -> None:
-    mocked = EvidenceBundle(
-        settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
-    )
-    outcome = roll_back(
-        compose,
-        files,
-        mocked,
-        workspace_root=workspace_root,
-        leak_markers=markers,
-        startup_timeout=settings.startup_timeout,
-        request_timeout=settings.request_timeout,
-    )
-    report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
-    mocked.finalize({"rollback_of": "live", "rollback": outcome.as_dict()})
-    if not outcome.passed:
-        pytest.fail(
-            f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
-            pytrace=False,
-        )
+            stop_session(pytestconfig, error)
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -196,3 +196,42 @@ def test_sigterm_tears_the_stack_down_and_closes_the_bundle(tmp_path: Path) -> N
         ["pgrep", "-f", f"-p {project} logs"], capture_output=True, text=True, check=False
     )
     assert followers.stdout.strip() == "", "a `compose logs -f` outlived the run"
+
+
+def test_xdist_workers_share_one_compose_stack(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--codex-mode=mocked",
+            f"--codex-matrix={REPO / 'matrices' / 'mocked.yaml'}",
+            "--codex-evidence-dir=evidence",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    [bundle] = sorted((tmp_path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["session"]["workers"] == 2
+    assert manifest["totals"]["failed"] == 0
+    # One stack: its log holds one orchestrator's start-up, and it is gone afterwards.
+    log = (bundle / "logs" / "service.log").read_text()
+    assert log.count('"event": "started"') <= 1
+    project = manifest["target"]["project"]
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert left.stdout.strip() == ""
