@@ -48,6 +48,7 @@ TOTALS_LINE = re.compile(
 )
 FIRST_LINE = re.compile(r"# pytest-codex \S+ run: ([A-Z][A-Z_ ]*[A-Z])\b(.*)", re.ASCII)
 FIRST_LINE_COUNTS = re.compile(r"(\d+) passed, (\d+) failed", re.ASCII)
+FIRST_LINE_SELECTED = re.compile(r"(\d+) of (\d+) selected", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def _case_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> 
         )
     present = set(files)
     for case in cases:
-        label, evidence = f"{case['file']}::{case['name']}", case["evidence"]
+        label, evidence = f"{case['file']}::{case['name']}", case.get("evidence")
         if evidence is None:
             continue
         if evidence not in present:
@@ -266,9 +267,10 @@ def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) 
     if found is None:
         return [f"{SUMMARY}: no totals line ('N cases: N passed, N failed, N errors, …')"]
     said = [int(group) for group in found.groups()]
-    wanted = [count, *(totals[name] for name in OUTCOMES)]
+    counts = [totals[name] for name in OUTCOMES]
+    selected = sum(c.get("role") != "prerequisite" for c in manifest["cases"])
     problems = []
-    if said != wanted:
+    if said not in ([count, *counts], [selected, *counts]):
         problems.append(
             f"{SUMMARY}: says '{' '.join(found.group(0).split())}', the manifest has "
             f"{count} cases: {_pairs(totals)}"
@@ -282,14 +284,18 @@ def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) 
                 f"{SUMMARY}: its first line says {first.group(1)}, "
                 f"the manifest's session ended {session['end']}"
             )
-        counts = FIRST_LINE_COUNTS.search(first.group(2))
-        if counts is not None and [int(n) for n in counts.groups()] != [
-            totals["passed"],
-            totals["failed"],
-        ]:
+        stated = FIRST_LINE_COUNTS.search(first.group(2))
+        if stated is not None and [int(n) for n in stated.groups()] != counts[:2]:
             problems.append(
-                f"{SUMMARY}: its first line says '{counts.group(0)}', the manifest "
+                f"{SUMMARY}: its first line says '{stated.group(0)}', the manifest "
                 f"{totals['passed']} passed, {totals['failed']} failed"
+            )
+        chosen = FIRST_LINE_SELECTED.search(first.group(2))
+        numbers = [session["selected"], session["collected"]]
+        if chosen is not None and [int(n) for n in chosen.groups()] != numbers:
+            problems.append(
+                f"{SUMMARY}: its first line says '{chosen.group(0)}', the manifest's "
+                f"session {numbers[0]} of {numbers[1]} selected"
             )
     return problems
 

@@ -276,16 +276,21 @@ def test_summary_first_line_stating_the_end_is_checked(
 ) -> None:
     summary = bundle / "SUMMARY.md"
     text = summary.read_text()
-    summary.write_text(
-        "# pytest-codex mocked run: COMPLETED, 2 passed, 0 failed (2 of 2)\n" + text
-    )
-    rehash(bundle, "SUMMARY.md")
-    assert run(capsys, str(bundle))[0] == 0
-    summary.write_text("# pytest-codex mocked run: INTERRUPTED (SIGTERM) after 1 of 2\n" + text)
-    rehash(bundle, "SUMMARY.md")
-    code, output = run(capsys, str(bundle))
+
+    def first_line(line: str) -> tuple[int, str]:
+        summary.write_text(f"# pytest-codex mocked run: {line}\n{text}")
+        rehash(bundle, "SUMMARY.md")
+        return run(capsys, str(bundle))
+
+    assert first_line("COMPLETED, 2 passed, 0 failed (2 of 2 selected)")[0] == 0
+    assert first_line("SOMETHING NEW, 2 passed, 0 failed")[0] == 0  # an unknown word
+    code, output = first_line("INTERRUPTED (SIGTERM) after 1 of 2 cases")
     assert code == 1
     assert "SUMMARY.md: its first line says INTERRUPTED, the manifest's session ended" in output
+    code, output = first_line("COMPLETED, 1 passed, 1 failed (2 of 5 selected)")
+    assert code == 1
+    assert "SUMMARY.md: its first line says '1 passed, 1 failed', the manifest 2 passed" in output
+    assert "its first line says '2 of 5 selected', the manifest's session 2 of 2" in output
 
 
 def test_a_summary_without_totals_is_named(
