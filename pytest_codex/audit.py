@@ -185,10 +185,10 @@ def _shape_problems(manifest: dict[str, Any]) -> list[str]:
     if form not in (1, 2):
         problems.append(f"format: {form!r}, expected 1 or 2")
     session = manifest.get("session")
-    if form == 2 or session is not None:
+    if session is not None:  # without one (format 1), the run counts as partial
         counts = ("collected", "selected", "deselected", "run")
         if not isinstance(session, dict):
-            problems.append("session: missing (format 2 records it)")
+            problems.append("session: not an object")
         elif session.get("end") not in ENDS:
             problems.append(f"session.end: {session.get('end')!r}, expected one of {ENDS}")
         elif not all(isinstance(session.get(n), int) and session[n] >= 0 for n in counts):
@@ -303,7 +303,7 @@ def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) 
 def _session_problems(manifest: dict[str, Any], report: Report) -> list[str]:
     session = manifest.get("session")
     if not isinstance(session, dict):
-        report.warnings.append("format 1: no session record")
+        report.warnings.append(f"format {manifest.get('format', 1)}: no session record")
         return []
     collected, selected = session["collected"], session["selected"]
     deselected, run = session["deselected"], session["run"]
@@ -326,7 +326,7 @@ def _totals_line(manifest: dict[str, Any]) -> str:
     line = f"{count} cases: " + ", ".join(f"{totals[name]} {name}" for name in OUTCOMES)
     session = manifest.get("session")
     if not isinstance(session, dict):
-        return f"{line}; session not recorded (format 1)"
+        return f"{line}; session not recorded (format {manifest.get('format', 1)})"
     reason = f" ({session['reason']})" if session.get("reason") else ""
     return (
         f"{line}; session {session['end']}{reason}; "
@@ -360,7 +360,7 @@ def _verdict(manifest: dict[str, Any], accept: Acceptance, report: Report) -> No
         judge("empty run: no case ran", False, None)
     if not isinstance(session, dict):
         judge(
-            "no session record (format 1): the run may be partial",
+            f"no session record (format {manifest.get('format', 1)}): the run may be partial",
             accept.partial,
             "--allow-partial",
         )

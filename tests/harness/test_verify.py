@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -416,6 +417,19 @@ def test_a_format_1_manifest_warns_and_counts_as_partial(
     assert "warning: format 1: no session record" in output
 
 
+def test_a_format_2_manifest_without_a_session_counts_as_partial(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = manifest_of(bundle)
+    del manifest["session"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    code, output = run(capsys, str(bundle))
+    assert code == 1
+    assert "warning: format 2: no session record" in output
+    assert "verdict: no session record (format 2): the run may be partial" in output
+    assert run(capsys, str(bundle), "--allow-partial")[0] == 0
+
+
 # ---- result.json schemas, secrets, usage -----------------------------------------------
 
 
@@ -444,6 +458,18 @@ def test_the_bundle_s_own_result_schema_is_used(
     rehash(bundle, "schemas/result.schema.json")
     code, output = run(capsys, str(bundle))
     assert "schemas/result.schema.json: not a JSON Schema" in output
+
+
+def test_the_shipped_result_schema_copied_into_the_bundle_verifies(
+    bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (bundle / "schemas").mkdir()
+    shipped = resources.files("pytest_codex.schemas") / "result.schema.json"
+    (bundle / "schemas/result.schema.json").write_bytes(shipped.read_bytes())
+    rehash(bundle, "schemas/result.schema.json")
+    edit_manifest(bundle, schemas=[{"name": "result", "path": "schemas/result.schema.json"}])
+    code, output = run(capsys, str(bundle))
+    assert code == 0, output
 
 
 def test_a_result_schema_named_by_the_manifest_must_be_there(
