@@ -13,8 +13,8 @@ manifest is rejected). Without `--key` a signature is reported as present but NO
 checked, never as trusted.
 
 The verdict, unless accepted: failed or errored cases (`--allow-failures`); an
-interrupted run, a deselection, fewer cases run than selected, a format-1 manifest with
-no session record (`--allow-partial`); an empty run (0 cases) or a session that ended in
+interrupted run, a deselection, fewer cases run than selected, a manifest with no
+session record, as format 1 has (`--allow-partial`); an empty run (0 cases) or a session that ended in
 a stack failure, usage or internal error (only `--integrity-only` ignores these, and
 with it every verdict).
 
@@ -185,7 +185,9 @@ REGISTRARS: tuple[Registrar, ...] = (register_verify, register_keygen)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Check pytest-codex evidence bundles; make keys to sign them."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRARS:
         register(commands)
