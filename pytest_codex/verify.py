@@ -14,9 +14,9 @@ checked, never as trusted.
 
 The verdict, unless accepted: failed or errored cases (`--allow-failures`); an
 interrupted run, a deselection, fewer cases run than selected, a manifest with no
-session record, as format 1 has (`--allow-partial`); an empty run (0 cases) or a session that ended in
-a stack failure, usage or internal error (only `--integrity-only` ignores these, and
-with it every verdict).
+session record, as format 1 has (`--allow-partial`); an empty run (0 cases) or a
+session that ended in a stack failure, usage or internal error (only `--integrity-only`
+ignores these, and with it every verdict).
 
 Exit codes (`verify`): 0 intact and accepted; 1 an integrity problem or a refused
 verdict, one line each; 2 a usage error (bad argument, no bundle there, unreadable key).
