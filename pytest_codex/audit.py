@@ -47,8 +47,14 @@ TOTALS_LINE = re.compile(
     r"(\d+) cases: (\d+) passed, (\d+) failed,\s+(\d+) errors?, (\d+) skipped", re.ASCII
 )
 FIRST_LINE = re.compile(r"# pytest-codex \S+ run: ([A-Z][A-Z_ ]*[A-Z])\b(.*)", re.ASCII)
-FIRST_LINE_COUNTS = re.compile(r"(\d+) passed, (\d+) failed", re.ASCII)
-FIRST_LINE_SELECTED = re.compile(r"(\d+) of (\d+) selected", re.ASCII)
+# `# pytest-codex mocked run: COMPLETED, 284 passed, 2 failed, 0 error, 0 skipped
+# (286 run of 288 selected, 2 of 290 deselected)`; each part is checked when present.
+FIRST_LINE_COUNTS = re.compile(
+    r"(\d+) passed, (\d+) failed(?:, (\d+) errors?, (\d+) skipped)?", re.ASCII
+)
+FIRST_LINE_RUN = re.compile(r"(\d+) run of (\d+) selected", re.ASCII)
+FIRST_LINE_SELECTED = re.compile(r"\((\d+) of (\d+) selected\)", re.ASCII)
+FIRST_LINE_DESELECTED = re.compile(r"(\d+) of (\d+) deselected", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -284,18 +290,32 @@ def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) 
                 f"{SUMMARY}: its first line says {first.group(1)}, "
                 f"the manifest's session ended {session['end']}"
             )
-        stated = FIRST_LINE_COUNTS.search(first.group(2))
-        if stated is not None and [int(n) for n in stated.groups()] != counts[:2]:
+        problems += _first_line_problems(first.group(2), session, counts)
+    return problems
+
+
+def _first_line_problems(rest: str, session: dict[str, Any], counts: list[int]) -> list[str]:
+    """The numbers SUMMARY.md's first line states, against the manifest's."""
+    collected, selected, run = session["collected"], session["selected"], session["run"]
+    checks = [
+        (FIRST_LINE_COUNTS, counts, _pairs(dict(zip(OUTCOMES, counts, strict=True)))),
+        (FIRST_LINE_RUN, [run, selected], f"{run} run of {selected} selected"),
+        (FIRST_LINE_SELECTED, [selected, collected], f"{selected} of {collected} selected"),
+        (
+            FIRST_LINE_DESELECTED,
+            [collected - selected, collected],
+            f"{collected - selected} of {collected} deselected",
+        ),
+    ]
+    problems = []
+    for pattern, numbers, manifest_says in checks:
+        found = pattern.search(rest)
+        if found is None:
+            continue
+        said = [int(group) for group in found.groups() if group is not None]
+        if said != numbers[: len(said)]:
             problems.append(
-                f"{SUMMARY}: its first line says '{stated.group(0)}', the manifest "
-                f"{totals['passed']} passed, {totals['failed']} failed"
-            )
-        chosen = FIRST_LINE_SELECTED.search(first.group(2))
-        numbers = [session["selected"], session["collected"]]
-        if chosen is not None and [int(n) for n in chosen.groups()] != numbers:
-            problems.append(
-                f"{SUMMARY}: its first line says '{chosen.group(0)}', the manifest's "
-                f"session {numbers[0]} of {numbers[1]} selected"
+                f"{SUMMARY}: its first line says '{found.group(0)}', the manifest {manifest_says}"
             )
     return problems
 

@@ -284,14 +284,28 @@ def test_summary_first_line_stating_the_end_is_checked(
         return run(capsys, str(bundle))
 
     assert first_line("COMPLETED, 2 passed, 0 failed (2 of 2 selected)")[0] == 0
+    assert (
+        first_line("COMPLETED, 2 passed, 0 failed, 0 error, 0 skipped (2 run of 2 selected)")[0]
+        == 0
+    )
     assert first_line("SOMETHING NEW, 2 passed, 0 failed")[0] == 0  # an unknown word
-    code, output = first_line("INTERRUPTED (SIGTERM) after 1 of 2 cases")
+    code, output = first_line("INTERRUPTED (SIGTERM), 2 passed, 0 failed (2 run of 2 selected)")
     assert code == 1
     assert "SUMMARY.md: its first line says INTERRUPTED, the manifest's session ended" in output
     code, output = first_line("COMPLETED, 1 passed, 1 failed (2 of 5 selected)")
     assert code == 1
-    assert "SUMMARY.md: its first line says '1 passed, 1 failed', the manifest 2 passed" in output
-    assert "its first line says '2 of 5 selected', the manifest's session 2 of 2" in output
+    assert (
+        "SUMMARY.md: its first line says '1 passed, 1 failed', the manifest 2 passed, 0 failed"
+    ) in output
+    assert "its first line says '(2 of 5 selected)', the manifest 2 of 2 selected" in output
+    code, output = first_line(
+        "COMPLETED, 2 passed, 0 failed, 1 error, 0 skipped "
+        "(1 run of 2 selected, 3 of 5 deselected)"
+    )
+    assert code == 1
+    assert "says '2 passed, 0 failed, 1 error, 0 skipped', the manifest 2 passed" in output
+    assert "says '1 run of 2 selected', the manifest 2 run of 2 selected" in output
+    assert "says '3 of 5 deselected', the manifest 0 of 2 deselected" in output
 
 
 def test_a_summary_without_totals_is_named(
