@@ -30,8 +30,8 @@ def make_bundle(
     session: dict[str, Any] | None = None,
     format_1: bool = False,
 ) -> Path:
-    """A finalized bundle with one case per outcome (evidence `cases/mocked/case-N.json`),
-    its manifest raised to format 2 with a session record (`session` overrides fields)."""
+    """A finalized bundle with one case per outcome (evidence `cases/mocked/case-N.json`)
+    and a format-2 session record (`session` overrides its fields), or a format-1 one."""
     evidence = EvidenceBundle(root, "mocked", Redactor({}))
     evidence.write_json("results/p1/result.json", RESULT)
     evidence.write_text("logs/service.log", "started\n")
@@ -40,21 +40,23 @@ def make_bundle(
         evidence.write_json(path, {"case": f"mocked.yaml::{name}", "outcome": outcome})
         message = None if outcome == "passed" else f"{name} {outcome}"
         evidence.record_case(name, "mocked.yaml", outcome, 200, 1.0, path, message)
-    evidence.finalize({"target": {"base_url": "http://127.0.0.1:8000"}})
+    count = len(outcomes)
+    record: dict[str, Any] = {
+        "end": "completed",
+        "reason": None,
+        "exitstatus": 0,
+        "collected": count,
+        "selected": count,
+        "deselected": 0,
+        "selection": {"keyword": None, "markers": None, "deselect": [], "args": []},
+        "run": count,
+        "workers": 1,
+    }
+    metadata: dict[str, Any] = {"target": {"base_url": "http://127.0.0.1:8000"}}
     if not format_1:
-        count = len(outcomes)
-        record: dict[str, Any] = {
-            "end": "completed",
-            "reason": None,
-            "exitstatus": 0,
-            "collected": count,
-            "selected": count,
-            "deselected": 0,
-            "selection": {"keyword": None, "markers": None, "deselect": [], "args": []},
-            "run": count,
-            "workers": 1,
-        }
-        edit_manifest(evidence.path, format=2, session=record | (session or {}))
+        metadata["session"] = record | (session or {})
+    evidence.finalize(metadata)
+    edit_manifest(evidence.path, format=1 if format_1 else 2)
     return evidence.path
 
 
