@@ -116,10 +116,17 @@ def verify_bundle(
     report.problems += [f"secret pattern found: {hit}" for hit in scan_patterns(bundle)]
     signed = ATTESTATION in files
     if public_key is not None:
-        problems = signing.verify_attestation(bundle, public_key)
+        valid, problems = signing.verify_attestation(bundle, public_key)
         report.problems += problems
         key = signing.key_id(public_key)[:16]
-        report.signature = f"good, by key {key}…" if not problems else f"NOT valid for key {key}…"
+        if not signed:
+            report.signature = "unsigned, but --key was given"
+        elif not valid:
+            report.signature = f"NOT valid for key {key}…"
+        elif problems:
+            report.signature = f"signed by key {key}…, but the bundle changed since"
+        else:
+            report.signature = f"good, by key {key}…"
     else:
         report.signature = "present, NOT checked (give --key)" if signed else "unsigned"
     return report

@@ -279,18 +279,18 @@ def sign_bundle(bundle: Path, private_key: Ed25519PrivateKey) -> Path:
     return path
 
 
-def verify_attestation(bundle: Path, public_key: Ed25519PublicKey) -> list[str]:
-    """Every problem of the bundle's signature, one line each; empty when the envelope is
-    signed by `public_key` and its Statement names exactly the files on disk, each with
-    its sha256."""
+def verify_attestation(bundle: Path, public_key: Ed25519PublicKey) -> tuple[bool, list[str]]:
+    """Whether the envelope carries a valid signature by `public_key`, and every problem,
+    one line each: none when it does and its Statement names exactly the files on disk,
+    each with its sha256."""
     where = ATTESTATION
     path = bundle / ATTESTATION
     if not path.is_file() or path.is_symlink():
-        return [f"{where}: missing; the bundle is unsigned but --key was given"]
+        return False, [f"{where}: missing; the bundle is unsigned but --key was given"]
     with path.open("rb") as handle:
         data = handle.read(MAX_ATTESTATION_BYTES + 1)
     if len(data) > MAX_ATTESTATION_BYTES:
-        return [f"{where}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation"]
+        return False, [f"{where}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation"]
     try:
         envelope = json.loads(data)
         payload_type = envelope["payloadType"]
@@ -301,19 +301,21 @@ def verify_attestation(bundle: Path, public_key: Ed25519PublicKey) -> list[str]:
             for s in signatures
         ]
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
-        return [f"{where}: not a DSSE envelope ({type(error).__name__}: {error})"]
+        return False, [f"{where}: not a DSSE envelope ({type(error).__name__}: {error})"]
     if len(pairs) > MAX_SIGNATURES:
-        return [f"{where}: more than {MAX_SIGNATURES} signatures; not written by pytest-codex"]
+        return False, [
+            f"{where}: more than {MAX_SIGNATURES} signatures; not written by pytest-codex"
+        ]
     if payload_type != PAYLOAD_TYPE:
-        return [f"{where}: payloadType {payload_type!r}, expected {PAYLOAD_TYPE!r}"]
+        return False, [f"{where}: payloadType {payload_type!r}, expected {PAYLOAD_TYPE!r}"]
     wanted = key_id(public_key)
     if not any(_signed_by(public_key, signature, payload) for _, signature in pairs):
         seen = ", ".join(keyid[:16] for keyid, _ in pairs) or "none"
-        return [
+        return False, [
             f"{where}: no valid signature by key {wanted[:16]}… (signatures by: {seen}); "
             "the bundle was edited after signing, or --key is not the signer's public key"
         ]
-    return _statement_problems(bundle, payload)
+    return True, _statement_problems(bundle, payload)
 
 
 def _signed_by(public_key: Ed25519PublicKey, signature: bytes, payload: bytes) -> bool:

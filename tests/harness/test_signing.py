@@ -106,6 +106,7 @@ def test_an_unsigned_bundle_with_a_key_is_refused(
     code, output = verify_with(capsys, bundle, keys[1])
     assert code == 1
     assert "attestation.dsse.json: missing; the bundle is unsigned but --key was given" in output
+    assert "signature: unsigned, but --key was given" in output
 
 
 def edit_case_and_rehash(bundle: Path) -> None:
@@ -167,17 +168,20 @@ def edit_the_signed_statement(bundle: Path) -> None:
     path.write_text(json.dumps(envelope))
 
 
+CHANGED = "but the bundle changed since"
+
+
 @pytest.mark.parametrize(
-    ("tamper", "message"),
+    ("tamper", "message", "signature"),
     [
-        (edit_case_and_rehash, "cases/mocked/case-0.json: edited after signing"),
-        (rewrite_target_and_run_id, "manifest.json: edited after signing"),
-        (flip_outcome_everywhere, "SUMMARY.md: edited after signing"),
-        (add_a_listed_file, "cases/mocked/extra.json: in the bundle, but not signed"),
-        (remove_a_case_and_its_entry, "cases/mocked/case-1.json: signed, but missing"),
-        (flip_a_byte, "logs/service.log: edited after signing"),
-        (resign_with_another_key, "no valid signature by key"),
-        (edit_the_signed_statement, "no valid signature by key"),
+        (edit_case_and_rehash, "cases/mocked/case-0.json: edited after signing", CHANGED),
+        (rewrite_target_and_run_id, "manifest.json: edited after signing", CHANGED),
+        (flip_outcome_everywhere, "SUMMARY.md: edited after signing", CHANGED),
+        (add_a_listed_file, "cases/mocked/extra.json: in the bundle, but not signed", CHANGED),
+        (remove_a_case_and_its_entry, "cases/mocked/case-1.json: signed, but missing", CHANGED),
+        (flip_a_byte, "logs/service.log: edited after signing", CHANGED),
+        (resign_with_another_key, "no valid signature by key", "NOT valid for key"),
+        (edit_the_signed_statement, "no valid signature by key", "NOT valid for key"),
     ],
 )
 def test_any_edit_of_a_signed_bundle_is_refused(
@@ -186,11 +190,14 @@ def test_any_edit_of_a_signed_bundle_is_refused(
     capsys: pytest.CaptureFixture[str],
     tamper: Callable[[Path], None],
     message: str,
+    signature: str,
 ) -> None:
     tamper(signed)
     code, output = verify_with(capsys, signed, keys[1])
     assert code == 1
     assert message in output
+    assert signature in output
+    assert "good" not in output
 
 
 def test_a_forgery_consistent_without_the_signature_is_caught_only_with_it(
