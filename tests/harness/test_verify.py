@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.evidence import EvidenceBundle, sha256_file
+from pytest_codex.evidence import EvidenceBundle, bundle_files, sha256_file
 from pytest_codex.redact import Redactor
 from pytest_codex.verify import main
 from tests.harness.test_expectations import RESULT
@@ -269,6 +269,24 @@ def test_a_special_file_and_a_linked_folder_are_refused(
     assert "logs/pipe: a special file (fifo, socket, device)" in output
     assert "more: a symbolic link" in output
     assert "secret.txt" not in output  # never walked through the link
+
+
+def test_bundle_files_walks_regular_files_only_and_is_bounded(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "deep.json").write_text("{}")
+    (tmp_path / "top.txt").write_text("x")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("x")
+    (tmp_path / "link-dir").symlink_to(outside)
+    (tmp_path / "a" / "link-file").symlink_to(outside / "secret.txt")
+    os.mkfifo(tmp_path / "fifo")
+    others: list[str] = []
+    assert bundle_files(tmp_path, others=others) == ["a/b/deep.json", "top.txt"]
+    assert sorted(others) == ["a/link-file", "fifo", "link-dir"]
+    assert bundle_files(tmp_path, max_entries=7) == ["a/b/deep.json", "top.txt"]
+    with pytest.raises(ValueError, match=r"more than 6 entries"):
+        bundle_files(tmp_path, max_entries=6)
 
 
 # ---- cross-checks of SUMMARY.md and the session record -------------------------------
