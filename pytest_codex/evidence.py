@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -56,9 +57,38 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bundle_files(bundle: Path) -> list[str]:
-    """Every file of a bundle, as sorted POSIX paths relative to it."""
-    return sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+def bundle_files(
+    bundle: Path, *, max_entries: int = 100_000, others: list[str] | None = None
+) -> list[str]:
+    """Every regular file of a bundle, as sorted POSIX paths relative to it.
+
+    The walk keeps its own list of folders (no recursion), never follows a symbolic link
+    and raises ValueError past `max_entries` entries (files and folders; default 100,000).
+    Symbolic links and special files (fifos, sockets, devices) are not files of the
+    bundle: they are appended to `others` when it is given (`codex-evidence verify`
+    refuses them).
+    """
+    files: list[str] = []
+    folders = [""]
+    seen = 0
+    while folders:
+        prefix = folders.pop()
+        with os.scandir(bundle / prefix) as entries:
+            for entry in entries:
+                seen += 1
+                if seen > max_entries:
+                    raise ValueError(
+                        f"{bundle}: more than {max_entries} entries; "
+                        "is this a bundle folder (…/<timestamp>/<mode>)?"
+                    )
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(relative + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(relative)
+                elif others is not None:
+                    others.append(relative)
+    return sorted(files)
 
 
 class EvidenceBundle:
