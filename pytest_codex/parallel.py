@@ -31,6 +31,7 @@ from pytest_codex.keys import (
     REPORT_KEY,
     SESSION_KEY,
     SETTINGS_KEY,
+    SIGNING_KEY,
 )
 from pytest_codex.redact import Redactor
 from pytest_codex.session import STACK_FAILURE
@@ -136,7 +137,13 @@ class Controller:
         try:
             self.stack = self.exits.enter_context(
                 startup.target_session(
-                    settings, config.stash[LIVE_ENV_KEY], self.bundle, redactor, report, parts
+                    settings,
+                    config.stash[LIVE_ENV_KEY],
+                    self.bundle,
+                    redactor,
+                    report,
+                    parts,
+                    config.stash[SIGNING_KEY],
                 )
             )
         except stack.StackError as error:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_codex import envfile, harness, leftovers, parallel, stack, startup
+from pytest_codex import envfile, harness, leftovers, parallel, signing, stack, startup
 from pytest_codex import session as session_mod
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
@@ -34,6 +34,7 @@ from pytest_codex.keys import (
     SESSION_KEY,
     SETTINGS_KEY,
     SIGNAL_KEY,
+    SIGNING_KEY,
     STACK_KEY,
 )
 from pytest_codex.redact import Redactor
@@ -149,8 +150,14 @@ def pytest_configure(config: pytest.Config) -> None:
             if settings.mode == "live" and settings.env_file
             else None
         )
-    except (SettingsError, EnvFileError) as error:
+        signing_key = (
+            None
+            if settings.signing_key is None
+            else signing.key_from_setting(settings.signing_key)
+        )
+    except (SettingsError, EnvFileError, signing.SigningError) as error:
         raise pytest.UsageError(str(error)) from None
+    config.stash[SIGNING_KEY] = signing_key
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
     config.stash[REPORT_KEY] = {}
@@ -423,6 +430,7 @@ def codex_stack(
                     codex_redactor,
                     pytestconfig.stash[REPORT_KEY],
                     parts,
+                    pytestconfig.stash[SIGNING_KEY],
                 )
             )
         except stack.StackError as error:
@@ -484,6 +492,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"SESSION STOPPED: {report['stop']}", red=True)
     if "verdict" in report:
         terminalreporter.write_line(report["verdict"])
+    if report.get("signed"):
+        terminalreporter.write_line("signed: attestation.dsse.json (check with verify --key)")
     terminalreporter.write_line(f"bundle: {report['bundle']}")
     for line in report.get("checks_not_run", []):
         terminalreporter.write_line(f"not checked: {line}", yellow=True)

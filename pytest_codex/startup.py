@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex import compare, envfile, harness, leftovers, stack
+from pytest_codex import compare, envfile, harness, leftovers, signing, stack
 from pytest_codex import session as session_mod
 from pytest_codex.envfile import LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
 from pytest_codex.harness import Stack
-from pytest_codex.keys import LIVE_ENV_KEY, REPORT_KEY, SESSION_KEY, SETTINGS_KEY
+from pytest_codex.keys import LIVE_ENV_KEY, REPORT_KEY, SESSION_KEY, SETTINGS_KEY, SIGNING_KEY
 from pytest_codex.redact import Redactor
 from pytest_codex.rollback import roll_back
 from pytest_codex.settings import Settings
@@ -57,13 +57,17 @@ def target_session(
     redactor: Redactor,
     report: dict[str, Any],
     parts: ComposeParts | None,
+    signing_key: Any = None,
 ) -> Iterator[Stack]:
-    """The target for the session's cases; `parts` None means `--codex-base-url`."""
+    """The target for the session's cases; `parts` None means `--codex-base-url`;
+    `signing_key` also signs the rollback bundle of a live run."""
     if parts is None:
         with _running_target(settings, evidence, report) as running:
             yield running
     else:
-        with _compose_target(settings, live_env, evidence, redactor, report, parts) as started:
+        with _compose_target(
+            settings, live_env, evidence, redactor, report, parts, signing_key
+        ) as started:
             yield started
 
 
@@ -111,6 +115,7 @@ def _compose_target(
     redactor: Redactor,
     report: dict[str, Any],
     parts: ComposeParts,
+    signing_key: Any,
 ) -> Iterator[Stack]:
     target = settings.target
     # Leftovers of killed runs (their pid is gone) are removed, and the engine's version
@@ -160,6 +165,7 @@ def _compose_target(
                     redactor,
                     parts.workspace_root,
                     markers,
+                    signing_key,
                 )
         timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
     finally:
@@ -175,6 +181,7 @@ def _roll_back(
     redactor: Redactor,
     workspace_root: Path,
     markers: tuple[str, ...],
+    signing_key: Any = None,
 ) -> None:
     mocked = EvidenceBundle(
         settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
@@ -189,7 +196,19 @@ def _roll_back(
         request_timeout=settings.request_timeout,
     )
     report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
-    mocked.finalize({"rollback_of": "live", "rollback": outcome.as_dict()})
+    smoke = len(outcome.cases)
+    record = session_mod.SessionRecord(collected=smoke, selected=smoke)
+    if not outcome.restarted:
+        record.stop(session_mod.STACK_FAILURE, outcome.error or "the mocked stack did not start")
+    mocked.finalize(
+        {
+            "rollback_of": "live",
+            "rollback": outcome.as_dict(),
+            "session": record.as_dict(run=smoke),
+        }
+    )
+    if signing_key is not None:
+        signing.sign_bundle(mocked.path, signing_key)
     if not outcome.passed:
         pytest.fail(
             f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
@@ -242,3 +261,7 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     except SecretLeakError as error:
         report["leak"] = str(error)
         raise
+    signing_key = config.stash.get(SIGNING_KEY, None)
+    if signing_key is not None:
+        signing.sign_bundle(bundle.path, signing_key)
+        report["signed"] = True

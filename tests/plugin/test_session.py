@@ -3,6 +3,7 @@ real run, a target that never answers, selections that skip the cases saving val
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_codex import verify
 from tests.conftest import REPO, Orchestrator, free_port
 
 SLOW_CASES = 60
@@ -298,3 +300,46 @@ def test_a_base_url_run_without_workspace_root_says_what_it_did_not_check(
     result.stdout.fnmatch_lines(["not checked: outside canary*--codex-workspace-root*"])
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
     assert "## Checks not run" in (bundle / "SUMMARY.md").read_text()
+
+
+def test_a_signed_run_verifies_with_its_key_and_not_after_an_edit(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    keys = pytester.path / "keys"
+    assert verify.main(["keygen", str(keys)]) == 0
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url={orchestrator.url}",
+        f"--codex-matrix={REPO / 'matrices' / 'mocked.yaml'}",
+        "--codex-evidence-dir=evidence",
+        f"--codex-signing-key={keys / 'codex-evidence.key'}",
+    )
+    result.assert_outcomes(passed=17)
+    result.stdout.fnmatch_lines(["signed: attestation.dsse.json*"])
+    [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
+    public = str(keys / "codex-evidence.pub")
+    assert verify.main(["verify", str(bundle), "--key", public]) == 0
+    # An edited case file, re-hashed into the manifest, passes the hashes but not the key.
+    case = bundle / "cases" / "mocked" / "healthz.json"
+    case.write_text(case.read_text().replace('"ok"', '"OK"'))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        if entry["path"] == "cases/mocked/healthz.json":
+            entry["sha256"] = hashlib.sha256(case.read_bytes()).hexdigest()
+            entry["size"] = case.stat().st_size
+    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    assert verify.main(["verify", str(bundle), "--key", public]) == 1
+
+
+def test_a_bad_signing_key_is_one_usage_error(pytester: pytest.Pytester) -> None:
+    bad = pytester.path / "bad.key"
+    bad.write_text("not a key")
+    result = pytester.runpytest(
+        "--codex-mode=mocked",
+        "--codex-base-url=http://127.0.0.1:9",
+        f"--codex-matrix={REPO / 'matrices' / 'mocked.yaml'}",
+        f"--codex-signing-key={bad}",
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: codex signing key: *"])
+    result.stderr.no_fnmatch_line("*Traceback*")
