@@ -85,6 +85,8 @@ class EvidenceBundle:
         self.path.mkdir(parents=True)
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
+        # bundle file -> {schema, source, file, sha256}: the schemas cases used (runner)
+        self.used_schemas: dict[str, dict[str, str]] = {}
 
     def _target(self, relative: str) -> Path:
         pure = PurePosixPath(relative)

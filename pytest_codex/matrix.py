@@ -1,15 +1,21 @@
 """Matrix files: YAML cases validated once against `schemas/matrix.schema.json`.
 
-`load_matrix(path)` returns a `Matrix` of `Case`s in file order, or raises `MatrixError`
-whose text is one line: `<file>:<line>: <json path>: <what>; <how to fix>`. Besides the
-schema it checks what a schema cannot: unique case names, and that every `{variable}` a
-case uses is saved by an earlier case. No pytest import here.
+`load_matrix(path, root=...)` returns a `Matrix` of `Case`s in file order, or raises
+`MatrixError` whose text is one line per problem, `<file>:<line>: <json path>: <what>;
+<how to fix>` (every problem of the file, not only the first). Besides the schema it
+checks what a schema cannot: duplicate mapping keys, alias expansion, nesting depth and
+size (an alias bomb is refused before it is expanded), values that are not JSON (a YAML
+`!!binary`), unique case names, that every `{variable}` a case uses is saved by an
+earlier case, regular expressions, and the schema files a case names (resolved relative
+to the matrix and checked as JSON Schemas). No pytest import here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,15 +24,26 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from pytest_codex import schemas
+from pytest_codex.schemas import SchemaFileError, SchemaRef
 
 MODES = ("mocked", "live")
 VARIABLE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DOCS = "see docs/matrices.md"
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
+MAX_MATRIX_BYTES = 8 * 1024 * 1024  # a larger matrix file is refused before parsing
+MAX_ALIAS_NODES = 10_000  # YAML nodes that aliases may add beyond the file's own
+MAX_DEPTH = 64  # nesting of mappings and lists in a matrix
+MAX_PROBLEMS = 50  # problems listed per file; the rest are counted
+MATCHERS = ("$type", "$regex")
+JSON_TYPES = ("string", "integer", "number", "boolean", "null", "object", "array")
+RESERVED_NAMES = frozenset({"result.json", "manifest.json", "summary.md", "index.html"})
+_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
 
 
 class MatrixError(Exception):
-    """A matrix file that cannot be used; the text is one line naming file, place, fix."""
+    """A matrix file that cannot be used; one line per problem, naming file, place, fix."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,9 @@ class Case:
     expect: Mapping[str, Any]
     save: Mapping[str, str] = field(default_factory=dict)
     family: str | None = None
+    poll: Mapping[str, Any] | None = None  # repeat the request until `until` holds
+    schemas: Mapping[str, SchemaRef] = field(default_factory=dict)  # by `schema:` value
+    matrix_key: str = ""  # the matrix's sanitised path under its root (evidence folders)
 
     def runs_in(self, mode: str) -> bool:
         return mode in self.modes
@@ -53,6 +73,13 @@ class Case:
     def path(self) -> str:
         return str(self.request["path"])
 
+    @property
+    def evidence_file(self) -> str:
+        """The bundle-relative file of this case's exchange: unique per matrix file path
+        and case name, sanitised, never a name the bundle reserves."""
+        key = self.matrix_key or matrix_key(self.file, None)
+        return f"cases/{key}/{safe_path([self.name], '')}.case.json"
+
 
 @dataclass(frozen=True)
 class Matrix:
@@ -62,82 +89,490 @@ class Matrix:
     cases: tuple[Case, ...]
     modes: tuple[str, ...] = MODES
     load: Mapping[str, Any] | None = None  # a load file has `load:` instead of `cases:`
+    key: str = ""  # sanitised path under the matrix root (see `matrix_key`)
+
+
+class _Problem(Exception):
+    """One problem found while reading a file (collected, then reported together)."""
+
+    def __init__(self, line: int | None, text: str) -> None:
+        super().__init__(text)
+        self.line = line
+        self.text = text
+
+
+class _Loader(BASE_LOADER):  # type: ignore[misc]
+    """The safe loader, refusing duplicate keys and reading dates as plain text."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # unhashable: the base class says so
+            if duplicate:
+                raise _Problem(
+                    key_node.start_mark.line + 1,
+                    f"key {key!r} is given twice in one mapping; keep one",
+                )
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP]
+    for first, resolvers in BASE_LOADER.yaml_implicit_resolvers.items()
+}
 
 
 def variables_in(value: object) -> set[str]:
     """The `{name}` variables a YAML value refers to (in strings, keys and values)."""
-    if isinstance(value, str):
-        return {m.group(1) for m in VARIABLE.finditer(value) if m.group(1)}
-    if isinstance(value, Mapping):
-        found: set[str] = set()
-        for key, item in value.items():
-            found |= variables_in(key) | variables_in(item)
-        return found
-    if isinstance(value, list):
-        return set().union(*(variables_in(item) for item in value)) if value else set()
-    return set()
+    found: set[str] = set()
+    for item in _walk(value):
+        if isinstance(item, str):
+            found |= {m.group(1) for m in VARIABLE.finditer(item) if m.group(1)}
+    return found
 
 
-def load_matrix(path: Path) -> Matrix:
-    """Parse and validate one matrix file."""
+def _walk(value: object) -> Iterator[object]:
+    """Every value, key and item in `value`, without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                stack += (key, child)
+        elif isinstance(item, list):
+            stack += item
+
+
+def safe_path(parts: Sequence[str], suffix: str, *, altered: bool = False) -> str:
+    """`parts` as a bundle-relative path: each part made of letters, digits, '.', '_' and
+    '-' (`..` is `up`), never a name the bundle reserves; when that changed anything (or
+    `altered`), a short hash of the original keeps different originals apart."""
+    safe = []
+    for part in parts:
+        clean = "up" if part == ".." else _SAFE.sub("_", part).strip(".") or "_"
+        if clean.lower() in RESERVED_NAMES or (clean + suffix).lower() in RESERVED_NAMES:
+            clean = "_" + clean
+        safe.append(clean)
+    text = "/".join(safe)
+    original = "/".join(parts)
+    if altered or text != original:
+        text += "-" + hashlib.sha256(original.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return text + suffix
+
+
+def _relative_parts(path: Path, root: Path | None) -> list[str]:
+    """`path` relative to `root` (or the working directory), else its absolute parts."""
+    path = Path(os.path.abspath(path))
+    for given in (root, Path.cwd()):
+        if given is None:
+            continue
+        base = Path(os.path.abspath(given))
+        if base.is_file():
+            base = base.parent
+        if path.is_relative_to(base):
+            return list(path.relative_to(base).parts)
+    return list(path.parts[1:])
+
+
+def matrix_key(path: Path, root: Path | None) -> str:
+    """A matrix file's evidence folder name: its path under `root` (the `--codex-matrix`
+    folder holding it, else the working directory), `.yaml` dropped, sanitised; unique
+    per file path (`a/seed.yaml` and `b/seed.yaml` differ; `x.yml` and `x.yaml` too)."""
+    parts = _relative_parts(path, root) or [path.name]
+    last = parts[-1]
+    stem = last[: -len(".yaml")] if last.endswith(".yaml") else last
+    return safe_path([*parts[:-1], stem], "", altered=stem == last)
+
+
+def matrix_root(path: Path, roots: Sequence[Path]) -> Path | None:
+    """Which of the `--codex-matrix` paths holds `path` (a folder, or the file itself)."""
+    resolved = Path(os.path.abspath(path))
+    for root in roots:
+        base = Path(os.path.abspath(root))
+        if resolved == base:
+            return base.parent
+        if resolved.is_relative_to(base):
+            return base
+    return None
+
+
+def load_matrix(path: Path, root: Path | None = None) -> Matrix:
+    """Parse and validate one matrix file. `root` is the `--codex-matrix` folder holding
+    it (see `matrix_root`): evidence folders and schema copies are named under it."""
+    document, node = _read(path)
+    lines = [
+        *(_schema_message(path, node, error) for error in _schema_errors(document)),
+    ]
+    if not lines:
+        matrix, problems = _build(path, node, document, root)
+        lines = [f"{path}:{p.line}: {p.text}" for p in problems]
+    if lines:
+        if len(lines) > MAX_PROBLEMS:
+            lines = [*lines[:MAX_PROBLEMS], f"{path}: ... and {len(lines) - MAX_PROBLEMS} more"]
+        raise MatrixError("\n".join(lines))
+    return matrix
+
+
+def _read(path: Path) -> tuple[dict[str, Any], yaml.Node]:
+    """The file's document and its node tree; MatrixError when it cannot be used."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_MATRIX_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise MatrixError(f"{path}: cannot be read ({error}); give a UTF-8 YAML file") from None
+    if len(raw) > MAX_MATRIX_BYTES:
+        raise MatrixError(
+            f"{path}: larger than {MAX_MATRIX_BYTES} bytes (MAX_MATRIX_BYTES); "
+            "split it into several matrix files"
+        )
+    loader = _Loader(text)
     try:
-        root = yaml.compose(text, Loader=LOADER)
-        document = yaml.load(text, Loader=LOADER)  # noqa: S506 - a safe loader
+        node = loader.get_single_node()
+        if node is None:
+            raise MatrixError(f"{path}: the file is empty; give `name:` and `cases:` ({DOCS})")
+        problems = _check_nodes(node)
+        if problems:
+            raise MatrixError("\n".join(f"{path}:{p.line}: {p.text}" for p in problems))
+        document = loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise MatrixError(f"{where}: YAML syntax: {problem}; fix the syntax there") from None
-    if document is None:
-        raise MatrixError(f"{path}: the file is empty; give `name:` and `cases:` ({DOCS})")
-    problem = best_match(schemas.validator("matrix").iter_errors(document))
-    if problem is not None:
-        raise MatrixError(_schema_message(path, root, problem)) from None
-    return _build(path, root, document)
+    except _Problem as problem:
+        raise MatrixError(f"{path}:{problem.line}: {problem.text}") from None
+    except RecursionError:
+        raise MatrixError(
+            f"{path}: nested too deeply to read; keep mappings and lists under {MAX_DEPTH} levels"
+        ) from None
+    finally:
+        loader.dispose()
+    if not isinstance(document, dict):
+        raise MatrixError(
+            f"{path}:1: $: the file is a YAML {type(document).__name__}, not a mapping; "
+            f"give `name:` and `cases:` ({DOCS})"
+        )
+    return document, node
 
 
-def _build(path: Path, root: yaml.Node | None, document: dict[str, Any]) -> Matrix:
+_NOT_JSON = {
+    "tag:yaml.org,2002:binary": "!!binary",
+    "tag:yaml.org,2002:timestamp": "!!timestamp",
+    "tag:yaml.org,2002:set": "!!set",
+    "tag:yaml.org,2002:omap": "!!omap",
+    "tag:yaml.org,2002:pairs": "!!pairs",
+}
+_TEXT = "tag:yaml.org,2002:str"
+
+
+def _check_nodes(root: yaml.Node) -> list[_Problem]:
+    """One pass over the node tree: nesting depth, values JSON cannot hold (`!!binary`,
+    `!!set`, `!!timestamp`, keys that are not text), and whether any node is reached
+    twice (an alias); only then is the expanded size counted (`_check_aliases`)."""
+    problems: list[_Problem] = []
+    seen: set[int] = set()
+    shared = False
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            shared = True
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise _Problem(
+                node.start_mark.line + 1,
+                f"nested more than {MAX_DEPTH} levels deep (MAX_DEPTH); flatten it",
+            )
+        kind = _NOT_JSON.get(node.tag)
+        if kind is not None and len(problems) < MAX_PROBLEMS:
+            problems.append(
+                _Problem(
+                    node.start_mark.line + 1,
+                    f"a YAML {kind} value is not JSON; write it as a quoted string",
+                )
+            )
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag not in (_TEXT, _MERGE) and len(problems) < MAX_PROBLEMS:
+                    problems.append(
+                        _Problem(
+                            key.start_mark.line + 1,
+                            f"the key {getattr(key, 'value', '?')!r} is not text; quote it",
+                        )
+                    )
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(item, depth + 1) for item in node.value]
+    if shared:
+        _check_aliases(root, len(seen))
+    return problems
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(root: yaml.Node, distinct: int) -> None:
+    """Refuse alias bombs, recursive aliases and nesting through aliases before anything
+    expands: the size the document would have once every alias is expanded is counted on
+    the node graph (each node once), so a 25-line bomb is refused in milliseconds."""
+    sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
+    active = {id(root)}
+    stack: list[tuple[yaml.Node, Iterator[yaml.Node]]] = [(root, iter(_children(root)))]
+    while stack:
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            active.discard(id(node))
+            kids = _children(node)
+            sizes[id(node)] = min(1 + sum(sizes[id(k)] for k in kids), 1 << 62)
+            heights[id(node)] = 1 + max((heights[id(k)] for k in kids), default=0)
+            continue
+        if id(child) in sizes:
+            continue
+        if id(child) in active:
+            raise _Problem(child.start_mark.line + 1, "an alias refers to itself; remove it")
+        active.add(id(child))
+        stack.append((child, iter(_children(child))))
+    if heights[id(root)] > MAX_DEPTH:
+        raise _Problem(
+            root.start_mark.line + 1,
+            f"aliases nest it more than {MAX_DEPTH} levels deep (MAX_DEPTH); flatten them",
+        )
+    if sizes[id(root)] > distinct + MAX_ALIAS_NODES:
+        raise _Problem(
+            root.start_mark.line + 1,
+            f"aliases expand it to {sizes[id(root)]} nodes from {distinct} "
+            f"(at most {MAX_ALIAS_NODES} more are allowed, MAX_ALIAS_NODES); "
+            "write the values out or use fewer aliases",
+        )
+
+
+def _schema_errors(document: object) -> list[ValidationError]:
+    found = sorted(
+        schemas.validator("matrix").iter_errors(document),
+        key=lambda e: [str(p) for p in e.absolute_path],
+    )
+    return [best_match([error]) or error for error in found[: MAX_PROBLEMS + 1]]
+
+
+def _build(
+    path: Path, root: yaml.Node, document: dict[str, Any], matrix_root: Path | None
+) -> tuple[Matrix, list[_Problem]]:
+    key = matrix_key(path, matrix_root)
     file_modes = tuple(document.get("modes", MODES))
     cases: list[Case] = []
+    problems: list[_Problem] = []
+    names: set[str] = set()
     saved: set[str] = set()
+    resolved: dict[str, SchemaRef | SchemaFileError] = {}
     for index, raw in enumerate(document.get("cases", [])):
-        place = f"{path}:{_line(root, ['cases', index])}: $.cases[{index}]"
+        line = _line(root, ["cases", index])
+        place = f"$.cases[{index}]"
         name = raw["name"]
-        if any(case.name == name for case in cases):
-            raise MatrixError(f"{place}.name: {name!r} is used twice; give each case its own name")
+        if name in names:
+            problems.append(
+                _Problem(
+                    _line(root, ["cases", index, "name"]),
+                    f"{place}.name: {name!r} is used twice; give each case its own name",
+                )
+            )
+        names.add(name)
+        poll = raw.get("poll")
         missing = sorted(
-            variables_in({"request": raw["request"], "expect": raw["expect"]}) - saved
+            variables_in({"request": raw["request"], "expect": raw["expect"], "poll": poll})
+            - saved
         )
         if missing:
-            raise MatrixError(
-                f"{place}: uses {{{missing[0]}}} which no earlier case saves; "
-                f"add `save: {{{missing[0]}: <json path>}}` to an earlier case"
+            problems.append(
+                _Problem(
+                    line,
+                    f"{place}: uses {{{missing[0]}}} which no earlier case saves; "
+                    f"add `save: {{{missing[0]}: <json path>}}` to an earlier case",
+                )
             )
         saved |= set(raw.get("save", {}))
+        refs: dict[str, SchemaRef] = {}
+        blocks = [(raw["expect"], ["cases", index, "expect"])]
+        if poll is not None:
+            blocks.append((poll["until"], ["cases", index, "poll", "until"]))
+        for block, parts in blocks:
+            problems += _check_expectations(block, parts, root)
+            for ref_name, ref_parts in _schema_names(block, parts):
+                ref = _resolve_schema(ref_name, path, matrix_root, resolved)
+                if isinstance(ref, SchemaFileError):
+                    problems.append(
+                        _Problem(_line(root, ref_parts), f"{schemas.json_path(ref_parts)}: {ref}")
+                    )
+                else:
+                    refs[ref_name] = ref
         cases.append(
             Case(
                 name=name,
                 file=path,
-                line=_line(root, ["cases", index]),
+                line=line,
                 modes=tuple(raw.get("modes", file_modes)),
                 request=raw["request"],
                 expect=raw["expect"],
                 save=raw.get("save", {}),
                 family=raw.get("family"),
+                poll=poll,
+                schemas=refs,
+                matrix_key=key,
             )
         )
-    return Matrix(
+    if "load" in document:
+        problems += _check_load(document["load"], root)
+    matrix = Matrix(
         name=document["name"],
         file=path,
         description=document.get("description", ""),
         cases=tuple(cases),
         modes=file_modes,
         load=document.get("load"),
+        key=key,
     )
+    return matrix, problems
+
+
+def _schema_names(block: Mapping[str, Any], parts: list[Any]) -> list[tuple[str, list[Any]]]:
+    found = []
+    if "schema" in block:
+        found.append((block["schema"], [*parts, "schema"]))
+    result = block.get("result")
+    if isinstance(result, Mapping):
+        found.append((result.get("schema", "result"), [*parts, "result", "schema"]))
+    return found
+
+
+def _resolve_schema(
+    ref: str,
+    matrix_file: Path,
+    root: Path | None,
+    resolved: dict[str, SchemaRef | SchemaFileError],
+) -> SchemaRef | SchemaFileError:
+    """A shipped schema by name, else a JSON Schema file relative to the matrix file."""
+    if ref in schemas.RESPONSE_SCHEMAS:
+        return schemas.shipped(ref)
+    file = Path(os.path.abspath(matrix_file.parent / ref))
+    known = resolved.get(str(file))
+    if known is not None:
+        return known
+    parts = _relative_parts(file, root)
+    last = parts[-1] if parts else file.name
+    stem = last[: -len(".json")] if last.endswith(".json") else last
+    bundle_file = "schemas/" + safe_path([*parts[:-1], stem], ".json", altered=stem == last)
+    try:
+        found: SchemaRef | SchemaFileError = schemas.from_file(ref, file, bundle_file)
+    except SchemaFileError as error:
+        found = error
+    resolved[str(file)] = found
+    return found
+
+
+def _check_expectations(
+    block: Mapping[str, Any], parts: list[Any], root: yaml.Node
+) -> list[_Problem]:
+    """Regular expressions compile and `$type`/`$regex` matchers are well formed."""
+    problems: list[_Problem] = []
+    text = block.get("text")
+    if isinstance(text, Mapping) and "regex" in text:
+        problem = regex_problem(text["regex"])
+        if problem:
+            where = [*parts, "text", "regex"]
+            problems.append(_Problem(_line(root, where), f"{schemas.json_path(where)}: {problem}"))
+    subsets = [("json", [*parts, "json"])]
+    if isinstance(block.get("result"), Mapping):
+        subsets.append(("result", [*parts, "result", "json"]))
+    for name, where in subsets:
+        value = block.get(name)
+        if name == "result" and isinstance(value, Mapping):
+            value = value.get("json")
+        if value is not None:
+            problems += [
+                _Problem(_line(root, p), f"{schemas.json_path(p)}: {what}")
+                for p, what in matcher_problems(value, where)
+            ]
+    return problems
+
+
+def regex_problem(pattern: object) -> str | None:
+    """Why `pattern` is not a usable regular expression (after `{var}` filling), or None."""
+    if not isinstance(pattern, str):
+        return f"{pattern!r} is not text; give a regular expression in quotes"
+    probe = VARIABLE.sub(lambda m: m.group(0)[0] if not m.group(1) else "x", pattern)
+    try:
+        re.compile(probe)
+    except re.error as error:
+        return f"{pattern!r} is not a regular expression ({error}); fix it"
+    return None
+
+
+def matcher_problems(value: object, parts: list[Any]) -> list[tuple[list[Any], str]]:
+    """Malformed `{$type: ...}` / `{$regex: ...}` matchers in a `json:` subset."""
+    found: list[tuple[list[Any], str]] = []
+    stack: list[tuple[object, list[Any]]] = [(value, parts)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, Mapping):
+            special = [k for k in item if isinstance(k, str) and k in MATCHERS]
+            if special and len(special) != len(item):
+                found.append(
+                    (where, f"mixes matchers {special} with other keys; a matcher stands alone")
+                )
+            if "$type" in special:
+                kinds = item["$type"] if isinstance(item["$type"], list) else [item["$type"]]
+                if not kinds or any(kind not in JSON_TYPES for kind in kinds):
+                    found.append(
+                        (
+                            [*where, "$type"],
+                            f"{item['$type']!r} is not a JSON type; use one of "
+                            + ", ".join(JSON_TYPES),
+                        )
+                    )
+            if "$regex" in special:
+                problem = regex_problem(item["$regex"])
+                if problem:
+                    found.append(([*where, "$regex"], problem))
+            if not special:
+                stack += [(child, [*where, key]) for key, child in item.items()]
+        elif isinstance(item, list):
+            stack += [(child, [*where, index]) for index, child in enumerate(item)]
+    return found
+
+
+def _check_load(load: Mapping[str, Any], root: yaml.Node) -> list[_Problem]:
+    problems = []
+    for key in ("project", "read"):
+        value = load.get(key)
+        if isinstance(value, str) and "{id}" not in value:
+            where = ["load", key]
+            problems.append(
+                _Problem(
+                    _line(root, where),
+                    f"{schemas.json_path(where)}: {value!r} has no {{id}}; put {{id}} where "
+                    "the project id goes",
+                )
+            )
+    return problems
 
 
 def _line(root: yaml.Node | None, parts: list[Any]) -> int | None:
@@ -175,6 +610,7 @@ def _shorten(message: str, limit: int = 160) -> str:
 
 def _fix(error: ValidationError) -> str:
     kind = error.validator
+    last = error.absolute_path[-1] if error.absolute_path else None
     if kind == "additionalProperties":
         return f"remove it or fix its spelling ({DOCS})"
     if kind == "required":
@@ -183,7 +619,15 @@ def _fix(error: ValidationError) -> str:
         values: Any = error.validator_value
         allowed = ", ".join(str(v) for v in values)
         return f"use one of: {allowed}"
-    if kind == "pattern" and error.absolute_path and error.absolute_path[-1] == "name":
+    if (
+        kind == "pattern"
+        and len(error.absolute_path) >= 2
+        and error.absolute_path[-2] == "headers"
+    ):
+        return "a header value is one line of Latin-1 text: no CR, LF or NUL"
+    if kind == "pattern" and len(error.absolute_path) >= 1 and "headers" in error.absolute_path:
+        return "a header name is one HTTP token: letters, digits and !#$%&'*+.^_`|~-"
+    if kind == "pattern" and last == "name":
         return "use lower-case letters, digits, '.', '_' and '-'"
     if kind == "pattern":
         return f"match {error.validator_value!r} ({DOCS})"
@@ -191,6 +635,8 @@ def _fix(error: ValidationError) -> str:
         return "give either `json` or `body`, not both"
     if kind == "oneOf" and not error.absolute_path:
         return "give either `cases:` (requests) or `load:` (a load run), not both"
-    if kind in ("oneOf", "anyOf") and error.absolute_path and error.absolute_path[-1] == "status":
+    if kind in ("oneOf", "anyOf") and last == "status":
         return "give a status code (100-599) or a list of them"
+    if kind == "anyOf" and last == "files":
+        return "give `exact:` or `contains:` (a list of paths)"
     return DOCS

@@ -1,24 +1,31 @@
-"""Running one matrix case: fill in saved variables, send the request byte for byte,
-check the expectations and outside-content markers, save values for later cases, and
-keep the exchange in the evidence. No pytest import here.
+"""Running one matrix case: fill in saved variables, send the request byte for byte
+(again and again while a `poll:` waits for its `until:`), check the expectations and
+outside-content markers, save values for later cases, and keep the exchange (and every
+poll attempt) in the evidence, with a copy of each schema the run used. No pytest import
+here.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_codex import expectations, rawhttp
-from pytest_codex.evidence import EvidenceBundle
+from pytest_codex.evidence import EvidenceBundle, sha256_file
 from pytest_codex.expectations import Mismatch
 from pytest_codex.matrix import VARIABLE, Case
 
 TRAVERSAL_LOG = "traversal/request-lines.txt"
 BODY_EXCERPT = 400
+MAX_POLL_ATTEMPTS = 1000  # requests one `poll:` sends at most, whatever its timeout
+MAX_POLL_TIMEOUT = 3600.0  # seconds; the matrix schema refuses more
+DEFAULT_POLL_INTERVAL = 1.0  # seconds between poll attempts
+DEFAULT_POLL_TIMEOUT = 60.0  # seconds a poll waits for `until` by default
 
 
 class MissingVariableError(Exception):
@@ -86,33 +93,52 @@ def run_case(case: Case, context: RunContext) -> CaseOutcome:
     label = f"{case.file.name}::{case.name}"
     request = substitute(dict(case.request), context.variables, label)
     expect = substitute(dict(case.expect), context.variables, label)
-    headers, body = _request_parts(request, context.api_token)
-    evidence_file = f"cases/{case.file.stem}/{case.name}.json"
+    until = substitute(dict(case.poll["until"]), context.variables, label) if case.poll else None
+    evidence_file = case.evidence_file
+    keep_schemas(context, case)
+    attempts: list[dict[str, Any]] = []
+    poll_problem: Mismatch | None = None
     try:
-        exchange = rawhttp.send(
-            context.base_url,
-            case.method,
-            request["path"],
-            headers=headers,
-            body=body,
-            timeout=context.timeout,
-        )
+        headers, body = _request_parts(request, context.api_token)
+        if case.poll is None or until is None:
+            exchange = _send(context, case.method, request["path"], headers, body)
+            exchanges = [exchange]
+        else:
+            exchanges, poll_problem = _poll(
+                case, context, request["path"], headers, body, until, attempts
+            )
+            exchange = exchanges[-1]
     except rawhttp.RawHttpError as error:
-        context.evidence.write_json(evidence_file, {"case": label, "error": str(error)})
+        record: dict[str, Any] = {"case": label, "error": str(error)}
+        if attempts:
+            record["attempts"] = attempts
+        context.evidence.write_json(evidence_file, record)
         outcome = CaseOutcome("failed", None, 0.0, evidence_file)
+        tried = f" (after {len(attempts)} poll attempts)" if attempts else ""
         message = (
-            f"{label} failed\n  request:  {case.method} {request['path']}\n  error:    {error}"
+            f"{label} failed\n  request:  {case.method} {request['path']}\n"
+            f"  error:    {error}{tried}"
         )
         raise CaseFailedError(
             f"{message}\n  evidence: {_where(context, evidence_file)}", outcome
         ) from None
-    checked = expectations.check(expect, exchange, workspace_root=context.workspace_root)
-    for marker in expectations.leaks(exchange, context.leak_markers):
+    checked = expectations.check(
+        expect, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
+    )
+    if poll_problem is not None:
+        checked.mismatches.insert(0, poll_problem)
+    for marker in {
+        m for seen in exchanges for m in expectations.leaks(seen, context.leak_markers)
+    }:
         checked.mismatches.append(
             Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
         )
     checked.mismatches += _save(case, exchange, context.variables)
-    context.evidence.write_json(evidence_file, _record(label, case, exchange, expect, checked))
+    record = _record(label, case, exchange, expect, checked)
+    if case.poll is not None:
+        record["poll"] = {**case.poll, "until": until}
+        record["attempts"] = attempts
+    context.evidence.write_json(evidence_file, record)
     if case.family is not None:
         context.evidence.append_text(
             TRAVERSAL_LOG,
@@ -125,6 +151,126 @@ def run_case(case: Case, context: RunContext) -> CaseOutcome:
     if not passed:
         raise CaseFailedError(_failure(label, exchange, checked, context, evidence_file), outcome)
     return outcome
+
+
+def _send(
+    context: RunContext,
+    method: str,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    timeout: float | None = None,
+) -> rawhttp.Exchange:
+    return rawhttp.send(
+        context.base_url,
+        method,
+        path,
+        headers=headers,
+        body=body,
+        timeout=context.timeout if timeout is None else timeout,
+    )
+
+
+def _poll(
+    case: Case,
+    context: RunContext,
+    path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    until: Mapping[str, Any],
+    attempts: list[dict[str, Any]],
+) -> tuple[list[rawhttp.Exchange], Mismatch | None]:
+    """Send the request every `interval` s until `until` holds, `timeout` s pass or
+    MAX_POLL_ATTEMPTS requests were sent; every attempt goes into `attempts`. Returns the
+    answers and, when `until` never held, the mismatch saying so. RawHttpError when not
+    one attempt got an answer."""
+    assert case.poll is not None
+    interval = float(case.poll.get("interval", DEFAULT_POLL_INTERVAL))
+    timeout = min(float(case.poll.get("timeout", DEFAULT_POLL_TIMEOUT)), MAX_POLL_TIMEOUT)
+    started = time.monotonic()
+    exchanges: list[rawhttp.Exchange] = []
+    last_error: rawhttp.RawHttpError | None = None
+    while True:
+        remaining = timeout - (time.monotonic() - started)
+        at_ms = round((time.monotonic() - started) * 1000, 1)
+        try:
+            exchange = _send(
+                context,
+                case.method,
+                path,
+                headers,
+                body,
+                min(context.timeout, max(remaining, 1.0)),
+            )
+        except rawhttp.RawHttpError as error:
+            last_error = error
+            attempts.append({"attempt": len(attempts) + 1, "at_ms": at_ms, "error": str(error)})
+            held = False
+        else:
+            last_error = None
+            exchanges = [*exchanges[-1:], exchange]  # the last answer, and the newest
+            found = expectations.check(
+                until, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
+            )
+            held = not found.mismatches
+            attempts.append(
+                {
+                    "attempt": len(attempts) + 1,
+                    "at_ms": at_ms,
+                    "status": exchange.status,
+                    "elapsed_ms": exchange.elapsed_ms,
+                    "body": _excerpt(exchange),
+                    "until": "held" if held else [str(m) for m in found.mismatches],
+                }
+            )
+        if held:
+            return exchanges[-1:], None
+        elapsed = time.monotonic() - started
+        if len(attempts) >= MAX_POLL_ATTEMPTS or elapsed + interval > timeout:
+            break
+        time.sleep(interval)
+    if not exchanges:
+        assert last_error is not None
+        raise last_error
+    last = exchanges[-1]
+    why = (
+        f"the time-out ({timeout:g} s)"
+        if len(attempts) < MAX_POLL_ATTEMPTS
+        else (f"MAX_POLL_ATTEMPTS ({MAX_POLL_ATTEMPTS})")
+    )
+    tail = f"; the last attempt failed: {last_error}" if last_error else ""
+    problem = Mismatch(
+        "poll",
+        f"`until` to hold within {timeout:g} s",
+        f"it did not after {len(attempts)} attempts in {elapsed:.1f} s (stopped by {why}); "
+        f"last answer: {last.status} {last.reason}: "
+        + context.evidence.redactor.redact(f"{_excerpt(last)}{tail}"),
+    )
+    return exchanges[-1:], problem
+
+
+def _excerpt(exchange: rawhttp.Exchange) -> str:
+    text = exchange.body.decode("utf-8", "backslashreplace")
+    if len(text) > BODY_EXCERPT:
+        text = text[:BODY_EXCERPT] + f"... ({len(exchange.body)} bytes)"
+    return text
+
+
+def keep_schemas(context: RunContext, case: Case) -> None:
+    """A copy of every schema the case uses, written once per run to the bundle
+    (`schemas/<name>.schema.json` for shipped ones, `schemas/<path>.json` for files) and
+    listed in `context.evidence.used_schemas` for the manifest."""
+    used = context.evidence.used_schemas
+    for ref in case.schemas.values():
+        if ref.bundle_file in used:
+            continue
+        written = context.evidence.write_json(ref.bundle_file, ref.document)
+        used[ref.bundle_file] = {
+            "schema": ref.ref,
+            "source": ref.source,
+            "file": ref.bundle_file,
+            "sha256": sha256_file(written),
+        }
 
 
 def _request_parts(
@@ -140,7 +286,21 @@ def _request_parts(
     elif "body" in request:
         body = str(request["body"]).encode("utf-8")
     headers += list(request.get("headers", {}).items())
+    for name, value in headers:
+        if any(c in value for c in "\r\n\0") or not _latin1(value):
+            raise rawhttp.RawHttpError(
+                f"header {name}: its value {value[:40]!r} holds CR, LF, NUL or text outside "
+                "Latin-1 (after {variable} filling); it is not sent"
+            )
     return headers, body
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _save(
@@ -162,15 +322,7 @@ def _save(
     return missing
 
 
-def _lookup(document: object, dotted: str) -> object:
-    for part in dotted.split("."):
-        if isinstance(document, Mapping) and part in document:
-            document = document[part]
-        elif isinstance(document, list) and part.isdigit() and int(part) < len(document):
-            document = document[int(part)]
-        else:
-            return None
-    return document
+_lookup = expectations.lookup
 
 
 def _body_for_evidence(exchange: rawhttp.Exchange) -> object:
@@ -219,9 +371,7 @@ def _failure(
     context: RunContext,
     evidence_file: str,
 ) -> str:
-    excerpt = exchange.body.decode("utf-8", "backslashreplace")
-    if len(excerpt) > BODY_EXCERPT:
-        excerpt = excerpt[:BODY_EXCERPT] + f"... ({len(exchange.body)} bytes)"
+    excerpt = _excerpt(exchange)
     lines = [f"{label} failed", f"  request:  {exchange.request_line_text}"]
     lines += [
         f"  {m.what}:\n      expected {m.expected}\n      actual   {m.actual}"

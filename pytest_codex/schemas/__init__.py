@@ -1,23 +1,39 @@
-"""The JSON Schemas shipped with the harness, loaded by name (`result`, `project`, ...).
+"""The JSON Schemas shipped with the harness, loaded by name (`result`, `project`, ...),
+and the schema files a matrix names (`schema: schemas/project.json`, relative to it).
 
 `errors(name, document)` gives every violation as one line, `<json path>: <message>`,
-so that a caller can put them in a failure message or a report. No pytest import here.
+so that a caller can put them in a failure message or a report. `SchemaRef` is one schema
+a case uses, shipped or from a file, resolved and checked once at collection
+(`resolve()`); `SchemaRef.errors(document)` checks a document against it. No pytest import
+here.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+from referencing.exceptions import Unresolvable
 
 RESPONSE_SCHEMAS = ("project", "job", "files", "file", "error", "health", "result")
+MAX_SCHEMA_BYTES = 1024 * 1024  # a schema file a matrix names may be this large at most
+MAX_ERRORS = 50  # violations listed per document; the rest are counted
 
 
 class UnknownSchemaError(KeyError):
     """A schema name that is not shipped with the harness."""
+
+
+class SchemaFileError(ValueError):
+    """A schema file a matrix names that cannot be used; the text says why and how to fix."""
 
 
 def names() -> list[str]:
@@ -42,7 +58,38 @@ def load(name: str) -> dict[str, Any]:
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load(name))
+    """A validator for shipped schema `name`; its local `$ref`s are inlined first (they
+    cost half of a large matrix's validation time, looked up again for every case)."""
+    return Draft202012Validator(inline_refs(load(name)))
+
+
+def inline_refs(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with every `{"$ref": "#/$defs/x", ...}` replaced by `{"allOf": [x],
+    ...}` (x inlined the same way); the schema must not refer to itself."""
+    definitions = document.get("$defs", {})
+    done: dict[str, Any] = {}
+
+    def expand(value: Any, depth: int) -> Any:
+        if depth > 32:
+            raise ValueError("inline_refs: the schema refers to itself; keep its $ref")
+        if isinstance(value, list):
+            return [expand(item, depth + 1) for item in value]
+        if not isinstance(value, dict):
+            return value
+        out = {k: expand(v, depth + 1) for k, v in value.items() if k not in ("$ref", "$defs")}
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            key = ref.removeprefix("#/$defs/")
+            if key not in done:
+                done[key] = expand(definitions[key], depth + 1)
+            if not out:
+                return done[key]
+            out["allOf"] = [*out.get("allOf", []), done[key]]
+        elif ref is not None:
+            out["$ref"] = ref
+        return out
+
+    return expand(document, 0)  # type: ignore[no-any-return]
 
 
 def json_path(parts: Any) -> str:
@@ -55,5 +102,99 @@ def json_path(parts: Any) -> str:
 
 def errors(name: str, document: object) -> list[str]:
     """Every violation of schema `name` by `document`, one line each, in document order."""
-    found = sorted(validator(name).iter_errors(document), key=lambda e: list(map(str, e.path)))
-    return [f"{json_path(error.absolute_path)}: {error.message}" for error in found]
+    return _errors(validator(name), document)
+
+
+def _errors(checker: Validator, document: Any) -> list[str]:
+    try:
+        found = sorted(checker.iter_errors(document), key=lambda e: list(map(str, e.path)))
+    except (Unresolvable, SchemaError, RecursionError) as error:
+        return [f"$: the schema cannot be applied ({type(error).__name__}: {error})"]
+    lines = [f"{json_path(error.absolute_path)}: {error.message}" for error in found]
+    if len(lines) > MAX_ERRORS:
+        lines = [*lines[:MAX_ERRORS], f"... and {len(lines) - MAX_ERRORS} more"]
+    return lines
+
+
+@dataclass(frozen=True, eq=False)
+class SchemaRef:
+    """One schema a case names: shipped (`project`) or a file relative to the matrix."""
+
+    ref: str  # as written in the matrix
+    source: str  # `shipped` or the file's path as given on the command line / found
+    document: dict[str, Any] = field(repr=False)
+    bundle_file: str  # where a run that uses it keeps a copy, relative to the bundle
+    checker: Validator = field(repr=False, compare=False)
+
+    @property
+    def shipped(self) -> bool:
+        return self.source == "shipped"
+
+    def errors(self, document: Any) -> list[str]:
+        """Every violation of this schema by `document`, one line each."""
+        return _errors(self.checker, document)
+
+
+@cache
+def shipped(name: str) -> SchemaRef:
+    """The shipped schema `name` as a `SchemaRef` (UnknownSchemaError when there is none)."""
+    return SchemaRef(
+        ref=name,
+        source="shipped",
+        document=load(name),
+        bundle_file=f"schemas/{name}.schema.json",
+        checker=validator(name),
+    )
+
+
+def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
+    """The JSON Schema in `path`, checked against its meta-schema; SchemaFileError (one
+    line, naming the file) when it is missing, too large, not JSON or not a schema."""
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise SchemaFileError(f"schema {ref!r}: {path} is not a file; name a JSON Schema file")
+        if size > MAX_SCHEMA_BYTES:
+            raise SchemaFileError(
+                f"schema {ref!r}: {path} is {size} bytes, over the limit of "
+                f"{MAX_SCHEMA_BYTES} (MAX_SCHEMA_BYTES); split it or trim it"
+            )
+        document = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise SchemaFileError(
+            f"schema {ref!r}: no shipped schema has that name ({', '.join(RESPONSE_SCHEMAS)}) "
+            f"and there is no file {path}; fix the name or the path (relative to the matrix)"
+        ) from None
+    except OSError as error:
+        raise SchemaFileError(
+            f"schema {ref!r}: {path} cannot be read ({type(error).__name__}); "
+            "check its permissions"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as error:
+        reason = " ".join(str(error).split())[:120]
+        raise SchemaFileError(
+            f"schema {ref!r}: {path} is not UTF-8 JSON ({reason}); fix the file"
+        ) from None
+    if not isinstance(document, dict | bool):
+        raise SchemaFileError(
+            f"schema {ref!r}: {path} holds a JSON {type(document).__name__}, not a schema "
+            "object; give a JSON Schema object"
+        )
+    if isinstance(document, bool):
+        document = {} if document else {"not": {}}
+    kind = validator_for(document, default=Draft202012Validator)
+    try:
+        kind.check_schema(document)
+    except SchemaError as error:
+        where = json_path(error.absolute_path)
+        message = " ".join(error.message.split())[:160]
+        raise SchemaFileError(
+            f"schema {ref!r}: {path} is not a valid JSON Schema ({where}: {message}); fix it"
+        ) from None
+    return SchemaRef(
+        ref=ref,
+        source=str(path),
+        document=document,
+        bundle_file=bundle_file,
+        checker=kind(document),
+    )
