@@ -32,7 +32,7 @@ class ShapedApi:
         self.lock = threading.Lock()
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
-        parts = [p for p in path.split("?")[0].split("/") if p]
+        parts = [p for p in path.split("?", maxsplit=1)[0].split("/") if p]
         if parts[:3] == ["api", "v1", "projects"] and method == "POST" and len(parts) == 3:
             try:
                 instruction = json.loads(body)["instruction"]

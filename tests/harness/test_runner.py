@@ -136,7 +136,8 @@ def test_the_shaped_app_passes_with_only_a_matrix_and_schema_files(
     result, project = sorted(evidence.used_schemas)
     assert project == "schemas/schemas/project.json"
     # a schema file called result.json is kept under another name: the bundle reserves it
-    assert result.startswith("schemas/schemas/_result-") and result.endswith(".json")
+    assert result.startswith("schemas/schemas/_result-")
+    assert result.endswith(".json")
     for entry in evidence.used_schemas.values():
         assert (evidence.path / entry["file"]).is_file()
         assert len(entry["sha256"]) == 64
@@ -200,10 +201,13 @@ def test_mismatches_of_each_expectation_read_like_a_diff(
     create, files, text, result = failures
     assert "json $.project_id:\n      expected a JSON integer" in create
     assert "json $.status:\n      expected text matching '^queued$'" in create
-    assert "files (exact)" in files and "extra ['.codex/result.json'" in files
-    assert "text (contains)" in text and "text (regex)" in text
+    assert "files (exact)" in files
+    assert "extra ['.codex/result.json'" in files
+    assert "text (contains)" in text
+    assert "text (regex)" in text
     # the shipped result schema wants fields the shaped app does not write
-    assert "result.json schema" in result and "result.json $.status" in result
+    assert "result.json schema" in result
+    assert "result.json $.status" in result
 
 
 def test_evidence_files_are_unique_per_matrix_path_and_never_reserved_names(
