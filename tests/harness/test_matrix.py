@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -386,3 +387,18 @@ def test_matrix_keys_are_unique_per_path_and_safe(tmp_path: Path) -> None:
     assert all(".." not in key.split("/") and not key.startswith("/") for key in keys)
     assert matrix_root(root / "a" / "seed.yaml", [tmp_path / "other", root]) == root
     assert matrix_root(root / "seed.yaml", [root / "seed.yaml"]) == root
+
+
+def test_every_matrix_example_in_the_docs_loads(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "matrices.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    examples = [block for block in blocks if block.startswith("name:")]
+    assert len(examples) >= 9
+    (tmp_path / "schemas").mkdir()
+    for name in ("project.json", "result.json"):
+        (tmp_path / "schemas" / name).write_text('{"type": "object"}')
+    for index, example in enumerate(examples):
+        path = tmp_path / f"example-{index}.yaml"
+        path.write_text(example, encoding="utf-8")
+        matrix = load_matrix(path)
+        assert matrix.cases or matrix.load, example
