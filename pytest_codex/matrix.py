@@ -12,10 +12,9 @@ to the matrix and checked as JSON Schemas). No pytest import here.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,22 +23,34 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from pytest_codex import schemas
+from pytest_codex.bundlenames import matrix_key, matrix_root, relative_parts, safe_path
 from pytest_codex.schemas import SchemaFileError, SchemaRef
+from pytest_codex.yamlsafe import YamlProblem as _Problem
+from pytest_codex.yamlsafe import YamlReadError, read_yaml
 
 MODES = ("mocked", "live")
 VARIABLE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DOCS = "see docs/matrices.md"
-BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
 MAX_MATRIX_BYTES = 8 * 1024 * 1024  # a larger matrix file is refused before parsing
-MAX_ALIAS_NODES = 10_000  # YAML nodes that aliases may add beyond the file's own
-MAX_DEPTH = 64  # nesting of mappings and lists in a matrix
 MAX_PROBLEMS = 50  # problems listed per file; the rest are counted
+__all__ = [
+    "DOCS",
+    "MAX_MATRIX_BYTES",
+    "MODES",
+    "VARIABLE",
+    "Case",
+    "Matrix",
+    "MatrixError",
+    "load_matrix",
+    "matcher_problems",
+    "matrix_key",
+    "matrix_root",
+    "regex_problem",
+    "safe_path",
+    "variables_in",
+]
 MATCHERS = ("$type", "$regex")
 JSON_TYPES = ("string", "integer", "number", "boolean", "null", "object", "array")
-RESERVED_NAMES = frozenset({"result.json", "manifest.json", "summary.md", "index.html"})
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_MERGE = "tag:yaml.org,2002:merge"
 
 
 class MatrixError(Exception):
@@ -92,44 +103,6 @@ class Matrix:
     key: str = ""  # sanitised path under the matrix root (see `matrix_key`)
 
 
-class _Problem(Exception):
-    """One problem found while reading a file (collected, then reported together)."""
-
-    def __init__(self, line: int | None, text: str) -> None:
-        super().__init__(text)
-        self.line = line
-        self.text = text
-
-
-class _Loader(BASE_LOADER):  # type: ignore[misc]
-    """The safe loader, refusing duplicate keys and reading dates as plain text."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE:
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:
-                continue  # unhashable: the base class says so
-            if duplicate:
-                raise _Problem(
-                    key_node.start_mark.line + 1,
-                    f"key {key!r} is given twice in one mapping; keep one",
-                )
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP]
-    for first, resolvers in BASE_LOADER.yaml_implicit_resolvers.items()
-}
-
-
 def variables_in(value: object) -> set[str]:
     """The `{name}` variables a YAML value refers to (in strings, keys and values)."""
     found: set[str] = set()
@@ -152,59 +125,6 @@ def _walk(value: object) -> Iterator[object]:
             stack += item
 
 
-def safe_path(parts: Sequence[str], suffix: str, *, altered: bool = False) -> str:
-    """`parts` as a bundle-relative path: each part made of letters, digits, '.', '_' and
-    '-' (`..` is `up`), never a name the bundle reserves; when that changed anything (or
-    `altered`), a short hash of the original keeps different originals apart."""
-    safe = []
-    for part in parts:
-        clean = "up" if part == ".." else _SAFE.sub("_", part).strip(".") or "_"
-        if clean.lower() in RESERVED_NAMES or (clean + suffix).lower() in RESERVED_NAMES:
-            clean = "_" + clean
-        safe.append(clean)
-    text = "/".join(safe)
-    original = "/".join(parts)
-    if altered or text != original:
-        text += "-" + hashlib.sha256(original.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return text + suffix
-
-
-def _relative_parts(path: Path, root: Path | None) -> list[str]:
-    """`path` relative to `root` (or the working directory), else its absolute parts."""
-    path = Path(os.path.abspath(path))
-    for given in (root, Path.cwd()):
-        if given is None:
-            continue
-        base = Path(os.path.abspath(given))
-        if base.is_file():
-            base = base.parent
-        if path.is_relative_to(base):
-            return list(path.relative_to(base).parts)
-    return list(path.parts[1:])
-
-
-def matrix_key(path: Path, root: Path | None) -> str:
-    """A matrix file's evidence folder name: its path under `root` (the `--codex-matrix`
-    folder holding it, else the working directory), `.yaml` dropped, sanitised; unique
-    per file path (`a/seed.yaml` and `b/seed.yaml` differ; `x.yml` and `x.yaml` too)."""
-    parts = _relative_parts(path, root) or [path.name]
-    last = parts[-1]
-    stem = last[: -len(".yaml")] if last.endswith(".yaml") else last
-    return safe_path([*parts[:-1], stem], "", altered=stem == last)
-
-
-def matrix_root(path: Path, roots: Sequence[Path]) -> Path | None:
-    """Which of the `--codex-matrix` paths holds `path` (a folder, or the file itself)."""
-    resolved = Path(os.path.abspath(path))
-    for root in roots:
-        base = Path(os.path.abspath(root))
-        if resolved == base:
-            return base.parent
-        if resolved.is_relative_to(base):
-            return base
-    return None
-
-
 def load_matrix(path: Path, root: Path | None = None) -> Matrix:
     """Parse and validate one matrix file. `root` is the `--codex-matrix` folder holding
     it (see `matrix_root`): evidence folders and schema copies are named under it."""
@@ -225,145 +145,17 @@ def load_matrix(path: Path, root: Path | None = None) -> Matrix:
 def _read(path: Path) -> tuple[dict[str, Any], yaml.Node]:
     """The file's document and its node tree; MatrixError when it cannot be used."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_MATRIX_BYTES + 1)
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise MatrixError(f"{path}: cannot be read ({error}); give a UTF-8 YAML file") from None
-    if len(raw) > MAX_MATRIX_BYTES:
-        raise MatrixError(
-            f"{path}: larger than {MAX_MATRIX_BYTES} bytes (MAX_MATRIX_BYTES); "
-            "split it into several matrix files"
-        )
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise MatrixError(f"{path}: the file is empty; give `name:` and `cases:` ({DOCS})")
-        problems = _check_nodes(node)
-        if problems:
-            raise MatrixError("\n".join(f"{path}:{p.line}: {p.text}" for p in problems))
-        document = loader.construct_document(node)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise MatrixError(f"{where}: YAML syntax: {problem}; fix the syntax there") from None
-    except _Problem as problem:
-        raise MatrixError(f"{path}:{problem.line}: {problem.text}") from None
-    except RecursionError:
-        raise MatrixError(
-            f"{path}: nested too deeply to read; keep mappings and lists under {MAX_DEPTH} levels"
-        ) from None
-    finally:
-        loader.dispose()
+        document, node = read_yaml(path, MAX_MATRIX_BYTES)
+    except YamlReadError as error:
+        raise MatrixError(str(error)) from None
+    if node is None:
+        raise MatrixError(f"{path}: the file is empty; give `name:` and `cases:` ({DOCS})")
     if not isinstance(document, dict):
         raise MatrixError(
             f"{path}:1: $: the file is a YAML {type(document).__name__}, not a mapping; "
             f"give `name:` and `cases:` ({DOCS})"
         )
     return document, node
-
-
-_NOT_JSON = {
-    "tag:yaml.org,2002:binary": "!!binary",
-    "tag:yaml.org,2002:timestamp": "!!timestamp",
-    "tag:yaml.org,2002:set": "!!set",
-    "tag:yaml.org,2002:omap": "!!omap",
-    "tag:yaml.org,2002:pairs": "!!pairs",
-}
-_TEXT = "tag:yaml.org,2002:str"
-
-
-def _check_nodes(root: yaml.Node) -> list[_Problem]:
-    """One pass over the node tree: nesting depth, values JSON cannot hold (`!!binary`,
-    `!!set`, `!!timestamp`, keys that are not text), and whether any node is reached
-    twice (an alias); only then is the expanded size counted (`_check_aliases`)."""
-    problems: list[_Problem] = []
-    seen: set[int] = set()
-    shared = False
-    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if id(node) in seen:
-            shared = True
-            continue
-        seen.add(id(node))
-        if depth > MAX_DEPTH:
-            raise _Problem(
-                node.start_mark.line + 1,
-                f"nested more than {MAX_DEPTH} levels deep (MAX_DEPTH); flatten it",
-            )
-        kind = _NOT_JSON.get(node.tag)
-        if kind is not None and len(problems) < MAX_PROBLEMS:
-            problems.append(
-                _Problem(
-                    node.start_mark.line + 1,
-                    f"a YAML {kind} value is not JSON; write it as a quoted string",
-                )
-            )
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.tag not in (_TEXT, _MERGE) and len(problems) < MAX_PROBLEMS:
-                    problems.append(
-                        _Problem(
-                            key.start_mark.line + 1,
-                            f"the key {getattr(key, 'value', '?')!r} is not text; quote it",
-                        )
-                    )
-                stack.append((key, depth + 1))
-                stack.append((value, depth + 1))
-        elif isinstance(node, yaml.SequenceNode):
-            stack += [(item, depth + 1) for item in node.value]
-    if shared:
-        _check_aliases(root, len(seen))
-    return problems
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [item for pair in node.value for item in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_aliases(root: yaml.Node, distinct: int) -> None:
-    """Refuse alias bombs, recursive aliases and nesting through aliases before anything
-    expands: the size the document would have once every alias is expanded is counted on
-    the node graph (each node once), so a 25-line bomb is refused in milliseconds."""
-    sizes: dict[int, int] = {}
-    heights: dict[int, int] = {}
-    active = {id(root)}
-    stack: list[tuple[yaml.Node, Iterator[yaml.Node]]] = [(root, iter(_children(root)))]
-    while stack:
-        node, children = stack[-1]
-        child = next(children, None)
-        if child is None:
-            stack.pop()
-            active.discard(id(node))
-            kids = _children(node)
-            sizes[id(node)] = min(1 + sum(sizes[id(k)] for k in kids), 1 << 62)
-            heights[id(node)] = 1 + max((heights[id(k)] for k in kids), default=0)
-            continue
-        if id(child) in sizes:
-            continue
-        if id(child) in active:
-            raise _Problem(child.start_mark.line + 1, "an alias refers to itself; remove it")
-        active.add(id(child))
-        stack.append((child, iter(_children(child))))
-    if heights[id(root)] > MAX_DEPTH:
-        raise _Problem(
-            root.start_mark.line + 1,
-            f"aliases nest it more than {MAX_DEPTH} levels deep (MAX_DEPTH); flatten them",
-        )
-    if sizes[id(root)] > distinct + MAX_ALIAS_NODES:
-        raise _Problem(
-            root.start_mark.line + 1,
-            f"aliases expand it to {sizes[id(root)]} nodes from {distinct} "
-            f"(at most {MAX_ALIAS_NODES} more are allowed, MAX_ALIAS_NODES); "
-            "write the values out or use fewer aliases",
-        )
 
 
 def _schema_errors(document: object) -> list[ValidationError]:
@@ -476,7 +268,7 @@ def _resolve_schema(
     known = resolved.get(str(file))
     if known is not None:
         return known
-    parts = _relative_parts(file, root)
+    parts = relative_parts(file, root)
     last = parts[-1] if parts else file.name
     stem = last[: -len(".json")] if last.endswith(".json") else last
     bundle_file = "schemas/" + safe_path([*parts[:-1], stem], ".json", altered=stem == last)
