@@ -23,7 +23,7 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from pytest_codex import schemas
-from pytest_codex.bundlenames import matrix_key, matrix_root, relative_parts, safe_path
+from pytest_codex.bundlenames import matrix_key, matrix_root, safe_path, short_parts
 from pytest_codex.schemas import SchemaFileError, SchemaRef
 from pytest_codex.yamlsafe import YamlProblem as _Problem
 from pytest_codex.yamlsafe import YamlReadError, read_yaml
@@ -268,10 +268,7 @@ def _resolve_schema(
     known = resolved.get(str(file))
     if known is not None:
         return known
-    parts = relative_parts(file, root)
-    last = parts[-1] if parts else file.name
-    stem = last[: -len(".json")] if last.endswith(".json") else last
-    bundle_file = "schemas/" + safe_path([*parts[:-1], stem], ".json", altered=stem == last)
+    bundle_file = "schemas/" + short_parts(file, root, ".json", ".json")
     try:
         found: SchemaRef | SchemaFileError = schemas.from_file(ref, file, bundle_file)
     except SchemaFileError as error:

@@ -402,3 +402,11 @@ def test_every_matrix_example_in_the_docs_loads(tmp_path: Path) -> None:
         path.write_text(example, encoding="utf-8")
         matrix = load_matrix(path)
         assert matrix.cases or matrix.load, example
+
+
+def test_a_matrix_outside_its_root_keeps_two_names_and_a_hash(tmp_path: Path) -> None:
+    one = matrix_key(tmp_path / "x" / "m" / "seed.yaml", tmp_path / "elsewhere")
+    two = matrix_key(tmp_path / "y" / "m" / "seed.yaml", tmp_path / "elsewhere")
+    assert re.fullmatch(r"m/seed-[0-9a-f]{8}", one)
+    assert one != two
+    assert str(tmp_path).strip("/").split("/")[0] not in one.split("/")
