@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pytest_codex.harness import Harness
-from pytest_codex.load import run_load
-from pytest_codex.matrix import Case, MatrixError, load_matrix
+from pytest_codex.load import LoadTarget, run_load
+from pytest_codex.matrix import Case, MatrixError, load_matrix, matrix_root
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
 from pytest_codex.settings import Settings
 
@@ -23,12 +23,13 @@ class MatrixFile(pytest.File):
     """A YAML matrix; its cases run in file order and share saved variables."""
 
     def collect(self) -> Iterator[pytest.Function]:
+        settings = self.config.stash[SETTINGS_KEY]
         try:
-            matrix = load_matrix(self.path)
+            matrix = load_matrix(self.path, root=matrix_root(self.path, settings.matrix_paths))
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}
-        mode = self.config.stash[SETTINGS_KEY].mode
+        mode = settings.mode
         for case in matrix.cases:
             if case.runs_in(mode):
                 yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
@@ -118,6 +119,7 @@ class LoadItem(pytest.Function):
             expected_files=list(self.load["files"]),
             timeout=harness.settings.request_timeout,
             token=harness.api_token,
+            target=LoadTarget.from_matrix(self.load),
         )
         figures = report.figures()
         evidence = f"load/{self.name}.json"

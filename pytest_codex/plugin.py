@@ -193,6 +193,8 @@ def codex_evidence(
         metadata["rollback"] = report["rollback"]
     if "load" in report:
         metadata["load"] = report["load"]
+    if bundle.used_schemas:
+        metadata["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
     if "leftovers_removed" in report:
         metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
     if codex_settings.mode == "live":

@@ -33,6 +33,8 @@ class ShapedApi:
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
         parts = [p for p in path.split("?", maxsplit=1)[0].split("/") if p]
+        if parts == ["healthz"]:
+            return self.json(200, {"status": "ok"})
         if parts[:3] == ["api", "v1", "projects"] and method == "POST" and len(parts) == 3:
             try:
                 instruction = json.loads(body)["instruction"]

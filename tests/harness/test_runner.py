@@ -276,3 +276,52 @@ def test_a_header_made_multi_line_by_a_saved_value_is_not_sent(
     with pytest.raises(CaseFailedError) as failed:
         run_case(matrix.cases[1], run)
     assert "holds CR, LF, NUL" in str(failed.value)
+
+
+LOAD = """\
+name: shaped-load
+load:
+  creations: 4
+  reads: 8
+  clients: 2
+  files: [.codex/result.json, README.md, app.py, instruction.txt]
+  id: project_id
+  listing: {path: "/api/v1/{id}/files", key: path}
+"""
+
+
+def test_a_plugin_run_keeps_schemas_attempts_and_separate_evidence_per_matrix_path(
+    pytester: pytest.Pytester, api: tuple[str, ShapedApi]
+) -> None:
+    url, _ = api
+    write_matrix(pytester.path / "matrices", MATRIX)
+    seed = "name: seed\ncases:\n  - name: result\n    request: {path: /healthz}\n"
+    seed += "    expect: {status: 200}\n"
+    for folder in ("a", "b"):
+        (pytester.path / "matrices" / folder).mkdir()
+        (pytester.path / "matrices" / folder / "seed.yaml").write_text(seed)
+    (pytester.path / "matrices" / "load.yaml").write_text(LOAD)
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url={url}",
+        "--codex-evidence-dir=evidence",
+        "-p",
+        "no:cacheprovider",
+        "matrices",
+    )
+    result.assert_outcomes(
+        passed=len(load_matrix(pytester.path / "matrices/shaped.yaml").cases) + 3
+    )
+    [bundle_dir] = sorted((pytester.path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert sorted(manifest["schemas"]) == sorted(
+        path.relative_to(bundle_dir).as_posix()
+        for path in (bundle_dir / "schemas").rglob("*")
+        if path.is_file()
+    )
+    assert len(manifest["schemas"]) == 2
+    assert (bundle_dir / "cases/a/seed/result.case.json").is_file()
+    assert (bundle_dir / "cases/b/seed/result.case.json").is_file()
+    record = json.loads((bundle_dir / "cases/shaped/edit-job-done.case.json").read_text())
+    assert record["attempts"][-1]["until"] == "held"
+    assert manifest["load"]["shaped-load"]["passed"]
