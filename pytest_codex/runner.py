@@ -97,17 +97,16 @@ def run_case(case: Case, context: RunContext) -> CaseOutcome:
     evidence_file = case.evidence_file
     keep_schemas(context, case)
     attempts: list[dict[str, Any]] = []
+    leaked: set[str] = set()  # outside content in any poll attempt
     poll_problem: Mismatch | None = None
     try:
         headers, body = _request_parts(request, context.api_token)
         if case.poll is None or until is None:
             exchange = _send(context, case.method, request["path"], headers, body)
-            exchanges = [exchange]
         else:
-            exchanges, poll_problem = _poll(
-                case, context, request["path"], headers, body, until, attempts
+            exchange, poll_problem = _poll(
+                case, context, request["path"], headers, body, until, attempts, leaked
             )
-            exchange = exchanges[-1]
     except rawhttp.RawHttpError as error:
         record: dict[str, Any] = {"case": label, "error": str(error)}
         if attempts:
@@ -127,9 +126,7 @@ def run_case(case: Case, context: RunContext) -> CaseOutcome:
     )
     if poll_problem is not None:
         checked.mismatches.insert(0, poll_problem)
-    for marker in {
-        m for seen in exchanges for m in expectations.leaks(seen, context.leak_markers)
-    }:
+    for marker in sorted(leaked | set(expectations.leaks(exchange, context.leak_markers))):
         checked.mismatches.append(
             Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
         )
@@ -179,16 +176,17 @@ def _poll(
     body: bytes,
     until: Mapping[str, Any],
     attempts: list[dict[str, Any]],
-) -> tuple[list[rawhttp.Exchange], Mismatch | None]:
+    leaked: set[str],
+) -> tuple[rawhttp.Exchange, Mismatch | None]:
     """Send the request every `interval` s until `until` holds, `timeout` s pass or
-    MAX_POLL_ATTEMPTS requests were sent; every attempt goes into `attempts`. Returns the
-    answers and, when `until` never held, the mismatch saying so. RawHttpError when not
-    one attempt got an answer."""
+    MAX_POLL_ATTEMPTS requests were sent; every attempt goes into `attempts`, outside
+    content found in any answer into `leaked`. Returns the last answer and, when `until`
+    never held, the mismatch saying so. RawHttpError when no attempt got an answer."""
     assert case.poll is not None
     interval = float(case.poll.get("interval", DEFAULT_POLL_INTERVAL))
     timeout = min(float(case.poll.get("timeout", DEFAULT_POLL_TIMEOUT)), MAX_POLL_TIMEOUT)
     started = time.monotonic()
-    exchanges: list[rawhttp.Exchange] = []
+    last: rawhttp.Exchange | None = None
     last_error: rawhttp.RawHttpError | None = None
     while True:
         remaining = timeout - (time.monotonic() - started)
@@ -208,7 +206,8 @@ def _poll(
             held = False
         else:
             last_error = None
-            exchanges = [*exchanges[-1:], exchange]  # the last answer, and the newest
+            last = exchange
+            leaked.update(expectations.leaks(exchange, context.leak_markers))
             found = expectations.check(
                 until, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
             )
@@ -224,15 +223,14 @@ def _poll(
                 }
             )
         if held:
-            return exchanges[-1:], None
+            return exchange, None
         elapsed = time.monotonic() - started
         if len(attempts) >= MAX_POLL_ATTEMPTS or elapsed + interval > timeout:
             break
         time.sleep(interval)
-    if not exchanges:
+    if last is None:
         assert last_error is not None
         raise last_error
-    last = exchanges[-1]
     why = (
         f"the time-out ({timeout:g} s)"
         if len(attempts) < MAX_POLL_ATTEMPTS
@@ -246,7 +244,7 @@ def _poll(
         f"last answer: {last.status} {last.reason}: "
         + context.evidence.redactor.redact(f"{_excerpt(last)}{tail}"),
     )
-    return exchanges[-1:], problem
+    return last, problem
 
 
 def _excerpt(exchange: rawhttp.Exchange) -> str:

@@ -24,9 +24,12 @@ FILES = {
 
 
 class ShapedApi:
-    def __init__(self, workspace_root: Path, job_delay: float = 0.3) -> None:
+    def __init__(
+        self, workspace_root: Path, job_delay: float = 0.3, running_note: str = ""
+    ) -> None:
         self.workspace_root = workspace_root
         self.job_delay = job_delay
+        self.running_note = running_note  # put in a running job's answer
         self.jobs: dict[str, float] = {}
         self.job_polls = 0
         self.lock = threading.Lock()
@@ -79,9 +82,10 @@ class ShapedApi:
                 if started is None:
                     return self.json(404, {"detail": "no such job"})
                 done = time.monotonic() - started >= self.job_delay
-                return self.json(
-                    200, {"job_id": parts[4], "status": "completed" if done else "running"}
-                )
+                job = {"job_id": parts[4], "status": "completed" if done else "running"}
+                if not done and self.running_note:
+                    job["note"] = self.running_note
+                return self.json(200, job)
         return self.json(404, {"detail": "not found"})
 
     def project(self, project_id: str) -> dict[str, Any]:

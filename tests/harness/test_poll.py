@@ -140,3 +140,17 @@ def test_bad_polls_are_refused_at_collection(tmp_path: Path, poll: str, expected
     with pytest.raises(Exception, match="poll") as refused:
         cases(tmp_path, poll)
     assert expected in str(refused.value)
+
+
+def test_outside_content_in_any_attempt_fails_the_case(tmp_path: Path) -> None:
+    root = tmp_path / "workspaces"
+    root.mkdir()
+    with serve(ShapedApi(root, job_delay=0.3, running_note="root:x:0:0:root")) as url:
+        run, done = run_until_poll(
+            tmp_path, url, "{interval: 0.1, timeout: 10, until: {json: {status: completed}}}"
+        )
+        with pytest.raises(CaseFailedError) as failed:
+            run_case(done, run)
+    message = str(failed.value)
+    assert "outside content" in message
+    assert "poll:" not in message  # until held; the leak was in an earlier attempt
