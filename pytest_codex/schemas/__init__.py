@@ -21,11 +21,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
+from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 RESPONSE_SCHEMAS = ("project", "job", "files", "file", "error", "health", "result")
 MAX_SCHEMA_BYTES = 1024 * 1024  # a schema file a matrix names may be this large at most
 MAX_ERRORS = 50  # violations listed per document; the rest are counted
+MAX_SCHEMA_FILES = 50  # files one schema may pull in through relative `$ref`s
 
 
 class UnknownSchemaError(KeyError):
@@ -147,9 +150,8 @@ def shipped(name: str) -> SchemaRef:
     )
 
 
-def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
-    """The JSON Schema in `path`, checked against its meta-schema; SchemaFileError (one
-    line, naming the file) when it is missing, too large, not JSON or not a schema."""
+def _read_json(ref: str, path: Path) -> Any:
+    """A schema file's JSON; SchemaFileError (one line, naming the file) otherwise."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -159,7 +161,7 @@ def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
                 f"schema {ref!r}: {path} is {size} bytes, over the limit of "
                 f"{MAX_SCHEMA_BYTES} (MAX_SCHEMA_BYTES); split it or trim it"
             )
-        document = json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise SchemaFileError(
             f"schema {ref!r}: no shipped schema has that name ({', '.join(RESPONSE_SCHEMAS)}) "
@@ -175,6 +177,59 @@ def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
         raise SchemaFileError(
             f"schema {ref!r}: {path} is not UTF-8 JSON ({reason}); fix the file"
         ) from None
+
+
+def _local_refs(document: Any) -> list[str]:
+    """The file parts of the relative `$ref`s in a schema (`common.json#/x` -> `common.json`)."""
+    found: list[str] = []
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ":" not in ref and not ref.startswith("#"):
+                found.append(ref.split("#", 1)[0])
+            stack += list(item.values())
+        elif isinstance(item, list):
+            stack += item
+    return found
+
+
+def _registry(ref: str, path: Path, document: Any) -> Registry[Any]:
+    """Every file the schema's relative `$ref`s reach (relative to the schema file, at most
+    MAX_SCHEMA_FILES), read and checked now, so that validation never reads a file."""
+    resources: dict[str, Any] = {}
+    pending = [(name, name, path) for name in _local_refs(document)]
+    while pending:
+        uri, name, referrer = pending.pop()
+        if uri in resources:
+            continue
+        if len(resources) >= MAX_SCHEMA_FILES:
+            raise SchemaFileError(
+                f"schema {ref!r}: {path} reaches more than {MAX_SCHEMA_FILES} files through "
+                "$ref (MAX_SCHEMA_FILES); merge some of them"
+            )
+        target = path.parent / uri
+        if not target.is_file():
+            raise SchemaFileError(
+                f"schema {ref!r}: $ref {name!r} in {referrer} names {target}, which is not a "
+                "file; fix the $ref (relative to the schema file)"
+            )
+        resources[uri] = _read_json(ref, target)
+        base = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
+        pending += [(base + child, child, target) for child in _local_refs(resources[uri])]
+    registry: Registry[Any] = Registry()
+    return registry.with_resources(
+        (uri, Resource.from_contents(contents, default_specification=DRAFT202012))
+        for uri, contents in resources.items()
+    )
+
+
+def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
+    """The JSON Schema in `path`, checked against its meta-schema, with the files its
+    relative `$ref`s name; SchemaFileError (one line, naming the file) when one is
+    missing, too large, not JSON or not a schema."""
+    document = _read_json(ref, path)
     if not isinstance(document, dict | bool):
         raise SchemaFileError(
             f"schema {ref!r}: {path} holds a JSON {type(document).__name__}, not a schema "
@@ -196,5 +251,5 @@ def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
         source=str(path),
         document=document,
         bundle_file=bundle_file,
-        checker=kind(document),
+        checker=kind(document, registry=_registry(ref, path, document)),
     )

@@ -410,3 +410,27 @@ def test_a_matrix_outside_its_root_keeps_two_names_and_a_hash(tmp_path: Path) ->
     assert re.fullmatch(r"m/seed-[0-9a-f]{8}", one)
     assert one != two
     assert str(tmp_path).strip("/").split("/")[0] not in one.split("/")
+
+
+def test_a_schema_file_may_refer_to_others_relative_to_itself(tmp_path: Path) -> None:
+    folder = tmp_path / "schemas"
+    (folder / "parts").mkdir(parents=True)
+    (folder / "project.json").write_text(
+        '{"type": "object", "properties": {"id": {"$ref": "parts/id.json"}}}'
+    )
+    (folder / "parts" / "id.json").write_text('{"$ref": "uuid.json#/$defs/uuid"}')
+    (folder / "parts" / "uuid.json").write_text(
+        '{"$defs": {"uuid": {"type": "string", "pattern": "^[0-9a-f-]{36}$"}}}'
+    )
+    template = (
+        "name: x\ncases:\n  - name: a\n    request: {path: /x}\n"
+        "    expect: {status: 200, schema: schemas/project.json}\n"
+    )
+    [case] = load_matrix(write(tmp_path, template)).cases
+    ref = case.schemas["schemas/project.json"]
+    assert ref.errors({"id": "0" * 36}) == []
+    assert ref.errors({"id": 7}) == ["$.id: 7 is not of type 'string'"]
+    (folder / "parts" / "uuid.json").unlink()
+    message = error_of(tmp_path, template)
+    assert f"$ref 'uuid.json' in {folder / 'parts' / 'id.json'} names" in message
+    assert "which is not a file; fix the $ref" in message
