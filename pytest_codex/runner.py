@@ -18,7 +18,7 @@ from typing import Any
 from pytest_codex import expectations, rawhttp
 from pytest_codex.evidence import EvidenceBundle, sha256_file
 from pytest_codex.expectations import Mismatch
-from pytest_codex.matrix import VARIABLE, Case
+from pytest_codex.matrix import VARIABLE, Case, safe_path
 
 TRAVERSAL_LOG = "traversal/request-lines.txt"
 BODY_EXCERPT = 400
@@ -269,6 +269,16 @@ def keep_schemas(context: RunContext, case: Case) -> None:
             "file": ref.bundle_file,
             "sha256": sha256_file(written),
         }
+        folder = ref.bundle_file.removesuffix(".json") + ".refs/"
+        for uri, document in ref.references:
+            name = folder + safe_path(uri.split("/"), "")
+            written = context.evidence.write_json(name, document)
+            used[name] = {
+                "schema": f"{ref.ref} $ref {uri}",
+                "source": f"{ref.source} $ref {uri}",
+                "file": name,
+                "sha256": sha256_file(written),
+            }
 
 
 def _request_parts(

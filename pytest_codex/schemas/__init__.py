@@ -128,6 +128,8 @@ class SchemaRef:
     document: dict[str, Any] = field(repr=False)
     bundle_file: str  # where a run that uses it keeps a copy, relative to the bundle
     checker: Validator = field(repr=False, compare=False)
+    # the files its relative `$ref`s reach: (the $ref's path, the document)
+    references: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
 
     @property
     def shipped(self) -> bool:
@@ -195,9 +197,9 @@ def _local_refs(document: Any) -> list[str]:
     return found
 
 
-def _registry(ref: str, path: Path, document: Any) -> Registry[Any]:
+def _references(ref: str, path: Path, document: Any) -> dict[str, Any]:
     """Every file the schema's relative `$ref`s reach (relative to the schema file, at most
-    MAX_SCHEMA_FILES), read and checked now, so that validation never reads a file."""
+    MAX_SCHEMA_FILES), read now, so that validation never reads a file."""
     resources: dict[str, Any] = {}
     pending = [(name, name, path) for name in _local_refs(document)]
     while pending:
@@ -218,10 +220,14 @@ def _registry(ref: str, path: Path, document: Any) -> Registry[Any]:
         resources[uri] = _read_json(ref, target)
         base = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
         pending += [(base + child, child, target) for child in _local_refs(resources[uri])]
+    return resources
+
+
+def _registry(references: dict[str, Any]) -> Registry[Any]:
     registry: Registry[Any] = Registry()
     return registry.with_resources(
         (uri, Resource.from_contents(contents, default_specification=DRAFT202012))
-        for uri, contents in resources.items()
+        for uri, contents in references.items()
     )
 
 
@@ -237,6 +243,7 @@ def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
         )
     if isinstance(document, bool):
         document = {} if document else {"not": {}}
+    references = _references(ref, path, document)
     kind = validator_for(document, default=Draft202012Validator)
     try:
         kind.check_schema(document)
@@ -251,5 +258,6 @@ def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
         source=str(path),
         document=document,
         bundle_file=bundle_file,
-        checker=kind(document, registry=_registry(ref, path, document)),
+        checker=kind(document, registry=_registry(references)),
+        references=tuple(sorted(references.items())),
     )

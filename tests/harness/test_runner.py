@@ -325,3 +325,25 @@ def test_a_plugin_run_keeps_schemas_attempts_and_separate_evidence_per_matrix_pa
     record = json.loads((bundle_dir / "cases/shaped/edit-job-done.case.json").read_text())
     assert record["attempts"][-1]["until"] == "held"
     assert manifest["load"]["shaped-load"]["passed"]
+
+
+def test_files_a_schema_refers_to_are_kept_beside_it(
+    tmp_path: Path, api: tuple[str, ShapedApi]
+) -> None:
+    url, _ = api
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "error.json").write_text('{"$ref": "detail.json"}')
+    (tmp_path / "schemas" / "detail.json").write_text('{"required": ["detail"]}')
+    path = tmp_path / "refs.yaml"
+    path.write_text(
+        "name: refs\ncases:\n  - name: missing\n    request: {path: /api/v1/projects/nope}\n"
+        "    expect: {status: 404, schema: schemas/error.json}\n"
+    )
+    evidence = bundle(tmp_path)
+    assert run_all(load_matrix(path, root=tmp_path), context(url, evidence, None)) == []
+    assert sorted(evidence.used_schemas) == [
+        "schemas/schemas/error.json",
+        "schemas/schemas/error.refs/detail.json",
+    ]
+    copy = evidence.path / "schemas/schemas/error.refs/detail.json"
+    assert json.loads(copy.read_text()) == {"required": ["detail"]}
