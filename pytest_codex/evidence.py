@@ -116,6 +116,8 @@ class EvidenceBundle:
         self.path.mkdir(parents=True)
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
+        # bundle file -> {schema, source, file, sha256}: the schemas cases used (runner)
+        self.used_schemas: dict[str, dict[str, str]] = {}
 
     @classmethod
     def attach(cls, path: Path, mode: str, redactor: Redactor, run_id: str) -> EvidenceBundle:

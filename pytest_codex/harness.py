@@ -90,7 +90,7 @@ class Harness:
             evidence,
             message,
             role=role,
-            matrix=matrix_label(case.file, self.settings.matrix_paths),
+            matrix=case.matrix_key or matrix_label(case.file, self.settings.matrix_paths),
         )
 
 

@@ -249,6 +249,8 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
             "model": settings.live_model,
             "git_ignore": envfile.git_ignored(config.rootpath),
         }
+    if bundle.used_schemas:
+        metadata["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
     if "leftovers_removed" in report:
         metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
     if settings.mode == "live":
