@@ -13,7 +13,8 @@ in a loop can make a read fail (404), never lead it out.
 
 Listings walk the tree with an explicit stack (no recursion on the Python stack), at most
 `max_depth` folders deep and `max_entries` entries in all, and show only what a read would
-serve: regular files with one name, under names a client can send back.
+open: regular files with one name, under names a client can send back (a file over the
+size limit is listed with its size; reading it says why it is refused).
 """
 
 from __future__ import annotations
