@@ -2,9 +2,10 @@
 
 A separate process renames a real folder away and a symlink (to a folder outside the
 workspace, and to `/proc/self`) into its place, and back, in a tight loop, while four
-clients read through that folder over real HTTP, thousands of times. No answer may carry
-the outside file's canary or the orchestrator's own `OPENAI_API_KEY` (which the server
-process has in `/proc/self/environ`).
+clients read through that folder over real HTTP, thousands of times (one request in five
+a listing). No answer may carry the outside file's canary or the orchestrator's own
+`OPENAI_API_KEY` (which the server process has in `/proc/self/environ`), and no listing
+may show an outside file.
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ def test_no_read_escapes_while_folders_are_swapped_for_symlinks(
     targets = [
         f"/api/v1/{project_id}/files/out/secret.txt",
         f"/api/v1/{project_id}/files/proc/environ",
+        f"/api/v1/{project_id}/files/out/secret.txt",
+        f"/api/v1/{project_id}/files/proc/environ",
+        f"/api/v1/{project_id}/files",  # a listing: only the inside files, inside sizes
     ]
     swapper = subprocess.Popen(
         [sys.executable, "-c", SWAPPER, str(workspace), "out", "proc"],
@@ -131,6 +135,13 @@ def test_no_read_escapes_while_folders_are_swapped_for_symlinks(
                 with guard:
                     statuses[answer.status] += 1
                     leaks.extend(f"{target}: {kind}" for kind in _leaks(body))
+                    if target.endswith("/files") and answer.status == 200:
+                        leaks.extend(
+                            f"{target}: listed {entry}"
+                            for entry in json.loads(body)["files"]
+                            if entry["path"].startswith(("out/", "proc/"))
+                            and entry["size"] != len("inside\n")
+                        )
                 if answer.getheader("Connection") == "close":
                     connection.close()
         finally:
@@ -147,7 +158,7 @@ def test_no_read_escapes_while_folders_are_swapped_for_symlinks(
         swapper.kill()
         swapper.wait(timeout=10)
     attempts = sum(statuses.values())
-    kinds = Counter(leak.rpartition(": ")[2] for leak in leaks)
+    kinds = Counter(leak.partition(": ")[2].partition(" {")[0] for leak in leaks)
     print(f"read race: {attempts} reads, statuses {dict(statuses)}, leaks {dict(kinds)}")
     assert attempts >= 1000, statuses
     assert leaks == [], f"{len(leaks)} of {attempts} reads leaked: {leaks[:5]}"
