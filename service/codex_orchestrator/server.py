@@ -45,6 +45,7 @@ STOP_POLL_S = 0.1
 LINGER_S = 1.0
 LINGER_MAX_BYTES = 1024 * 1024
 REFUSE_TIMEOUT_S = 0.5  # writing the 503 to a connection over the cap
+REFUSE_LOG_EVERY_S = 1.0  # refusals are logged as a count, at most once a second
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -67,6 +68,8 @@ class OrchestratorServer(ThreadingHTTPServer):
         self.socket_timeout = socket_timeout
         self._connections = 0
         self._connections_guard = threading.Lock()
+        self._refused = 0  # since the last log line about refusals
+        self._refused_logged = 0.0
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RequestHandler)
@@ -113,6 +116,7 @@ class OrchestratorServer(ThreadingHTTPServer):
         if refused:
             _refuse(request, limit)
             self.shutdown_request(request)
+            self._log_refusal(limit)
             return
         try:
             super().process_request(request, client_address)
@@ -125,6 +129,15 @@ class OrchestratorServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._release()
+
+    def _log_refusal(self, limit: int) -> None:
+        """One log line per second at most, however many connections are refused (only
+        the accepting thread calls this)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged >= REFUSE_LOG_EVERY_S:
+            log.warning("connections refused", extra={"count": self._refused, "limit": limit})
+            self._refused, self._refused_logged = 0, now
 
     def _release(self) -> None:
         with self._connections_guard:
@@ -422,7 +435,6 @@ def _refuse(connection: socket.socket, limit: int) -> None:
         connection.sendall(head + body)
     except OSError:
         pass
-    log.warning("connection refused", extra={"status": 503, "open": limit})
 
 
 def make_server(
