@@ -126,7 +126,7 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
 
 def gather(bundle: Path, manifest: Mapping[str, Any], *, signed: bool | None = None) -> Review:
     rows = [row for row in manifest.get("cases") or [] if isinstance(row, Mapping)]
-    views = [_case_view(bundle, index, row) for index, row in enumerate(rows[:MAX_CASES])]
+    views = [case_view(bundle, index, row) for index, row in enumerate(rows[:MAX_CASES])]
     stub, stub_note = _stub_requests(bundle)
     return Review(
         bundle=bundle,
@@ -150,7 +150,7 @@ def inside(bundle: Path, relative: object) -> Path | None:
     return bundle.joinpath(*pure.parts)
 
 
-def _case_view(bundle: Path, index: int, row: Mapping[str, Any]) -> CaseView:
+def case_view(bundle: Path, index: int, row: Mapping[str, Any]) -> CaseView:
     relative = row.get("evidence")
     if relative is None:
         return CaseView(index, row, None, "no evidence file (the case did not send a request)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +16,13 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from pytest_codex import review
-from tests.conftest import REPO, Orchestrator
+from tests.conftest import REPO
+from tests.harness.bundle_samples import run_bundle
 
 CHROMIUM = Path(os.environ.get("CODEX_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CODEX_CHROMEDRIVER", "/usr/bin/chromedriver"))
 PAGE_LOAD_TIMEOUT_S = 30
 WINDOW = (1280, 1600)
-RUN_TIMEOUT_S = 300
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -77,49 +75,6 @@ def browser(
         yield driver
     finally:
         driver.quit()
-
-
-WRONG_MATRIX = (
-    "name: wrong\ncases:\n"
-    "  - name: expects-teapot\n"
-    "    request: {path: /healthz}\n"
-    "    expect: {status: 418, json: {status: broken}}\n"
-)
-
-
-def run_bundle(root: Path, *matrices: Path) -> Path:
-    """A real mocked run (the reference orchestrator as a process, the plugin with
-    --codex-base-url) over `matrices` plus one failing case; its bundle, with index.html."""
-    (root / "orchestrator").mkdir(parents=True)
-    (root / "matrices").mkdir()
-    (root / "matrices" / "wrong.yaml").write_text(WRONG_MATRIX)
-    server = Orchestrator(root / "orchestrator").start()
-    try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "--codex-mode=mocked",
-                f"--codex-base-url={server.url}",
-                "--codex-evidence-dir=evidence",
-                *(f"--codex-matrix={path}" for path in matrices),
-                "--codex-matrix=matrices",
-                "-q",
-            ],
-            cwd=root,
-            check=False,
-            capture_output=True,
-            timeout=RUN_TIMEOUT_S,
-        )
-    finally:
-        server.stop()
-    [bundle] = sorted((root / "evidence").glob("*/mocked"))
-    if not (bundle / review.INDEX).exists():  # until finalize writes it
-        review.write_review(bundle)
-    return bundle
 
 
 @pytest.fixture(scope="session")

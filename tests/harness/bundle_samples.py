@@ -4,17 +4,22 @@ for live bundles, env presence, the model stand-in's log, rollback and compariso
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_codex import review
 from pytest_codex.evidence import EvidenceBundle
 from pytest_codex.redact import Redactor
+from tests.conftest import Orchestrator
 
 HOSTILE = (
     "<script>document.title='PWNED';window.codexPwned=1;</script>"
     '<img src=x onerror="window.codexPwned=2">'
 )
 PAYLOAD = "/files/..%2f..%2fOUTSIDE-CANARY.txt"
+RUN_TIMEOUT_S = 300
 
 
 def exchange(
@@ -222,3 +227,46 @@ def make_bundle(
         }
     bundle.finalize(metadata)
     return bundle.path
+
+
+WRONG_MATRIX = (
+    "name: wrong\ncases:\n"
+    "  - name: expects-teapot\n"
+    "    request: {path: /healthz}\n"
+    "    expect: {status: 418, json: {status: broken}}\n"
+)
+
+
+def run_bundle(root: Path, *matrices: Path) -> Path:
+    """A real mocked run (the reference orchestrator as a process, the plugin with
+    --codex-base-url) over `matrices` plus one failing case; its bundle, with index.html."""
+    (root / "orchestrator").mkdir(parents=True)
+    (root / "matrices").mkdir()
+    (root / "matrices" / "wrong.yaml").write_text(WRONG_MATRIX)
+    server = Orchestrator(root / "orchestrator").start()
+    try:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "--codex-mode=mocked",
+                f"--codex-base-url={server.url}",
+                "--codex-evidence-dir=evidence",
+                *(f"--codex-matrix={path}" for path in matrices),
+                "--codex-matrix=matrices",
+                "-q",
+            ],
+            cwd=root,
+            check=False,
+            capture_output=True,
+            timeout=RUN_TIMEOUT_S,
+        )
+    finally:
+        server.stop()
+    [bundle] = sorted((root / "evidence").glob("*/mocked"))
+    if not (bundle / review.INDEX).exists():  # until finalize writes it
+        review.write_review(bundle)
+    return bundle
