@@ -9,8 +9,10 @@ The sections are built in `review_html.py`. No pytest import here.
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -204,3 +206,102 @@ def _files(bundle: Path) -> list[tuple[str, int]]:
         if path.is_file() and not path.is_symlink():
             found.append((path.relative_to(bundle).as_posix(), path.stat().st_size))
     return found
+
+
+MAX_SUMMARY_FAILURES = 20  # failing cases detailed in the Markdown summary
+MAX_SUMMARY_MESSAGE = 1500  # characters of one failure text in it
+
+
+def _cell(text: object) -> str:
+    """Text for a Markdown table cell: no pipes, no line breaks, no HTML."""
+    value = "" if text is None else str(text)
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _fenced(text: str) -> str:
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def summary_markdown(bundle: Path, manifest: Mapping[str, Any]) -> str:
+    """The run's verdict, totals and failures as Markdown, e.g. for $GITHUB_STEP_SUMMARY."""
+    _, headline = parts.verdict(manifest)
+    totals = manifest.get("totals") or {}
+    lines = [
+        f"### pytest-codex {_cell(manifest.get('mode'))} run: {_cell(headline)}",
+        "",
+        "| passed | failed | error | skipped |",
+        "|---:|---:|---:|---:|",
+        "| "
+        + " | ".join(_cell(totals.get(k, 0)) for k in ("passed", "failed", "error", "skipped"))
+        + " |",
+        "",
+        f"Bundle `{bundle}`: open `index.html` in it (the review page).",
+        "",
+    ]
+    failing = [
+        view for view in gather(bundle, manifest).cases if view.outcome in ("failed", "error")
+    ]
+    for view in failing[:MAX_SUMMARY_FAILURES]:
+        lines.append(
+            f"#### {_cell(view.outcome)}: {_cell(view.matrix)}::{_cell(view.row.get('name'))}"
+        )
+        mismatches = (view.evidence or {}).get("mismatches")
+        if isinstance(mismatches, list) and mismatches:
+            lines += ["", "| check | expected | actual |", "|---|---|---|"]
+            for item in mismatches:
+                what, expected, actual = parts.split_mismatch(str(item))
+                lines.append(f"| {_cell(what)} | {_cell(expected)} | {_cell(actual)} |")
+        message = str(view.row.get("message") or "")
+        if message:
+            if len(message) > MAX_SUMMARY_MESSAGE:
+                message = message[:MAX_SUMMARY_MESSAGE] + "\n..."
+            lines += ["", _fenced(message)]
+        lines.append("")
+    if len(failing) > MAX_SUMMARY_FAILURES:
+        lines.append(f"... and {len(failing) - MAX_SUMMARY_FAILURES} more failures (index.html).")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `summary` to a `codex-evidence` parser; the handler is `args.handler(args)`."""
+    parser = commands.add_parser(
+        "summary", help="print a bundle's verdict, totals and failures (Markdown for CI)"
+    )
+    parser.add_argument("bundle", type=Path, help="docs/evidence/<timestamp>/<mode>")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="Markdown (for $GITHUB_STEP_SUMMARY); without it, the verdict line only",
+    )
+    parser.set_defaults(handler=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """Exit 0 whatever the verdict: the summary reports, the test run decides."""
+    try:
+        manifest = read_manifest(args.bundle)
+    except ReviewError as error:
+        print(f"codex-evidence summary: {error}", file=sys.stderr)
+        return 2
+    if args.markdown:
+        sys.stdout.write(summary_markdown(args.bundle, manifest))
+    else:
+        print(parts.verdict(manifest)[1])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`summary` on its own, for tests and CI until verify.py's CLI registers it."""
+    parser = argparse.ArgumentParser(prog="codex-evidence")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -156,3 +156,39 @@ def test_a_folder_without_a_manifest_is_one_readable_error(tmp_path: Path) -> No
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(review.ReviewError, match="not JSON"):
         review.write_review(tmp_path)
+
+
+def test_the_markdown_summary_has_the_verdict_totals_and_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = make_bundle(tmp_path)
+    assert review.main(["summary", "--markdown", str(bundle)]) == 0
+    text = capsys.readouterr().out
+    first, *rest = text.splitlines()
+    assert first == (
+        "### pytest-codex mocked run: FAILED: 10 passed, 1 failed, 1 errors, 0 skipped "
+        "(12 run of 12 selected)"
+    )
+    assert "| 10 | 1 | 1 | 0 |" in rest
+    assert "#### failed: wrong.yaml::expects-teapot" in rest
+    assert "| status | 418 | 200 |" in rest
+    assert "#### error: wrong.yaml::needs-missing" in rest
+    assert review.main(["summary", str(bundle)]) == 0
+    assert capsys.readouterr().out.startswith("FAILED: 10 passed")
+
+
+def test_the_markdown_summary_neutralises_pipes_html_and_fences(tmp_path: Path) -> None:
+    bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
+    message = "a | b <img src=x onerror=alert(1)>\n```\nbreak out"
+    bundle.record_case("x|<i>y</i>", "m.yaml", "failed", 200, 1, None, message)
+    bundle.finalize({})
+    text = review.summary_markdown(bundle.path, manifest_of(bundle.path))
+    assert "#### failed: m.yaml::x\\|&lt;i&gt;y&lt;/i&gt;" in text
+    assert "````text\n" + message + "\n````" in text
+
+
+def test_summary_of_a_folder_that_is_no_bundle_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert review.main(["summary", "--markdown", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("codex-evidence summary: ")
