@@ -326,7 +326,8 @@ def _families(cases: Sequence[CaseView]) -> str:
         extra = len(payloads) - len(shown)
         failed = sum(c.outcome in ("failed", "error") for c in members)
         rows.append(
-            f"<tr><th>{esc(family)}</th><td class='num'>{len(members)}</td>"
+            f'<tr><th><a href="#cases" data-family-filter="{esc(family)}">{esc(family)}</a></th>'
+            f"<td class='num'>{len(members)}</td>"
             f"<td class='num'>{failed}</td>"
             f"<td>{esc(', '.join(f'{s}: {n}' for s, n in sorted(statuses.items())))}</td>"
             f"<td class='num'>{len(leaks)}</td><td><details><summary>{len(payloads)} "

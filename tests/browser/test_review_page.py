@@ -165,3 +165,33 @@ def test_screenshot_for_the_docs(
     if os.environ.get("CODEX_DOCS_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         DOCS_SCREENSHOT.write_bytes(shot.read_bytes())
+
+
+def test_a_family_in_the_traversal_table_filters_the_cases(
+    browser: webdriver.Chrome, real_bundle: Path, tmp_path: Path
+) -> None:
+    open_page(browser, real_bundle)
+    browser.find_element(By.CSS_SELECTOR, 'a[data-family-filter="encoded"]').click()
+    shown = shown_cases(browser)
+    assert shown
+    assert {c.get_attribute("data-family") for c in shown} == {"encoded"}
+    family = Select(browser.find_element(By.ID, "filter-family"))
+    assert family.first_selected_option.get_attribute("value") == "encoded"
+    browser.save_screenshot(str(tmp_path / "family.png"))
+
+
+def test_a_case_shows_the_values_it_saved(
+    browser: webdriver.Chrome, real_bundle: Path, tmp_path: Path
+) -> None:
+    open_page(browser, real_bundle)
+    reset_filters(browser)
+    case = case_named(browser, "create-project")
+    case.find_element(By.TAG_NAME, "summary").click()
+    assert "Saved values" in case.text
+    [cell] = [
+        row.find_element(By.TAG_NAME, "td")
+        for row in case.find_elements(By.CSS_SELECTOR, "tr")
+        if row.find_element(By.TAG_NAME, "th").text == "project_id"
+    ]
+    assert len(cell.text) == 32
+    browser.save_screenshot(str(tmp_path / "saved.png"))
