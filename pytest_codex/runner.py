@@ -111,8 +111,16 @@ def run_case(case: Case, context: RunContext) -> CaseOutcome:
         checked.mismatches.append(
             Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
         )
-    checked.mismatches += _save(case, exchange, context.variables)
-    context.evidence.write_json(evidence_file, _record(label, case, exchange, expect, checked))
+    unsaved = _save(case, exchange, context.variables)
+    checked.mismatches += unsaved
+    saved = {
+        name: context.variables[name]
+        for name in case.save
+        if name in context.variables and all(m.what != f"save {name}" for m in unsaved)
+    }
+    context.evidence.write_json(
+        evidence_file, _record(label, case, exchange, expect, checked, saved)
+    )
     if case.family is not None:
         context.evidence.append_text(
             TRAVERSAL_LOG,
@@ -186,6 +194,7 @@ def _record(
     exchange: rawhttp.Exchange,
     expect: Mapping[str, Any],
     checked: expectations.Checked,
+    saved: Mapping[str, str],
 ) -> dict[str, Any]:
     return {
         "case": label,
@@ -209,6 +218,7 @@ def _record(
         "outcome": "failed" if checked.mismatches else "passed",
         "mismatches": [str(m) for m in checked.mismatches],
         "notes": checked.notes,
+        "saved": dict(saved),
     }
 
 
