@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,8 +16,8 @@ from pytest_codex.review_html import split_mismatch, verdict
 from tests.harness.bundle_samples import HOSTILE, make_bundle
 
 
-def manifest_of(bundle: Path) -> dict[str, object]:
-    document: dict[str, object] = json.loads((bundle / "manifest.json").read_text())
+def manifest_of(bundle: Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((bundle / "manifest.json").read_text())
     return document
 
 
@@ -192,3 +193,21 @@ def test_summary_of_a_folder_that_is_no_bundle_exits_2(
 ) -> None:
     assert review.main(["summary", "--markdown", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("codex-evidence summary: ")
+
+
+def test_a_page_written_before_the_manifest_is_hashed_and_verifies(tmp_path: Path) -> None:
+    """What finalize does once wired: the page first, then the manifest that lists it."""
+    from pytest_codex import verify  # noqa: PLC0415
+
+    bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
+    bundle.write_json("cases/m/a.json", {"request": {"line": "GET /a HTTP/1.1"}})
+    bundle.record_case("a", "m.yaml", "passed", 200, 1, "cases/m/a.json", None)
+    review.write_review(
+        bundle.path,
+        {"mode": "mocked", "cases": bundle.cases, "totals": bundle.totals()},
+        redact=bundle.redactor.redact_bytes,
+    )
+    bundle.finalize({})
+    listed = {entry["path"] for entry in manifest_of(bundle.path)["files"]}
+    assert "index.html" in listed
+    assert verify.main(["verify", str(bundle.path)]) == 0
