@@ -41,6 +41,12 @@ def inline(value: object) -> str:
         return "n/a"
     if isinstance(value, str):
         return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, Mapping) and all(
+        isinstance(v, str | int | float) for v in value.values()
+    ):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
@@ -427,7 +433,7 @@ def table(entries: Sequence[Mapping[str, Any]]) -> str:
         "<tr>" + "".join(f"<td>{esc(inline(e.get(c, '')))}</td>" for c in columns) + "</tr>"
         for e in entries
     )
-    return f"<table><tr>{head}</tr>{rows}</table>"
+    return f'<table class="log"><tr>{head}</tr>{rows}</table>'
 
 
 def markdown_table(text: str) -> str:
