@@ -4,7 +4,7 @@ no network) that opens from `file://` and from a CI artifact.
 `render_review()` turns a bundle folder and its manifest into the page; every piece of
 case content is HTML-escaped on the way in (a response body may hold `<script>`), and
 the filters and search are a few lines of inline JavaScript over server-rendered HTML.
-The sections are built in `review_html.py`. No pytest import here.
+The sections are built in `review_html.py` and `review_facts.py`. No pytest import here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from string import Template
 from typing import Any
 
 import pytest_codex
+from pytest_codex import review_facts
 from pytest_codex import review_html as parts
 
 INDEX = "index.html"
@@ -83,7 +84,7 @@ def render_review(bundle: Path, manifest: Mapping[str, Any], *, signed: bool | N
     return template.substitute(
         version=parts.esc(pytest_codex.__version__),
         title=parts.esc(parts.title(manifest)),
-        body=parts.body(review),
+        body=review_facts.body(review),
     )
 
 
