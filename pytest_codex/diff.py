@@ -64,6 +64,10 @@ VOLATILE_KEYS = frozenset(
 # Response headers that differ between runs by nature; Content-Length follows the body,
 # which is compared itself.
 VOLATILE_HEADERS = frozenset({"date", "server", "content-length", "x-request-id", "etag"})
+# Files that record their own timings (.codex/result.json holds duration_ms): their `size`
+# in a listing changes with the digits of a timing, so it is left out; their content is
+# compared value by value, timings left out, where a case reads them.
+VOLATILE_SIZE_OF = re.compile(r"(?:^|/)\.codex/[^/]+\.json$")
 
 
 def blank(text: str) -> str:
@@ -82,9 +86,13 @@ def flatten(value: object, limit: int = MAX_LEAVES) -> dict[str, str]:
     while stack:
         path, item = stack.pop()
         if isinstance(item, Mapping):
+            skip_size = isinstance(item.get("path"), str) and bool(
+                VOLATILE_SIZE_OF.search(item["path"])
+            )
             for key in sorted(item, key=str, reverse=True):
-                if str(key).lower() not in VOLATILE_KEYS:
-                    stack.append((f"{path}.{blank(str(key))}", item[key]))
+                if str(key).lower() in VOLATILE_KEYS or (skip_size and key == "size"):
+                    continue
+                stack.append((f"{path}.{blank(str(key))}", item[key]))
         elif isinstance(item, list):
             stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
         elif len(leaves) >= limit:

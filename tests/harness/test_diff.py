@@ -54,6 +54,19 @@ def test_volatile_keys_and_embedded_json_are_handled() -> None:
     assert diff.flatten(list(range(10)), limit=4)["$…"] == "6 more values not compared"
 
 
+def test_the_size_of_a_file_that_records_timings_is_not_compared() -> None:
+    listing = {
+        "files": [{"path": ".codex/result.json", "size": 559}, {"path": "app.py", "size": 9}]
+    }
+    assert diff.flatten(listing) == {
+        "$.files[0].path": ".codex/result.json",
+        "$.files[1].path": "app.py",
+        "$.files[1].size": "9",
+    }
+    read = {"path": ".codex/result.json", "size": 560, "content": '{"duration_ms": 12}'}
+    assert diff.flatten(read) == {"$.path": ".codex/result.json"}
+
+
 def test_two_runs_that_differ_only_in_volatile_parts_are_the_same(tmp_path: Path) -> None:
     a = make_bundle(tmp_path / "a", port=40001, date="Wed, 25 Nov 2026 14:00:00 GMT")
     b = make_bundle(
@@ -138,5 +151,5 @@ def test_two_real_runs_differ_in_nothing_but_volatile_parts(tmp_path: Path) -> N
     b = run_bundle(tmp_path / "b", *matrices)
     report = diff.diff_bundles(a, b)
     assert len(report.cases) >= 55
-    assert [c.label for c in report.cases if c.kind != "same"] == []
+    assert [(c.label, c.kind, c.changes) for c in report.cases if c.kind != "same"] == []
     assert not report.regressed
