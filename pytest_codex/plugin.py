@@ -20,7 +20,16 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_codex import envfile, harness, leftovers, parallel, signing, stack, startup
+from pytest_codex import (
+    envfile,
+    harness,
+    leftovers,
+    parallel,
+    reporting,
+    signing,
+    stack,
+    startup,
+)
 from pytest_codex import session as session_mod
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
@@ -173,6 +182,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.defaults_base is not None:
         _warn_rootdir(config, settings)
     config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
+    reporting.register(config)
     if settings.mode_given and parallel.is_controller(config):
         config.pluginmanager.register(parallel.Controller(config), "codex-xdist-controller")
     if settings.mode_given:

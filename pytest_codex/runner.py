@@ -134,8 +134,14 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
         checked.mismatches.append(
             Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
         )
-    checked.mismatches += _save(case, exchange, context.variables)
-    record = _record(label, case, exchange, expect, checked)
+    unsaved = _save(case, exchange, context.variables)
+    checked.mismatches += unsaved
+    saved = {
+        name: context.variables[name]
+        for name in case.save
+        if name in context.variables and all(m.what != f"save {name}" for m in unsaved)
+    }
+    record = _record(label, case, exchange, expect, checked, saved)
     if case.poll is not None:
         record["poll"] = {**case.poll, "until": until}
         record["attempts"] = attempts
@@ -356,6 +362,7 @@ def _record(
     exchange: rawhttp.Exchange,
     expect: Mapping[str, Any],
     checked: expectations.Checked,
+    saved: Mapping[str, str],
 ) -> dict[str, Any]:
     return {
         "case": label,
@@ -379,6 +386,7 @@ def _record(
         "outcome": "failed" if checked.mismatches else "passed",
         "mismatches": [str(m) for m in checked.mismatches],
         "notes": checked.notes,
+        "saved": dict(saved),
     }
 
 

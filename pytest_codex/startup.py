@@ -200,6 +200,7 @@ def _roll_back(
     record = session_mod.SessionRecord(collected=smoke, selected=smoke)
     if not outcome.restarted:
         record.stop(session_mod.STACK_FAILURE, outcome.error or "the mocked stack did not start")
+    mocked.will_sign = signing_key is not None
     mocked.finalize(
         {
             "rollback_of": "live",
@@ -255,15 +256,16 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
         metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
     if settings.mode == "live":
         metadata["comparison_with_mocked"] = compare.comparison(
-            settings.evidence_dir, bundle.cases
+            settings.evidence_dir, bundle.cases, live_bundle=bundle.path
         )
     report["verdict"] = session_mod.verdict_line(bundle.mode, metadata["session"], bundle.totals())
+    signing_key = config.stash.get(SIGNING_KEY, None)
+    bundle.will_sign = signing_key is not None
     try:
         bundle.finalize(metadata)
     except SecretLeakError as error:
         report["leak"] = str(error)
         raise
-    signing_key = config.stash.get(SIGNING_KEY, None)
     if signing_key is not None:
         signing.sign_bundle(bundle.path, signing_key)
         report["signed"] = True
