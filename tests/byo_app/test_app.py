@@ -149,6 +149,8 @@ def test_edit_job_is_queued_then_completed(client: httpx.Client, project: dict[s
         "..;/OUTSIDE-CANARY.txt",
         "%ef%bc%8e%ef%bc%8e/OUTSIDE-CANARY.txt",
         "..%c0%afOUTSIDE-CANARY.txt",
+        "app.py%0a",
+        "%u002e%u002e/OUTSIDE-CANARY.txt",
         "escape-link",
     ],
 )

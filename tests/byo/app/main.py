@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -32,6 +32,7 @@ MAX_DECODE_ROUNDS = 3  # percent-decoding rounds a file path is checked in
 JOB_STEP_S = 0.6  # an edit job is queued, then running, then completed: one step each
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _DRIVE = re.compile(r"[A-Za-z]:")
+_PERCENT_U = re.compile(r"%u[0-9a-fA-F]{4}")  # IIS-style escapes: never a name here
 APP_PY = """\"\"\"Print the first 10 Fibonacci numbers.\"\"\"
 
 
@@ -89,8 +90,8 @@ def _unsafe(text: str) -> str | None:
     """Why one form of a client's file path could leave the workspace, or None."""
     if any(unicodedata.category(c) == "Cc" or c == "\ufffd" for c in text):
         return "a control character or an undecodable byte"
-    if "\\" in text:
-        return "a backslash"
+    if "\\" in text or _PERCENT_U.search(text):
+        return "a backslash or a %u escape"
     if text.startswith("/") or _DRIVE.match(text):
         return "an absolute path"
     for segment in text.split("/"):
@@ -175,7 +176,11 @@ def create_app(workspace_root: str | None = None) -> FastAPI:
         return sorted(found, key=lambda entry: entry["path"])
 
     @app.get("/api/v1/{project_id}/files/{path:path}")
-    def read_file(project_id: str, path: str) -> Response:
+    def read_file(project_id: str, path: str, request: Request) -> Response:
+        # The route's `path` loses a trailing newline (`$` matches before one): check the
+        # whole decoded request path instead.
+        full, prefix = str(request.scope["path"]), f"/api/v1/{project_id}/files/"
+        path = full[len(prefix) :] if full.startswith(prefix) else path
         target = safe_path(workspace(project_id), path)
         if not target.is_file():
             raise HTTPException(404, f"file {path!r} not found in project {project_id}")
