@@ -1,0 +1,156 @@
+"""The plugin against an orchestrator that is not the bundled one: the FastAPI app of
+tests/byo/ (service `backend`, readiness on /openapi.json, uuids, bare lists, text/plain
+files, 202 + polled jobs), described to pytest-codex only by tests/byo/pytest.ini, a
+matrix and schema files. Every run is a separate `python -m pytest` in a temporary
+folder with `--noconftest` and `--strict-config`: no conftest.py code can help, and every
+ini key must be a real option."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_codex import verify
+from tests.byo_app.server import BYO, byo_server
+from tests.conftest import REPO
+
+RUN_TIMEOUT_S = 600
+UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+SCHEMAS = ("project", "files", "job", "result")
+
+
+def case_count(matrix: Path) -> int:
+    document: dict[str, Any] = yaml.safe_load(matrix.read_text())
+    return len(document["cases"])
+
+
+BYO_CASES = case_count(BYO / "matrices" / "byo.yaml")
+
+
+@pytest.fixture(scope="module")
+def byo_wheelhouse(base_image: str) -> Path:
+    """tests/byo/wheelhouse/, filled on the host: the image builds with no index."""
+    subprocess.run(["bash", str(BYO / "fill-wheelhouse.sh")], check=True, timeout=600)
+    return BYO / "wheelhouse"
+
+
+def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`pytest --codex-mode=mocked -c tests/byo/pytest.ini ...` in `folder`, evidence in
+    `folder/evidence`."""
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(BYO / "pytest.ini"),
+        "--codex-mode=mocked",
+        f"--codex-evidence-dir={folder / 'evidence'}",
+        "--noconftest",
+        "--strict-config",
+        "-p",
+        "no:cacheprovider",
+        *args,
+    ]
+    return subprocess.run(
+        argv, cwd=folder, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+
+
+def output(done: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {done.returncode}\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+
+
+def passed(done: subprocess.CompletedProcess[str]) -> int:
+    """The number of passed items in pytest's last line; no failure or error allowed."""
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    assert not re.search(r"\d+ (failed|errors?)\b", last), output(done)
+    found = re.search(r"(\d+) passed", last)
+    assert found is not None, output(done)
+    return int(found.group(1))
+
+
+def the_bundle(folder: Path) -> Path:
+    [bundle] = sorted((folder / "evidence").glob("*/mocked"))
+    assert verify.main(["verify", str(bundle)]) == 0
+    return bundle
+
+
+def check_bundle(bundle: Path) -> None:
+    """The bundle holds the workspaces (uuid ids) and the schemas the run used."""
+    copied = [p for p in (bundle / "workspaces").rglob("*") if p.is_file()]
+    assert any(UUID4.search(p.name) or UUID4.search(p.read_text()) for p in copied), copied
+    kept = [json.loads(p.read_bytes()) for p in (bundle / "schemas").rglob("*.json")]
+    for name in SCHEMAS:
+        assert json.loads((BYO / "schemas" / f"{name}.json").read_bytes()) in kept, name
+
+
+def test_byo_through_compose(tmp_path: Path, byo_wheelhouse: Path) -> None:
+    done = run_pytest(tmp_path, f"--codex-compose-file={BYO / 'compose.yaml'}")
+    assert done.returncode == 0, output(done)
+    assert passed(done) == BYO_CASES
+    bundle = the_bundle(tmp_path)
+    check_bundle(bundle)
+    manifest = json.loads((bundle / "manifest.json").read_bytes())
+    assert manifest["totals"]["passed"] == BYO_CASES
+    leftover = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=com.docker.compose.service=backend"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert leftover.stdout.strip() == ""
+
+
+def test_byo_through_base_url(tmp_path: Path) -> None:
+    with byo_server(tmp_path / "byo") as server:
+        done = run_pytest(
+            tmp_path,
+            f"--codex-base-url={server.url}",
+            f"--codex-workspace-root={server.workspace_root}",
+        )
+        assert done.returncode == 0, output(done) + server.tail()
+        # The outside canary was planted where the target keeps its workspaces.
+        assert (server.workspace_root / "OUTSIDE-CANARY.txt").is_file()
+    assert passed(done) == BYO_CASES
+    check_bundle(the_bundle(tmp_path))
+
+
+def test_shipped_traversal_corpus_finds_no_leak(tmp_path: Path) -> None:
+    shipped = (REPO / "matrices" / "traversal-corpus.yaml").read_text()
+    # The only change: the id key of this API's answer (`project_id`, not `id`).
+    assert shipped.count("\n    project_id: id\n") == 1
+    assert shipped.count("\n    other_id: id\n") == 1
+    corpus = tmp_path / "corpus" / "traversal-corpus.yaml"
+    corpus.parent.mkdir()
+    corpus.write_text(
+        shipped.replace("\n    project_id: id\n", "\n    project_id: project_id\n").replace(
+            "\n    other_id: id\n", "\n    other_id: project_id\n"
+        )
+    )
+    with byo_server(tmp_path / "byo") as server:
+        done = run_pytest(
+            tmp_path,
+            f"--codex-base-url={server.url}",
+            f"--codex-workspace-root={server.workspace_root}",
+            f"--codex-matrix={corpus.parent}",
+        )
+        planted = server.workspace_root / "OUTSIDE-CANARY.txt"
+        assert planted.is_file(), output(done)
+        canary = planted.read_bytes()
+    assert "outside content" not in done.stdout, output(done)
+    bundle = the_bundle(tmp_path)
+    cases = [p for p in (bundle / "cases").rglob("*") if p.is_file()]
+    assert len(cases) >= case_count(corpus)
+    assert not [p for p in cases if canary in p.read_bytes()]
+    assert not [p for p in cases if b"root:x:0:0:" in p.read_bytes()]
+    # This app refuses every payload as the corpus expects, so nothing fails at all.
+    assert done.returncode == 0, output(done)
+    assert passed(done) == case_count(corpus)
