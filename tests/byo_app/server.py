@@ -22,8 +22,9 @@ STOP_TIMEOUT_S = 10.0
 class ByoServer:
     """uvicorn serving tests/byo/app/main.py with its workspaces under `workspace_root`."""
 
-    def __init__(self, workspace_root: Path, log: Path) -> None:
+    def __init__(self, workspace_root: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.workspace_root = workspace_root
+        self.env = env or {}
         self.log = log
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -43,7 +44,7 @@ class ByoServer:
             "--port",
             str(self.port),
         ]
-        env = {**os.environ, "WORKSPACE_ROOT": str(self.workspace_root)}
+        env = {**os.environ, "WORKSPACE_ROOT": str(self.workspace_root), **self.env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         self._wait_ready()
@@ -79,11 +80,12 @@ class ByoServer:
 
 
 @contextmanager
-def byo_server(root: Path) -> Iterator[ByoServer]:
-    """A running ByoServer with its workspaces in `root/workspaces`, stopped on exit."""
+def byo_server(root: Path, env: dict[str, str] | None = None) -> Iterator[ByoServer]:
+    """A running ByoServer with its workspaces in `root/workspaces`, stopped on exit;
+    `env` adds to its environment (e.g. BYO_INSECURE_PATHS=1)."""
     workspace_root = root / "workspaces"
     workspace_root.mkdir(parents=True, exist_ok=True)
-    server = ByoServer(workspace_root, root / "uvicorn.log")
+    server = ByoServer(workspace_root, root / "uvicorn.log", env)
     try:
         yield server.start()
     finally:

@@ -195,3 +195,15 @@ def test_bad_bodies_are_422(client: httpx.Client, project: dict[str, Any]) -> No
         f"/api/v1/{project['project_id']}/jobs", json={"job_type": "create", "instruction": "x"}
     )
     assert wrong_type.status_code == 422
+
+
+def test_insecure_switch_serves_outside_files(tmp_path: Path) -> None:
+    """BYO_INSECURE_PATHS=1 is the leaky target the harness must catch (tests/docker)."""
+    with byo_server(tmp_path, {"BYO_INSECURE_PATHS": "1"}) as leaky:
+        (leaky.workspace_root / "OUTSIDE-CANARY.txt").write_text(CANARY)
+        with httpx.Client(base_url=leaky.url, timeout=10) as http:
+            pid = http.post("/api/v1/projects", json={"instruction": "x"}).json()["project_id"]
+        exchange = rawhttp.send(
+            leaky.url, "GET", f"/api/v1/{pid}/files/../OUTSIDE-CANARY.txt", timeout=10
+        )
+    assert (exchange.status, exchange.body) == (200, CANARY.encode())

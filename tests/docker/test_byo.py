@@ -24,6 +24,7 @@ from tests.conftest import REPO
 RUN_TIMEOUT_S = 600
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SCHEMAS = ("project", "files", "job", "result")
+CANARY = re.compile(rb"pytest-codex-outside-canary-[0-9a-f]{16}")  # stack.plant_outside_canary
 
 
 def case_count(matrix: Path) -> int:
@@ -117,40 +118,75 @@ def test_byo_through_base_url(tmp_path: Path) -> None:
             f"--codex-workspace-root={server.workspace_root}",
         )
         assert done.returncode == 0, output(done) + server.tail()
-        # The outside canary was planted where the target keeps its workspaces.
-        assert (server.workspace_root / "OUTSIDE-CANARY.txt").is_file()
     assert passed(done) == BYO_CASES
-    check_bundle(the_bundle(tmp_path))
+    bundle = the_bundle(tmp_path)
+    check_bundle(bundle)
+    manifest = json.loads((bundle / "manifest.json").read_bytes())
+    assert manifest["target"]["workspace_root"] == str(server.workspace_root)
+    assert manifest["target"]["health_path"] == "/openapi.json"
+    assert not manifest.get("checks_not_run"), manifest.get("checks_not_run")
+    # The outside canary was planted for the run and removed after it.
+    assert not (server.workspace_root / "OUTSIDE-CANARY.txt").exists()
 
 
-def test_shipped_traversal_corpus_finds_no_leak(tmp_path: Path) -> None:
+def corpus_for_byo(folder: Path) -> Path:
+    """The shipped traversal corpus with one change: the id key of this API's answer
+    (`project_id`, not `id`)."""
     shipped = (REPO / "matrices" / "traversal-corpus.yaml").read_text()
-    # The only change: the id key of this API's answer (`project_id`, not `id`).
     assert shipped.count("\n    project_id: id\n") == 1
     assert shipped.count("\n    other_id: id\n") == 1
-    corpus = tmp_path / "corpus" / "traversal-corpus.yaml"
+    corpus = folder / "corpus" / "traversal-corpus.yaml"
     corpus.parent.mkdir()
     corpus.write_text(
         shipped.replace("\n    project_id: id\n", "\n    project_id: project_id\n").replace(
             "\n    other_id: id\n", "\n    other_id: project_id\n"
         )
     )
-    with byo_server(tmp_path / "byo") as server:
-        done = run_pytest(
-            tmp_path,
+    return corpus
+
+
+def run_corpus(
+    folder: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    corpus = corpus_for_byo(folder)
+    with byo_server(folder / "byo", env) as server:
+        return run_pytest(
+            folder,
             f"--codex-base-url={server.url}",
             f"--codex-workspace-root={server.workspace_root}",
             f"--codex-matrix={corpus.parent}",
         )
-        planted = server.workspace_root / "OUTSIDE-CANARY.txt"
-        assert planted.is_file(), output(done)
-        canary = planted.read_bytes()
+
+
+def served_outside_content(bundle: Path) -> list[str]:
+    """Case records holding the outside canary's content or an /etc/passwd line."""
+    return sorted(
+        p.name
+        for p in (bundle / "cases").rglob("*")
+        if p.is_file() and (CANARY.search(p.read_bytes()) or b"root:x:0:0:" in p.read_bytes())
+    )
+
+
+def test_shipped_traversal_corpus_finds_no_leak(tmp_path: Path) -> None:
+    done = run_corpus(tmp_path)
+    cases = case_count(tmp_path / "corpus" / "traversal-corpus.yaml")
     assert "outside content" not in done.stdout, output(done)
     bundle = the_bundle(tmp_path)
-    cases = [p for p in (bundle / "cases").rglob("*") if p.is_file()]
-    assert len(cases) >= case_count(corpus)
-    assert not [p for p in cases if canary in p.read_bytes()]
-    assert not [p for p in cases if b"root:x:0:0:" in p.read_bytes()]
+    assert len([p for p in (bundle / "cases").rglob("*") if p.is_file()]) >= cases
+    assert served_outside_content(bundle) == []
     # This app refuses every payload as the corpus expects, so nothing fails at all.
     assert done.returncode == 0, output(done)
-    assert passed(done) == case_count(corpus)
+    assert passed(done) == cases
+
+
+def test_traversal_corpus_catches_a_leaky_byo(tmp_path: Path) -> None:
+    """The same run against the app with its path checks off: the leaks are found, so
+    the clean result above means something."""
+    done = run_corpus(tmp_path, {"BYO_INSECURE_PATHS": "1"})
+    assert done.returncode == 1, output(done)
+    assert "outside content" in done.stdout
+    failed = re.search(r"(\d+) failed", done.stdout.strip().splitlines()[-1])
+    assert failed is not None, output(done)
+    assert int(failed.group(1)) > 0
+    [bundle] = sorted((tmp_path / "evidence").glob("*/mocked"))
+    assert "plain-slash-1.json" in served_outside_content(bundle)

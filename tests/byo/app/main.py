@@ -6,6 +6,8 @@ no /healthz, `project_id` uuids, bare file lists, text/plain files, 202 + polled
     WORKSPACE_ROOT=/tmp/ws uvicorn --factory --app-dir tests/byo/app main:create_app
 
 Projects live on disk (`<WORKSPACE_ROOT>/<project_id>/`); jobs in memory.
+BYO_INSECURE_PATHS=1 turns the file path checks off: the project's own tests use it to
+prove that the harness catches a target that serves files outside its workspaces.
 """
 
 from __future__ import annotations
@@ -117,8 +119,11 @@ def safe_path(workspace: Path, raw: str) -> Path:
     return Path(real)
 
 
-def create_app(workspace_root: str | None = None) -> FastAPI:
-    """The app, its workspaces under `workspace_root` (default: $WORKSPACE_ROOT)."""
+def create_app(workspace_root: str | None = None, insecure_paths: bool | None = None) -> FastAPI:
+    """The app, its workspaces under `workspace_root` (default: $WORKSPACE_ROOT); file
+    paths unchecked when `insecure_paths` (default: $BYO_INSECURE_PATHS is 1)."""
+    if insecure_paths is None:
+        insecure_paths = os.environ.get("BYO_INSECURE_PATHS") == "1"
     root = Path(workspace_root or os.environ.get("WORKSPACE_ROOT") or DEFAULT_WORKSPACE_ROOT)
     root = root.absolute()
     root.mkdir(parents=True, exist_ok=True)
@@ -181,7 +186,8 @@ def create_app(workspace_root: str | None = None) -> FastAPI:
         # whole decoded request path instead.
         full, prefix = str(request.scope["path"]), f"/api/v1/{project_id}/files/"
         path = full[len(prefix) :] if full.startswith(prefix) else path
-        target = safe_path(workspace(project_id), path)
+        base = workspace(project_id)
+        target = base / path if insecure_paths else safe_path(base, path)
         if not target.is_file():
             raise HTTPException(404, f"file {path!r} not found in project {project_id}")
         if target.stat().st_size > MAX_FILE_BYTES:
