@@ -53,6 +53,9 @@ def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
         str(BYO / "pytest.ini"),
         "--codex-mode=mocked",
         f"--codex-evidence-dir={folder / 'evidence'}",
+        # Its own temporary folder: the shared /tmp/pytest-of-<user> is pruned by every
+        # other pytest run on the machine.
+        f"--basetemp={folder / 'basetemp'}",
         "--noconftest",
         "--strict-config",
         "-p",
@@ -127,6 +130,23 @@ def test_byo_through_base_url(tmp_path: Path) -> None:
     assert not manifest.get("checks_not_run"), manifest.get("checks_not_run")
     # The outside canary was planted for the run and removed after it.
     assert not (server.workspace_root / "OUTSIDE-CANARY.txt").exists()
+
+
+def test_byo_load_with_its_own_ids_and_paths(tmp_path: Path) -> None:
+    """tests/byo/load/load.yaml: this API's id key, project, listing and read paths."""
+    with byo_server(tmp_path / "byo") as server:
+        done = run_pytest(
+            tmp_path,
+            f"--codex-base-url={server.url}",
+            f"--codex-workspace-root={server.workspace_root}",
+            f"--codex-matrix={BYO / 'load'}",
+        )
+    assert done.returncode == 0, output(done)
+    assert passed(done) == 1
+    [figures] = (the_bundle(tmp_path) / "load").glob("*.json")
+    load = json.loads(figures.read_bytes())
+    assert (load["create"]["errors"], load["read"]["errors"], load["incomplete"]) == (0, 0, 0)
+    assert (load["projects"], load["read"]["requests"]) == (100, 400)
 
 
 def corpus_for_byo(folder: Path) -> Path:
