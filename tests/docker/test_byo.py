@@ -11,6 +11,8 @@ import json
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ import yaml
 from pytest_codex import verify
 from tests.byo_app.server import BYO, byo_server
 from tests.conftest import REPO
+from tests.docker.conftest import build
 
 RUN_TIMEOUT_S = 600
+HEALTHY_TIMEOUT_S = 60.0
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SCHEMAS = ("project", "files", "job", "result")
 CANARY = re.compile(rb"pytest-codex-outside-canary-[0-9a-f]{16}")  # stack.plant_outside_canary
@@ -40,6 +44,12 @@ def byo_wheelhouse(base_image: str) -> Path:
     """tests/byo/wheelhouse/, filled on the host: the image builds with no index."""
     subprocess.run(["bash", str(BYO / "fill-wheelhouse.sh")], check=True, timeout=600)
     return BYO / "wheelhouse"
+
+
+def docker(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *argv], capture_output=True, text=True, timeout=120, check=True
+    )
 
 
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,6 +103,37 @@ def check_bundle(bundle: Path) -> None:
     kept = [json.loads(p.read_bytes()) for p in (bundle / "schemas").rglob("*.json")]
     for name in SCHEMAS:
         assert json.loads((BYO / "schemas" / f"{name}.json").read_bytes()) in kept, name
+
+
+def test_byo_image_builds_offline_and_turns_healthy(byo_wheelhouse: Path, base_image: str) -> None:
+    """The image builds with no network at all (`--network none`: wheels only) on the
+    project's base image, and its health check on /openapi.json turns it healthy."""
+    tag = "pytest-codex/byo-backend:offline-check"
+    build(
+        "--no-cache",
+        "--network",
+        "none",
+        "-t",
+        tag,
+        "--build-arg",
+        f"BASE_IMAGE={base_image}",
+        str(BYO),
+    )
+    started = docker("run", "-d", "-p", "127.0.0.1::8000", tag)
+    container = started.stdout.strip()
+    try:
+        deadline = time.monotonic() + HEALTHY_TIMEOUT_S
+        health = ""
+        while time.monotonic() < deadline and health != "healthy":
+            time.sleep(0.5)
+            health = docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()
+        assert health == "healthy", docker("logs", container).stdout[-2000:]
+        port = docker("port", container, "8000").stdout.split()[0].rsplit(":", 1)[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=5) as spec:
+            assert "/api/v1/projects" in json.loads(spec.read())["paths"]
+    finally:
+        docker("rm", "-f", container)
+        docker("rmi", tag)
 
 
 def test_byo_through_compose(tmp_path: Path, byo_wheelhouse: Path) -> None:
