@@ -99,10 +99,14 @@ def the_bundle(folder: Path) -> Path:
 def check_bundle(bundle: Path) -> None:
     """The bundle holds the workspaces (uuid ids) and the schemas the run used."""
     copied = [p for p in (bundle / "workspaces").rglob("*") if p.is_file()]
-    assert any(UUID4.search(p.name) or UUID4.search(p.read_text()) for p in copied), copied
+    assert any(
+        UUID4.search(p.name) or UUID4.search(p.read_bytes().decode("utf-8", "replace"))
+        for p in copied
+    ), f"no snapshot of a uuid-named workspace under {bundle / 'workspaces'}: {copied}"
     kept = [json.loads(p.read_bytes()) for p in (bundle / "schemas").rglob("*.json")]
     for name in SCHEMAS:
-        assert json.loads((BYO / "schemas" / f"{name}.json").read_bytes()) in kept, name
+        mine = json.loads((BYO / "schemas" / f"{name}.json").read_bytes())
+        assert mine in kept, f"schemas/{name}.json is not kept under {bundle / 'schemas'}"
 
 
 def test_byo_image_builds_offline_and_turns_healthy(byo_wheelhouse: Path, base_image: str) -> None:
