@@ -108,6 +108,18 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "evidence-archive",
+        "also write the bundle as <timestamp>/<mode>.tar.gz beside it.",
+        {"action": "store_true", "default": None},
+        "bool",
+    ),
+    (
+        "evidence-keep",
+        "keep only the N newest runs in the evidence folder (default: all).",
+        {},
+        "string",
+    ),
+    (
         "signing-key",
         "ed25519 private key (PEM file) that signs the bundle (default: $CODEX_SIGNING_KEY).",
         {},
@@ -505,6 +517,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if report.get("signed"):
         terminalreporter.write_line("signed: attestation.dsse.json (check with verify --key)")
     terminalreporter.write_line(f"bundle: {report['bundle']}")
+    review_page = Path(report["bundle"]) / "index.html"
+    if review_page.is_file():
+        terminalreporter.write_line(f"review page: {review_page}")
+    if "archive" in report:
+        terminalreporter.write_line(f"archive: {report['archive']}")
+    if report.get("pruned"):
+        terminalreporter.write_line(
+            f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)"
+        )
     for line in report.get("checks_not_run", []):
         terminalreporter.write_line(f"not checked: {line}", yellow=True)
     if report.get("timings"):

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex import compare, envfile, harness, leftovers, signing, stack
+from pytest_codex import compare, envfile, harness, leftovers, retention, signing, stack
 from pytest_codex import session as session_mod
 from pytest_codex.envfile import LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
@@ -269,3 +269,7 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     if signing_key is not None:
         signing.sign_bundle(bundle.path, signing_key)
         report["signed"] = True
+    if settings.evidence_archive:
+        report["archive"] = retention.archive(bundle.path)
+    if settings.evidence_keep is not None:
+        report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)

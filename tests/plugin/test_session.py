@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -344,3 +345,29 @@ def test_a_bad_signing_key_is_one_usage_error(pytester: pytest.Pytester) -> None
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: codex signing key: *"])
     result.stderr.no_fnmatch_line("*Traceback*")
+
+
+def test_archive_and_retention(pytester: pytest.Pytester, orchestrator: Orchestrator) -> None:
+    evidence = pytester.path / "evidence"
+    for old in ("20200101T000000Z", "20200102T000000Z", "20200103T000000Z"):
+        (evidence / old / "mocked").mkdir(parents=True)
+    (evidence / "README.md").write_text("kept: not a run folder\n")
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url={orchestrator.url}",
+        f"--codex-matrix={REPO / 'matrices' / 'mocked.yaml'}",
+        "--codex-evidence-dir=evidence",
+        "--codex-evidence-archive",
+        "--codex-evidence-keep=2",
+    )
+    result.assert_outcomes(passed=17)
+    result.stdout.fnmatch_lines(["archive: *mocked.tar.gz", "removed 2 older run(s)*"])
+    runs = sorted(p.name for p in evidence.iterdir() if p.is_dir())
+    assert runs[0] == "20200103T000000Z"
+    assert len(runs) == 2
+    assert (evidence / "README.md").is_file()
+    [bundle] = [p for p in evidence.glob("*/mocked") if not p.parent.name.startswith("2020")]
+    with tarfile.open(bundle.with_name("mocked.tar.gz")) as tar:
+        names = tar.getnames()
+    assert f"{bundle.parent.name}/mocked/manifest.json" in names
+    assert f"{bundle.parent.name}/mocked/index.html" in names
