@@ -131,6 +131,7 @@ class EvidenceBundle:
         bundle.timestamp, bundle.path = path.parent.name, path
         bundle._cases, bundle._finalized = [], False
         bundle.will_sign = False
+        bundle.used_schemas = {}
         return bundle
 
     def merge_cases(self, records: list[dict[str, Any]]) -> None:

@@ -17,7 +17,7 @@ from tests.harness.bundle_samples import run_bundle
 
 
 def edit_body(bundle: Path, case: str, change: Any) -> None:
-    path = bundle / "cases" / "mocked" / f"{case}.json"
+    path = bundle / "cases" / "mocked" / f"{case}.case.json"
     document = json.loads(path.read_text())
     change(document["response"]["body"])
     path.write_text(json.dumps(document))

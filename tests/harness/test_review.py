@@ -195,19 +195,18 @@ def test_summary_of_a_folder_that_is_no_bundle_exits_2(
     assert capsys.readouterr().err.startswith("codex-evidence summary: ")
 
 
-def test_a_page_written_before_the_manifest_is_hashed_and_verifies(tmp_path: Path) -> None:
-    """What finalize does once wired: the page first, then the manifest that lists it."""
+def test_finalize_writes_the_page_before_the_manifest_hashes_it(tmp_path: Path) -> None:
+    """finalize renders index.html first, then the manifest that lists (and hashes) it."""
     from pytest_codex import verify  # noqa: PLC0415
+    from pytest_codex.session import SessionRecord  # noqa: PLC0415
 
     bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
-    bundle.write_json("cases/m/a.json", {"request": {"line": "GET /a HTTP/1.1"}})
-    bundle.record_case("a", "m.yaml", "passed", 200, 1, "cases/m/a.json", None)
-    review.write_review(
-        bundle.path,
-        {"mode": "mocked", "cases": bundle.cases, "totals": bundle.totals()},
-        redact=bundle.redactor.redact_bytes,
+    bundle.write_json(
+        "cases/m/a.case.json", {"request": {"line": "GET /a HTTP/1.1"}, "outcome": "passed"}
     )
-    bundle.finalize({})
+    bundle.record_case("a", "m.yaml", "passed", 200, 1, "cases/m/a.case.json", None)
+    bundle.finalize({"session": SessionRecord(collected=1, selected=1).as_dict(run=1)})
     listed = {entry["path"] for entry in manifest_of(bundle.path)["files"]}
     assert "index.html" in listed
+    assert "GET /a HTTP/1.1" in (bundle.path / "index.html").read_text()
     assert verify.main(["verify", str(bundle.path)]) == 0

@@ -46,7 +46,7 @@ def test_every_case_of_the_junit_report_names_its_evidence_file(
     assert set(found) == {"healthz", "expects-teapot"}
     for name, path in found.items():
         assert path.is_file(), path
-        assert path.as_posix().endswith(f"/mocked/cases/small/{name}.json")
+        assert path.as_posix().endswith(f"/mocked/cases/small/{name}.case.json")
 
 
 def test_pytest_html_cells_link_to_the_evidence(tmp_path: Path) -> None:
