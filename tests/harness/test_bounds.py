@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from pytest_codex import stack
 from pytest_codex.rawhttp import DEFAULT_MAX_BODY, RawHttpError, send
 from tests.hostile import answer, hostile_server, stream
 
@@ -133,3 +134,26 @@ def test_a_latin_1_header_value_is_sent() -> None:
 def test_a_method_that_is_not_a_token_is_refused() -> None:
     with pytest.raises(RawHttpError, match=r"request method 'GET /x HTTP/1\.1\\r\\nX: 1' is not"):
         send("http://127.0.0.1:9", "GET /x HTTP/1.1\r\nX: 1", "/", timeout=1)
+
+
+def test_a_slow_health_answer_is_a_no_within_the_timeout() -> None:
+    routes = {
+        "/healthz": stream(2 * GIB, chunked=True, piece=64, pause=0.05),
+        "/ok": answer("200 OK", {"Content-Type": "application/json"}, b'{"version": "9"}'),
+    }
+    with hostile_server(routes) as server:
+        started = time.monotonic()
+        assert stack.probe(server.url, timeout=1) is False
+        assert stack.health(server.url, 1) == {}
+        assert time.monotonic() - started < 4
+        assert stack.probe(server.url, timeout=1, path="/ok") is True
+        assert stack.health(server.url, 1, path="/ok") == {"version": "9"}
+
+
+@pytest.mark.parametrize("what", ["probe", "health"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_1_5_gib_health_answer_costs_no_memory(what: str, chunked: bool) -> None:
+    with hostile_server({"/big": stream(3 * GIB // 2, chunked=chunked)}) as server:
+        figures = measure(server.url, what)
+    assert figures["outcome"] == ("False" if what == "probe" else "{}")
+    assert float(str(figures["max_rss_mb"])) < MAX_RSS_MB, figures
