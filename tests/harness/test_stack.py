@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import stack
+from pytest_codex import patterns, stack
 
 
 def test_compose_argv_is_a_list_with_files_and_project() -> None:
@@ -132,3 +132,19 @@ def test_a_hostile_result_json_is_not_read(tmp_path: Path, planted: str) -> None
         else:
             result.write_text("{not json")
     assert stack.read_result(workspace, max_bytes=100) is None
+
+
+def test_the_pattern_scan_of_a_1000_level_folder_names_what_it_left_out(tmp_path: Path) -> None:
+    levels = [tmp_path / "/".join(["d"] * depth) for depth in range(1, 1001)]
+    for level in levels:
+        level.mkdir()
+    (tmp_path / "key.pem").write_text("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n")
+    try:
+        assert patterns.scan_patterns(tmp_path) == [
+            "/".join(["d"] * (stack.MAX_WALK_DEPTH + 1))
+            + f": not scanned (deeper than {stack.MAX_WALK_DEPTH} folders)",
+            "key.pem:1: Private Key",
+        ]
+    finally:
+        for level in reversed(levels):
+            level.rmdir()
