@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from pytest_codex.settings import RawOption, Settings, SettingsError
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
 LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
 STACK_KEY = pytest.StashKey[Stack]()
+REDACTOR_KEY = pytest.StashKey[Redactor]()
 
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
@@ -113,6 +114,9 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
+    config.stash[REDACTOR_KEY] = Redactor.from_environment(
+        os.environ, live_env.secrets() if live_env is not None else {}
+    )
     config.stash[REPORT_KEY] = {}
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -147,11 +151,12 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 
 
 @pytest.fixture(scope="session")
-def codex_redactor(codex_live_env: LiveEnv | None) -> Redactor:
+def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
-    and every value of the live env file. Override to add values of your own."""
-    extra = codex_live_env.secrets() if codex_live_env is not None else {}
-    return Redactor.from_environment(os.environ, extra)
+    and every value of the live env file, in any encoding. The same one cleans pytest's
+    failure text, captured output, JUnit XML and summary. Override to add values of your
+    own (the evidence then uses yours)."""
+    return pytestconfig.stash[REDACTOR_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -405,15 +410,61 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     tally = report.get("tally", {})
     counts = ", ".join(f"{tally.get(k, 0)} {k}" for k in ("passed", "failed", "error"))
+    redactor = config.stash.get(REDACTOR_KEY, Redactor({}))
+
+    def write(line: str, **markup: bool) -> None:
+        terminalreporter.write_line(redactor.redact(line), **markup)
+
     terminalreporter.write_sep("-", "codex evidence")
-    terminalreporter.write_line(f"bundle: {report['bundle']} ({counts})")
+    write(f"bundle: {report['bundle']} ({counts})")
     if report.get("timings"):
-        terminalreporter.write_line(
+        write(
             "timings: "
             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items())
         )
     if "rollback" in report:
         verdict = "passed" if report["rollback"]["passed"] else "FAILED"
-        terminalreporter.write_line(f"rollback to mocked: {verdict}")
+        write(f"rollback to mocked: {verdict}")
     if "leak" in report:
-        terminalreporter.write_line(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+        write(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+
+
+# One redaction path for what pytest prints and writes (terminal, JUnit XML, -r summary):
+# every report's failure text and captured sections pass the run's redactor.
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _redact_report(report, item.config)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _redact_report(report, collector.config)
+    return report
+
+
+def _redact_report(
+    report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+) -> None:
+    redactor = config.stash.get(REDACTOR_KEY, None)
+    if redactor is None or not redactor.names:
+        return
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = longrepr
+        report.longrepr = (path, line, redactor.redact(reason))
+    elif longrepr is not None:
+        text = report.longreprtext
+        crash = getattr(getattr(longrepr, "reprcrash", None), "message", "")
+        clean = redactor.redact(text)
+        if clean != text or redactor.redact(crash) != crash:
+            report.longrepr = clean  # plain text: the terminal and JUnit print it as it is
+    report.sections = [(title, redactor.redact(content)) for title, content in report.sections]
