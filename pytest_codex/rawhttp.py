@@ -132,6 +132,8 @@ def send(
                     if received > max_body:
                         raise RawHttpError(_too_big(method, base_url, max_body))
                     chunks.append(chunk)
+                if response.length:  # read(amt) does not raise for a short body
+                    raise http.client.IncompleteRead(b"", response.length)
                 answer = b"".join(chunks)
             finally:
                 response.close()
@@ -140,7 +142,8 @@ def send(
             f"{method} {base_url}: no complete answer within the {limit:g} s deadline (cut "
             f"after {received} body bytes); the server is too slow or never ends its answer"
         ) from None
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        # ValueError: http.client's word for a chunk size that is not hex.
         reason = type(error).__name__ if not str(error) else f"{type(error).__name__}: {error}"
         raise RawHttpError(f"{method} {base_url}: {reason}") from None
     return Exchange(

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_codex import stack
 from pytest_codex.rawhttp import DEFAULT_MAX_BODY, RawHttpError, send
-from tests.hostile import answer, hostile_server, stream
+from tests.hostile import answer, hostile_server, raw, stream
 
 GIB = 1024**3
 MIB = 1024**2
@@ -86,6 +86,26 @@ def test_a_body_over_the_cap_is_cut_with_a_readable_error(chunked: bool) -> None
         # At the cap exactly is fine.
         with hostile_server({"/fits": stream(MIB, chunked=chunked)}) as fits:
             assert len(send(fits.url, "GET", "/fits", timeout=5, max_body=MIB).body) == MIB
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\n" + b"X-Long: " + b"x" * 70_000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+        b"\x00\xff garbage",
+        b"",
+    ],
+    ids=["bad-chunk-size", "short-body", "long-header", "many-headers", "garbage", "nothing"],
+)
+def test_a_malformed_answer_is_a_readable_error(reply: bytes) -> None:
+    with (
+        hostile_server({"/bad": raw(reply)}) as server,
+        pytest.raises(RawHttpError, match=rf"^GET {server.url}: \w+"),
+    ):
+        send(server.url, "GET", "/bad", timeout=5)
 
 
 def test_the_default_cap_is_16_mib() -> None:
