@@ -42,7 +42,7 @@ MIN_FRAGMENT = 8  # shortest base64 fragment looked for
 MIN_FRAGMENT_SOURCE = 24  # values this long are also looked for by their halves
 MIN_FRAGMENT_LENGTH = 12
 REGEX_CACHE = 256  # compiled regexes kept (a few per secret)
-DECODE_CACHE = 65536  # decoded escapes kept
+DECODE_CACHE = 4096  # decoded escapes kept
 
 # One escape of one character (or byte); the groups say which kind (see `_decode_one`).
 _ESCAPE = re.compile(
@@ -161,17 +161,15 @@ def _decode_one(match: re.Match[bytes]) -> bytes:
     return _ENTITIES[match[9]]
 
 
-_decoded: dict[bytes, bytes] = {}  # escape -> its bytes; a bundle repeats a few hundred
+@lru_cache(maxsize=DECODE_CACHE)
+def _decoded(escape: bytes) -> bytes:
+    """`_decode_one` by the escape's text: a bundle repeats a few hundred escapes."""
+    match = _ESCAPE.fullmatch(escape)
+    return escape if match is None else _decode_one(match)
 
 
 def _decode_cached(match: re.Match[bytes]) -> bytes:
-    escape = match[0]
-    found = _decoded.get(escape)
-    if found is None:
-        found = _decode_one(match)
-        if len(_decoded) < DECODE_CACHE:
-            _decoded[escape] = found
-    return found
+    return _decoded(match[0])
 
 
 def decode_escapes(data: bytes) -> bytes:
@@ -189,14 +187,9 @@ def _hex_pattern(number: int, width: int) -> bytes:
 
 
 def _byte_pattern(byte: int) -> bytes:
-    return (
-        b"(?:"
-        + re.escape(bytes([byte]))
-        + b"|%"
-        + _hex_pattern(byte, 2)
-        + rb"|\\x"
-        + (_hex_pattern(byte, 2) + b")")
-    )
+    """One byte of a multi-byte character: itself, `%XX` or `\\xNN`."""
+    digits = _hex_pattern(byte, 2)
+    return b"(?:" + re.escape(bytes([byte])) + b"|%" + digits + rb"|\\x" + digits + b")"
 
 
 def _char_pattern(char: str) -> bytes:
