@@ -270,7 +270,6 @@ class _Secret:
     lowered: bytes
     hex: bytes
     halves: tuple[bytes, ...]
-    escapable: bool
     base64: tuple[bytes, ...]  # standard alphabet (the view maps URL-safe data to it)
     kinds: tuple[tuple[str, bytes], ...]  # (form, regex source), most specific first
 
@@ -306,7 +305,6 @@ class _Secret:
             lowered=raw.lower(),
             hex=raw.hex().encode(),
             halves=tuple(h.encode("utf-8", "surrogateescape").lower() for h in halves),
-            escapable=any(start in raw for start in _ESCAPE_STARTS),
             base64=_shortest(f.translate(_TO_STANDARD) for f in fragments),
             kinds=tuple(kinds),
         )
@@ -315,10 +313,10 @@ class _Secret:
         """Whether any form of the value shows in the cheap views of some data."""
         # The halves of a long value stand for it whole: one of them is in any copy.
         texts = self.halves or (self.lowered,)
-        if any(text in views.decoded for text in texts):
+        # Both views: an escape-like text just before a raw value (`C:\\nobody`,
+        # `%ab…`) is decoded together with the value's first character.
+        if any(text in views.lower or text in views.decoded for text in texts):
             return True
-        if self.escapable and any(text in views.lower for text in texts):
-            return True  # the value holds `%`, `\\` or `&`: decoding may have hidden it
         if b" " in self.lowered and any(text in views.plus_as_space() for text in texts):
             return True
         if self.hex in views.decoded:

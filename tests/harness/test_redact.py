@@ -196,3 +196,15 @@ def test_the_decoded_escapes_keep_everything_else() -> None:
         "aABCDE&\n😀".encode()
     )
     assert decode_escapes(b"plain text") == b"plain text"
+
+
+@pytest.mark.parametrize(
+    ("before", "value"),
+    [("C:\\", "nobody-1234"), ("%", "ab12345678"), ("\\", "u00411234"), ("&", "amp;12345")],
+)
+def test_a_raw_value_that_an_escape_before_it_would_swallow_is_found(
+    before: str, value: str
+) -> None:
+    redactor = Redactor({"OPENAI_API_KEY": value})
+    assert redactor.scan(f"x{before}{value} y".encode()) == ["OPENAI_API_KEY (raw)"]
+    assert redactor.redact(f"x{before}{value} y") == f"x{before}[REDACTED:OPENAI_API_KEY] y"
