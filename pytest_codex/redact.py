@@ -313,9 +313,11 @@ class _Secret:
         """Whether any form of the value shows in the cheap views of some data."""
         # The halves of a long value stand for it whole: one of them is in any copy.
         texts = self.halves or (self.lowered,)
-        # Both views: an escape-like text just before a raw value (`C:\\nobody`,
+        if any(text in views.decoded for text in texts):
+            return True
+        # Undecoded too: an escape-like text right before a raw value (`C:\\nobody`,
         # `%ab…`) is decoded together with the value's first character.
-        if any(text in views.lower or text in views.decoded for text in texts):
+        if self.lowered in views.lower:
             return True
         if b" " in self.lowered and any(text in views.plus_as_space() for text in texts):
             return True
