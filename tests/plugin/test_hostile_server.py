@@ -174,3 +174,33 @@ def test_a_hostile_server_gets_no_secret_into_any_output(
     outputs |= {str(p.relative_to(bundle)): p.read_bytes() for p in files}
     leaks = {name: found for name, data in outputs.items() if (found := hits(data))}
     assert leaks == {}
+
+
+def test_captured_output_and_assertion_text_of_any_test_are_redacted(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    pytester.makepyfile(
+        test_leaky=f"""
+        import logging, os, sys
+
+        def test_prints_and_fails():
+            key = os.environ["OPENAI_API_KEY"]
+            print("stdout", key.upper(), key.encode().hex())
+            print("stderr", key, file=sys.stderr)
+            logging.getLogger("x").warning("log %s", key)
+            assert key == "{CANARY[:10]}"
+
+        def test_skips():
+            import pytest
+            pytest.skip("because " + os.environ["OPENAI_API_KEY"])
+        """
+    )
+    result = pytester.runpytest_subprocess("--junitxml=junit.xml", "-rA", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*Captured stdout call*", "*[[]REDACTED:OPENAI_API_KEY[]]*"])
+    for data in (
+        (result.stdout.str() + result.stderr.str()).encode(),
+        (pytester.path / "junit.xml").read_bytes(),
+    ):
+        assert hits(data) == []
