@@ -68,6 +68,7 @@ class Harness:
             leak_markers=self.stack.leak_markers,
             timeout=self.settings.request_timeout,
             api_token=self.api_token,
+            max_body=self.settings.max_response_bytes,
         )
 
     def record(

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,18 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         {},
         "string",
     ),
-    ("request-timeout", "seconds to wait for one response (default: 60).", {}, "string"),
+    (
+        "request-timeout",
+        "seconds for one whole exchange, connect to last byte (default: 60).",
+        {},
+        "string",
+    ),
+    (
+        "max-response-bytes",
+        "a bigger response is cut and fails its case (default: 16 MiB).",
+        {},
+        "string",
+    ),
     (
         "service",
         "compose service of the orchestrator (default: orchestrator).",
@@ -181,10 +192,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SIGNING_KEY] = signing_key
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
-    config.stash[REPORT_KEY] = {}
     config.stash[REDACTOR_KEY] = Redactor.from_environment(
         os.environ, live_env.secrets() if live_env is not None else {}
     )
+    config.stash[REPORT_KEY] = {}
     config.stash[SESSION_KEY] = session_mod.SessionRecord(
         keyword=config.getoption("keyword") or None,
         markers=config.getoption("markexpr") or None,
@@ -336,7 +347,9 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 @pytest.fixture(scope="session")
 def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
-    and every value of the live env file. Override to add values of your own."""
+    and every value of the live env file, in any encoding. The same one cleans pytest's
+    failure text, captured output, JUnit XML and summary. Override to add values of your
+    own (the evidence then uses yours)."""
     return pytestconfig.stash[REDACTOR_KEY]
 
 
@@ -509,32 +522,76 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = config.stash.get(REPORT_KEY, {})
     if "bundle" not in report:
         return
+    redactor = config.stash.get(REDACTOR_KEY, Redactor({}))
+
+    def write(line: str, **markup: bool) -> None:
+        terminalreporter.write_line(redactor.redact(line), **markup)
+
     terminalreporter.write_sep("-", "codex evidence")
     if "stop" in report:
-        terminalreporter.write_line(f"SESSION STOPPED: {report['stop']}", red=True)
+        write(f"SESSION STOPPED: {report['stop']}", red=True)
     if "verdict" in report:
-        terminalreporter.write_line(report["verdict"])
+        write(report["verdict"])
     if report.get("signed"):
-        terminalreporter.write_line("signed: attestation.dsse.json (check with verify --key)")
-    terminalreporter.write_line(f"bundle: {report['bundle']}")
+        write("signed: attestation.dsse.json (check with verify --key)")
+    write(f"bundle: {report['bundle']}")
     review_page = Path(report["bundle"]) / "index.html"
     if review_page.is_file():
-        terminalreporter.write_line(f"review page: {review_page}")
+        write(f"review page: {review_page}")
     if "archive" in report:
-        terminalreporter.write_line(f"archive: {report['archive']}")
+        write(f"archive: {report['archive']}")
     if report.get("pruned"):
-        terminalreporter.write_line(
-            f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)"
-        )
+        write(f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)")
     for line in report.get("checks_not_run", []):
-        terminalreporter.write_line(f"not checked: {line}", yellow=True)
+        write(f"not checked: {line}", yellow=True)
     if report.get("timings"):
-        terminalreporter.write_line(
+        write(
             "timings: "
             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items())
         )
     if "rollback" in report:
         verdict = "passed" if report["rollback"]["passed"] else "FAILED"
-        terminalreporter.write_line(f"rollback to mocked: {verdict}")
+        write(f"rollback to mocked: {verdict}")
     if "leak" in report:
-        terminalreporter.write_line(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+        write(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+
+
+# One redaction path for what pytest prints and writes (terminal, JUnit XML, -r summary):
+# every report's failure text and captured sections pass the run's redactor.
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _redact_report(report, item.config)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _redact_report(report, collector.config)
+    return report
+
+
+def _redact_report(
+    report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+) -> None:
+    redactor = config.stash.get(REDACTOR_KEY, None)
+    if redactor is None or not redactor.names:
+        return
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = longrepr
+        report.longrepr = (path, line, redactor.redact(reason))
+    elif longrepr is not None:
+        text = report.longreprtext
+        crash = getattr(getattr(longrepr, "reprcrash", None), "message", "")
+        clean = redactor.redact(text)
+        if clean != text or redactor.redact(crash) != crash:
+            report.longrepr = clean  # plain text: the terminal and JUnit print it as it is
+    report.sections = [(title, redactor.redact(content)) for title, content in report.sections]

@@ -24,6 +24,7 @@ DEFAULT_ENV_FILE = ".env.live"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
 LIVE_MODELS = ("stub", "openai")
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_SERVICE = "orchestrator"
 DEFAULT_PORT = 8000
 DEFAULT_HEALTH_PATH = "/healthz"
@@ -79,6 +80,7 @@ class Settings:
     signing_key: str | None = None  # a path or the PEM text (CODEX_SIGNING_KEY)
     evidence_archive: bool = False  # also write <timestamp>/<mode>.tar.gz
     evidence_keep: int | None = None  # keep only this many newest runs in evidence_dir
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
 
     @property
@@ -113,6 +115,22 @@ def _timeout(name: str, option: RawOption, default: float) -> float:
     if not 0 < seconds <= 3600:
         raise SettingsError(f"--codex-{name}: {value!r} is out of range; use 0 < seconds <= 3600")
     return seconds
+
+
+def _bytes(option: RawOption) -> int:
+    value, _ = _pick(option)
+    if value is None:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = 0
+    if not 1024 <= count <= 2**34:
+        raise SettingsError(
+            f"--codex-max-response-bytes: {value!r} is not a size in bytes; give one from "
+            "1024 to 16 GiB (default 16 MiB)"
+        )
+    return count
 
 
 def _keep(option: RawOption) -> int | None:
@@ -366,6 +384,7 @@ def resolve(
         defaults_base=None if home == rootdir else home,
         evidence_archive=_flag(_option(options, "evidence_archive"), "codex_evidence_archive"),
         evidence_keep=_keep(_option(options, "evidence_keep")),
+        max_response_bytes=_bytes(_option(options, "max_response_bytes")),
     )
 
 
