@@ -119,6 +119,13 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "result-schema",
+        "JSON Schema of your target's .codex/result.json; verify checks the bundle's "
+        "result.json files against it (default: the reference orchestrator's).",
+        {},
+        "string",
+    ),
+    (
         "evidence-archive",
         "also write the bundle as <timestamp>/<mode>.tar.gz beside it.",
         {"action": "store_true", "default": None},

@@ -8,12 +8,16 @@ The plugin turns that into `pytest.UsageError`. No pytest import here.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 MODES = ("mocked", "live")
 DEFAULT_MATRIX = "matrices"
@@ -81,6 +85,7 @@ class Settings:
     evidence_archive: bool = False  # also write <timestamp>/<mode>.tar.gz
     evidence_keep: int | None = None  # keep only this many newest runs in evidence_dir
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    result_schema: Path | None = None  # the target's result.json schema (default: shipped)
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
 
     @property
@@ -115,6 +120,22 @@ def _timeout(name: str, option: RawOption, default: float) -> float:
     if not 0 < seconds <= 3600:
         raise SettingsError(f"--codex-{name}: {value!r} is out of range; use 0 < seconds <= 3600")
     return seconds
+
+
+def _result_schema(option: RawOption, base_for: Callable[[str], Path]) -> Path | None:
+    value, source = _pick(option)
+    if value is None:
+        return None
+    path = _paths(value, base_for(source))[0]
+    try:
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, SchemaError) as error:
+        what = getattr(error, "message", None) or getattr(error, "strerror", None) or error
+        raise SettingsError(
+            f"--codex-result-schema: {str(path)!r} is not a readable JSON Schema ({what}); "
+            "give the JSON Schema your orchestrator's .codex/result.json follows"
+        ) from None
+    return path
 
 
 def _bytes(option: RawOption) -> int:
@@ -385,6 +406,7 @@ def resolve(
         evidence_archive=_flag(_option(options, "evidence_archive"), "codex_evidence_archive"),
         evidence_keep=_keep(_option(options, "evidence_keep")),
         max_response_bytes=_bytes(_option(options, "max_response_bytes")),
+        result_schema=_result_schema(_option(options, "result_schema"), base_for),
     )
 
 

@@ -23,7 +23,7 @@ import pytest_codex
 from pytest_codex import compare, envfile, harness, leftovers, retention, signing, stack
 from pytest_codex import session as session_mod
 from pytest_codex.envfile import LiveEnv
-from pytest_codex.evidence import EvidenceBundle, SecretLeakError
+from pytest_codex.evidence import EvidenceBundle, SecretLeakError, sha256_file
 from pytest_codex.harness import Stack
 from pytest_codex.keys import LIVE_ENV_KEY, REPORT_KEY, SESSION_KEY, SETTINGS_KEY, SIGNING_KEY
 from pytest_codex.redact import Redactor
@@ -223,6 +223,8 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     report = config.stash[REPORT_KEY]
     settings = config.stash[SETTINGS_KEY]
     live_env = config.stash[LIVE_ENV_KEY]
+    if settings.result_schema is not None:
+        keep_result_schema(bundle, settings.result_schema)
     metadata: dict[str, Any] = {
         "versions": {
             "pytest_codex": pytest_codex.__version__,
@@ -273,3 +275,19 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
         report["archive"] = retention.archive(bundle.path)
     if settings.evidence_keep is not None:
         report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)
+
+
+TARGET_RESULT_SCHEMA = "schemas/target-result.schema.json"
+
+
+def keep_result_schema(bundle: EvidenceBundle, path: Path) -> None:
+    """The target's result.json schema (`--codex-result-schema`) into the bundle, marked
+    as the one every result.json of the run must meet (verify uses it)."""
+    written = bundle.write_bytes(TARGET_RESULT_SCHEMA, path.read_bytes())
+    bundle.used_schemas[TARGET_RESULT_SCHEMA] = {
+        "schema": str(path.name),
+        "source": "--codex-result-schema",
+        "file": TARGET_RESULT_SCHEMA,
+        "sha256": sha256_file(written),
+        "role": "result",
+    }
