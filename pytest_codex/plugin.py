@@ -147,10 +147,19 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 
 
 @pytest.fixture(scope="session")
-def codex_redactor(codex_live_env: LiveEnv | None) -> Redactor:
+def codex_live_token(codex_settings: Settings) -> str | None:
+    """The API token a live stack started by the harness requires (a fresh one per
+    run, redacted everywhere); None in mocked mode or with --codex-base-url."""
+    return harness.live_api_token(codex_settings)
+
+
+@pytest.fixture(scope="session")
+def codex_redactor(codex_live_env: LiveEnv | None, codex_live_token: str | None) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
     and every value of the live env file. Override to add values of your own."""
     extra = codex_live_env.secrets() if codex_live_env is not None else {}
+    if codex_live_token is not None:
+        extra = {**extra, "CODEX_API_TOKEN": codex_live_token}
     return Redactor.from_environment(os.environ, extra)
 
 
@@ -255,6 +264,7 @@ def codex_stack(
     codex_live_env: LiveEnv | None,
     codex_evidence: EvidenceBundle,
     codex_redactor: Redactor,
+    codex_live_token: str | None,
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
     volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
@@ -285,7 +295,9 @@ def codex_stack(
     housekeeping = ThreadPoolExecutor(max_workers=2)
     removed = housekeeping.submit(leftovers.clean)
     docker_version = housekeeping.submit(stack.docker_server_version)
-    env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
+    env = harness.stack_environment(
+        settings, codex_live_env, workspace_root, project, codex_live_token
+    )
     compose = stack.Compose(command, files, project, {**os.environ, **env})
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
     timings: dict[str, float] = {}
@@ -305,6 +317,7 @@ def codex_stack(
             workspace_root=workspace_root,
             compose=compose,
             leak_markers=markers,
+            api_token=codex_live_token,
         )
         timings["cases"] = round(time.perf_counter() - cases_started, 3)
         teardown_started = time.perf_counter()
@@ -364,8 +377,12 @@ def codex_base_url(pytestconfig: pytest.Config, codex_stack: Stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def codex_api_token() -> str | None:
-    """Bearer token sent to the orchestrator (CODEX_API_TOKEN), if any."""
+def codex_api_token(pytestconfig: pytest.Config, codex_base_url: str) -> str | None:
+    """Bearer token sent to the orchestrator: the one a live stack started by the
+    harness requires, else CODEX_API_TOKEN from the environment, if any."""
+    stack_ = pytestconfig.stash.get(STACK_KEY, None)
+    if stack_ is not None and stack_.base_url == codex_base_url and stack_.api_token:
+        return stack_.api_token
     return os.environ.get("CODEX_API_TOKEN") or None
 
 

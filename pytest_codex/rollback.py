@@ -83,6 +83,7 @@ def roll_back(
         workspace_root=workspace_root,
         leak_markers=leak_markers,
         timeout=request_timeout,
+        api_token=live.env.get("CODEX_API_TOKEN") or None,
     )
     for case in load_matrix(SMOKE_MATRIX).cases:
         entry: dict[str, Any]

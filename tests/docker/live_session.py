@@ -1,0 +1,160 @@
+"""Tests that run INSIDE a live harness session (copied into a pytester folder by
+tests/docker/test_live_sandbox.py as test_live_session.py): they use the stack the
+plugin started, with its generated token and its host guard, while it runs.
+
+The probes run from a real worker container: the worker image, on the run's workers
+network, with the worker's own restrictions (uid 1000, no capabilities, read-only)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_codex.harness import Stack
+
+WORKER_IMAGE = "codex-worker:latest"
+PROBE = """
+import json, socket, sys
+found = {}
+for name, host, port in json.loads(sys.argv[1]):
+    try:
+        with socket.create_connection((host, port), timeout=3):
+            found[name] = "connected"
+    except OSError as error:
+        found[name] = type(error).__name__
+print(json.dumps(found))
+"""
+
+
+def docker(*argv: str) -> str:
+    done = subprocess.run(
+        ["docker", *argv], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def inspect(kind: str, name: str) -> dict[str, Any]:
+    [info] = json.loads(docker(kind, "inspect", name))
+    assert isinstance(info, dict)
+    return info
+
+
+def container_of(codex_stack: Stack, service: str) -> str:
+    assert codex_stack.compose is not None
+    return codex_stack.compose.run("ps", "-q", service).strip().splitlines()[-1]
+
+
+def probe_from_worker(network: str, targets: list[tuple[str, str, int]]) -> dict[str, str]:
+    """Connect to each (name, host, port) from a worker container on `network`."""
+    output = docker(
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "--user",
+        "1000:1000",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges:true",
+        "--read-only",
+        "--label",
+        "io.pytest-codex.role=probe",
+        "--entrypoint",
+        "python3",
+        WORKER_IMAGE,
+        "-c",
+        PROBE,
+        json.dumps(targets),
+    )
+    found: dict[str, str] = json.loads(output.splitlines()[-1])
+    return found
+
+
+def test_a_worker_reaches_the_model_and_nothing_else(codex_stack: Stack) -> None:
+    assert codex_stack.compose is not None
+    network = f"pytest-codex-workers-{codex_stack.compose.project}"
+    config = inspect("network", network)["IPAM"]["Config"][0]
+    subnet = ipaddress.ip_network(config["Subnet"])
+    gateway = config.get("Gateway") or str(next(subnet.hosts()))
+    orchestrator = inspect("container", container_of(codex_stack, "orchestrator"))
+    orchestrator_ips = [
+        entry["IPAddress"]
+        for entry in orchestrator["NetworkSettings"]["Networks"].values()
+        if entry.get("IPAddress")
+    ]
+    assert orchestrator_ips
+    # A host service on every address, as a developer's own server would be.
+    listener = socket.create_server(("0.0.0.0", 0))
+    host_port = listener.getsockname()[1]
+    accepted: list[str] = []
+
+    def accept() -> None:
+        listener.settimeout(30)
+        try:
+            connection, peer = listener.accept()
+            accepted.append(peer[0])
+            connection.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        found = probe_from_worker(
+            network,
+            [
+                ("model", "model-stub", 8080),
+                ("orchestrator by name", "orchestrator", 8000),
+                *[(f"orchestrator at {ip}", ip, 8000) for ip in orchestrator_ips],
+                ("host listener at the gateway", gateway, host_port),
+                ("host docker0 listener", "172.17.0.1", host_port),
+            ],
+        )
+    finally:
+        listener.close()
+    assert found.pop("model") == "connected"
+    assert found, "no probe besides the model ran"
+    assert all(outcome != "connected" for outcome in found.values()), found
+    assert accepted == []
+
+
+def test_the_api_needs_the_generated_token(codex_stack: Stack, codex_api_token: str) -> None:
+    assert codex_stack.api_token is not None
+    assert codex_api_token == codex_stack.api_token
+    assert len(codex_api_token) >= 32
+    # For the outer test only, which looks for it in the bundle and the output.
+    Path("generated-token.txt").write_text(codex_api_token)
+    request = urllib.request.Request(
+        f"{codex_stack.base_url}/api/v1/projects",
+        data=b'{"instruction": "Create it"}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+
+
+def test_the_model_stand_in_has_its_own_health_check(codex_stack: Stack) -> None:
+    container = container_of(codex_stack, "model-stub")
+    deadline = time.monotonic() + 40
+    status = ""
+    while time.monotonic() < deadline:
+        status = inspect("container", container)["State"]["Health"]["Status"]
+        if status != "starting":
+            break
+        time.sleep(1)
+    assert status == "healthy"
+    test = inspect("container", container)["Config"]["Healthcheck"]["Test"]
+    assert any("8080/healthz" in part for part in test)
