@@ -7,6 +7,7 @@ network, with the worker's own restrictions (uid 1000, no capabilities, read-onl
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -158,3 +159,84 @@ def test_the_model_stand_in_has_its_own_health_check(codex_stack: Stack) -> None
     assert status == "healthy"
     test = inspect("container", container)["Config"]["Healthcheck"]["Test"]
     assert any("8080/healthz" in part for part in test)
+
+
+def api(codex_stack: Stack, token: str, path: str, body: bytes | None = None) -> Any:
+    request = urllib.request.Request(
+        f"{codex_stack.base_url}{path}",
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())
+
+
+def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+
+
+def healthy(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def test_a_restart_mid_job_fails_it_in_the_api_and_in_result_json(
+    codex_stack: Stack, codex_api_token: str
+) -> None:
+    assert codex_stack.compose is not None
+    assert codex_stack.workspace_root is not None
+    run = codex_stack.compose.project
+    body = json.dumps({"instruction": "Create the Fibonacci CLI. [model-stub:hang]"}).encode()
+    # The request dies with the orchestrator; its thread only has to end.
+    thread = threading.Thread(
+        target=_swallow, args=(codex_stack, codex_api_token, body), daemon=True
+    )
+    thread.start()
+    labels = wait_for(
+        "a worker container of this run",
+        lambda: docker(
+            "ps",
+            "--filter",
+            f"label=io.pytest-codex.run={run}",
+            "--filter",
+            "label=io.pytest-codex.role=worker",
+            "--format",
+            '{{.Label "io.pytest-codex.project"}} {{.Label "io.pytest-codex.job"}}',
+        ),
+    )
+    project_id, job_id = labels.split()[:2]
+    time.sleep(1)  # the worker has written its first lines
+    codex_stack.compose.run("restart", "-t", "5", "orchestrator")
+    # The same URL answers again: the harness chose the published port.
+    wait_for("/healthz after the restart", lambda: healthy(codex_stack.base_url))
+    thread.join(timeout=30)
+    project = api(codex_stack, codex_api_token, f"/api/v1/projects/{project_id}")
+    assert project["status"] == "failed"
+    assert project["job"]["status"] == "failed"
+    assert project["job"]["error"]["type"] == "interrupted"
+    read = api(codex_stack, codex_api_token, f"/api/v1/{project_id}/files/.codex/result.json")
+    result = json.loads(read["content"])
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "interrupted"
+    assert result["error"]["message"] == project["job"]["error"]["message"]
+    on_disk = codex_stack.workspace_root / project_id / ".codex" / "result.json"
+    assert json.loads(on_disk.read_text()) == result
+    # The worker is gone; its logs stay with the job.
+    assert docker("ps", "-aq", "--filter", f"label=io.pytest-codex.job={job_id}") == ""
+    worker_log = codex_stack.workspace_root / ".jobs" / job_id / "worker.log"
+    assert f"job {job_id}" in worker_log.read_text()
+
+
+def _swallow(codex_stack: Stack, token: str, body: bytes) -> None:
+    with contextlib.suppress(OSError):
+        api(codex_stack, token, "/api/v1/projects", body)
