@@ -17,6 +17,12 @@ from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
 from pytest_codex.settings import Settings
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
+STUB_ONLY_FAMILY = "model-stub-only"
+STUB_ONLY_REASON = (
+    "model-stub-only: this case needs the bundled model stand-in (a [model-stub:...] fault "
+    "marker or the files it scripts); against a real model it would bill an agent run "
+    "and prove nothing (--codex-live-model=openai)"
+)
 
 
 class MatrixFile(pytest.File):
@@ -28,10 +34,17 @@ class MatrixFile(pytest.File):
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}
-        mode = self.config.stash[SETTINGS_KEY].mode
+        settings = self.config.stash[SETTINGS_KEY]
+        mode = settings.mode
         for case in matrix.cases:
             if case.runs_in(mode):
-                yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
+                item = CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
+                if case.family == STUB_ONLY_FAMILY and (mode, settings.live_model) == (
+                    "live",
+                    "openai",
+                ):
+                    item.add_marker(pytest.mark.skip(reason=STUB_ONLY_REASON))
+                yield item
         if matrix.load is not None and mode in matrix.modes:
             yield LoadItem.from_parent(
                 self, name=matrix.name, load=matrix.load, callobj=_matrix_case

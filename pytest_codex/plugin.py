@@ -71,7 +71,12 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         {},
         "string",
     ),
-    ("request-timeout", "seconds to wait for one response (default: 60).", {}, "string"),
+    (
+        "request-timeout",
+        "seconds to wait for one response (default: 60; 360 in live mode).",
+        {},
+        "string",
+    ),
 )
 
 

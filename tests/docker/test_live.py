@@ -78,6 +78,11 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "*live.yaml::worker-result PASSED*",
+            "*live.yaml::model-401-result PASSED*",
+            "*live.yaml::model-429-result PASSED*",
+            "*live.yaml::model-500-result PASSED*",
+            "*live.yaml::model-response-failed-result PASSED*",
+            "*live.yaml::model-stall-result PASSED*",
             "*live.yaml::model-hangs-until-the-job-timeout PASSED*",
             "rollback to mocked: passed",
         ]
@@ -105,7 +110,16 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     assert {"authorization", "openai-organization", "openai-project"} <= set(
         stub_log[0]["headers"]
     )
-    assert {entry["scenario"] for entry in stub_log} >= {"create", "edit", "401", "500", "hang"}
+    assert {entry["scenario"] for entry in stub_log} >= {
+        "create",
+        "edit",
+        "401",
+        "429",
+        "500",
+        "failed",
+        "stall",
+        "hang",
+    }
     events = list((live / "workers").glob("*/events.jsonl"))
     assert events, "no worker event stream in the bundle"
     assert any(b'"turn.completed"' in path.read_bytes() for path in events)
