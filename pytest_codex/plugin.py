@@ -27,7 +27,7 @@ from pytest_codex.evidence import EvidenceBundle, SecretLeakError
 from pytest_codex.harness import Harness, Stack
 from pytest_codex.items import SETTINGS_KEY, MatrixFile
 from pytest_codex.redact import Redactor
-from pytest_codex.rollback import roll_back
+from pytest_codex.rollback import RollbackFilesError, mocked_compose_files, roll_back
 from pytest_codex.settings import RawOption, Settings, SettingsError
 
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
@@ -243,9 +243,13 @@ def codex_rollback_compose_files(
     codex_settings: Settings, codex_compose_files: tuple[Path, ...]
 ) -> tuple[Path, ...]:
     """Compose files of the mocked stack a live run rolls back to (default: the bundled
-    mocked stack, or your own files with USE_DUMMY_WORKER=true)."""
+    mocked stack, or your own files minus those named as live overlays, e.g.
+    compose.live.yaml or docker-compose.hermetic.yml, with USE_DUMMY_WORKER=true)."""
     if codex_settings.compose_files is not None:
-        return codex_compose_files
+        try:
+            return mocked_compose_files(codex_compose_files)
+        except RollbackFilesError as error:
+            pytest.fail(str(error), pytrace=False)
     return harness.bundled_compose_files("mocked", codex_settings.live_model)
 
 
@@ -367,7 +371,8 @@ def _roll_back(
     mocked.finalize({"rollback_of": "live", "rollback": outcome.as_dict()})
     if not outcome.passed:
         pytest.fail(
-            f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
+            "codex rollback to mocked mode failed: "
+            f"{outcome.error or outcome.problems or outcome.cases}",
             pytrace=False,
         )
 

@@ -94,6 +94,13 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
         assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["rollback"]["passed"] is True
+    checks = manifest["rollback"]["checks"]
+    assert checks["docker_socket_mounts"] == []
+    assert checks["openai_variables"] == []
+    assert checks["workers_started"] == 0
+    readable, total = checks["live_projects_readable"].split("/")
+    assert readable == total
+    assert int(total) >= 3
     assert manifest["live"]["env"] == dict.fromkeys(canaries, "present")
     assert manifest["live"]["git_ignore"] == {".env": "ignored", ".env.live": "ignored"}
     compared = manifest["comparison_with_mocked"]

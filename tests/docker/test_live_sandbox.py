@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex import verify
+from tests.conftest import REPO
 
 HERE = Path(__file__).resolve().parent
 HEALTH_MATRIX = """\
@@ -53,7 +54,17 @@ def test_probes_from_a_worker_during_a_live_run(
     pytester: pytest.Pytester, worker_image: str, orchestrator_image: str
 ) -> None:
     del worker_image, orchestrator_image  # built as the live stack builds them
-    result = live_session(pytester, "m/health.yaml", "test_live_session.py")
+    # The bundled files given explicitly, as a user gives their own: the rollback must
+    # derive the mocked stack from them (compose.yaml alone).
+    service = REPO / "service"
+    result = live_session(
+        pytester,
+        f"--codex-compose-file={service / 'compose.yaml'}",
+        f"--codex-compose-file={service / 'compose.live.yaml'}",
+        f"--codex-compose-file={service / 'compose.hermetic.yaml'}",
+        "m/health.yaml",
+        "test_live_session.py",
+    )
     output = result.stdout.str()
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0, output
@@ -78,6 +89,13 @@ def test_probes_from_a_worker_during_a_live_run(
     assert guard["rule"][guard["rule"].index("--comment") + 1] not in rules
     # The generated token is redacted like a key: it is nowhere in the bundle.
     assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    rollback = manifest["rollback"]
+    assert rollback["passed"] is True, rollback
+    assert rollback["checks"]["docker_socket_mounts"] == []
+    assert rollback["checks"]["openai_variables"] == []
+    assert rollback["checks"]["workers_started"] == 0
+    assert rollback["checks"]["live_projects_readable"] == "1/1"  # the restarted job's
     token = (pytester.path / "generated-token.txt").read_bytes()
     assert len(token) >= 32
     for path in pytester.path.joinpath("evidence").rglob("*"):
