@@ -240,3 +240,14 @@ def test_a_restart_mid_job_fails_it_in_the_api_and_in_result_json(
 def _swallow(codex_stack: Stack, token: str, body: bytes) -> None:
     with contextlib.suppress(OSError):
         api(codex_stack, token, "/api/v1/projects", body)
+
+
+def test_the_model_stand_in_stops_on_sigterm_within_a_second(codex_stack: Stack) -> None:
+    """Last: the stand-in is not needed after it (the rollback is mocked)."""
+    container = container_of(codex_stack, "model-stub")
+    started = time.monotonic()
+    docker("stop", "-t", "5", container)
+    seconds = time.monotonic() - started
+    state = inspect("container", container)["State"]
+    assert state["ExitCode"] == 0  # it ended itself: SIGKILL would give 137
+    assert seconds < 2.0  # a second for the stand-in, the rest for docker's own calls

@@ -1,7 +1,7 @@
 """The live sandbox, probed while a real live harness session runs (real Docker, real
 worker image, the bundled model stand-in): a worker reaches the model and nothing else,
 the API needs the run's generated token, the host guard comes and goes with the run, the
-stand-in is healthy by its own check, and an orchestrator restarted mid-job fails the job
+stand-in is healthy by its own check and stops on SIGTERM at once, and an orchestrator restarted mid-job fails the job
 in the API and in result.json alike (tests/docker/live_session.py holds those tests)."""
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def test_probes_from_a_worker_during_a_live_run(
             "*test_the_api_needs_the_generated_token PASSED*",
             "*test_the_model_stand_in_has_its_own_health_check PASSED*",
             "*test_a_restart_mid_job_fails_it_in_the_api_and_in_result_json PASSED*",
+            "*test_the_model_stand_in_stops_on_sigterm_within_a_second PASSED*",
         ]
     )
     [bundle] = sorted((pytester.path / "evidence").glob("*/live"))
