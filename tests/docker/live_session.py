@@ -147,6 +147,36 @@ def test_the_api_needs_the_generated_token(codex_stack: Stack, codex_api_token: 
     assert refused.value.code == 401
 
 
+def test_where_the_key_is_while_the_stack_runs(codex_stack: Stack) -> None:
+    """The key is in the containers' configuration (docker inspect, and dockerd's
+    config.v2.json on disk) while they exist; not in the images. Never printed."""
+    key = Path(".env.live").read_text().split("=", 1)[1].strip()
+    root = Path(docker("info", "--format", "{{.DockerRootDir}}"))
+    held: dict[str, bool] = {}
+    ids: list[str] = []
+    for service in ("orchestrator", "model-stub"):
+        container = container_of(codex_stack, service)
+        info = inspect("container", container)
+        ids.append(info["Id"])
+        held[f"{service}: docker inspect"] = any(
+            entry.endswith(f"={key}") for entry in info["Config"]["Env"]
+        )
+        config = root / "containers" / info["Id"] / "config.v2.json"
+        held[f"{service}: config.v2.json"] = key in config.read_text()
+        image = inspect("image", info["Image"])
+        held[f"{service}: image"] = key in json.dumps(image)
+    assert held == {
+        "orchestrator: docker inspect": True,
+        "orchestrator: config.v2.json": True,
+        "orchestrator: image": False,
+        "model-stub: docker inspect": True,
+        "model-stub: config.v2.json": True,
+        "model-stub: image": False,
+    }
+    # For the outer test, which checks that these configurations are gone afterwards.
+    Path("container-ids.txt").write_text("\n".join(ids))
+
+
 def test_the_model_stand_in_has_its_own_health_check(codex_stack: Stack) -> None:
     container = container_of(codex_stack, "model-stub")
     deadline = time.monotonic() + 40

@@ -1,8 +1,10 @@
 """The live sandbox, probed while a real live harness session runs (real Docker, real
 worker image, the bundled model stand-in): a worker reaches the model and nothing else,
 the API needs the run's generated token, the host guard comes and goes with the run, the
-stand-in is healthy by its own check and stops on SIGTERM at once, and an orchestrator restarted mid-job fails the job
-in the API and in result.json alike (tests/docker/live_session.py holds those tests)."""
+keys sit only in the containers' configuration and leave with them, the stand-in is
+healthy by its own check and stops on SIGTERM at once, and an orchestrator restarted
+mid-job fails the job in the API and in result.json alike (the tests run inside the
+session are in tests/docker/live_session.py)."""
 
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ def test_probes_from_a_worker_during_a_live_run(
         [
             "*test_a_worker_reaches_the_model_and_nothing_else PASSED*",
             "*test_the_api_needs_the_generated_token PASSED*",
+            "*test_where_the_key_is_while_the_stack_runs PASSED*",
             "*test_the_model_stand_in_has_its_own_health_check PASSED*",
             "*test_a_restart_mid_job_fails_it_in_the_api_and_in_result_json PASSED*",
             "*test_the_model_stand_in_stops_on_sigterm_within_a_second PASSED*",
@@ -97,6 +100,18 @@ def test_probes_from_a_worker_during_a_live_run(
     assert rollback["checks"]["openai_variables"] == []
     assert rollback["checks"]["workers_started"] == 0
     assert rollback["checks"]["live_projects_readable"] == "1/1"  # the restarted job's
+    # The containers' configurations that held the key are gone with the stack.
+    root = subprocess.run(
+        ["docker", "info", "--format", "{{.DockerRootDir}}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    ids = (pytester.path / "container-ids.txt").read_text().split()
+    assert len(ids) == 2
+    for container in ids:
+        assert not (Path(root) / "containers" / container).exists()
     token = (pytester.path / "generated-token.txt").read_bytes()
     assert len(token) >= 32
     for path in pytester.path.joinpath("evidence").rglob("*"):
