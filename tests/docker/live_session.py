@@ -145,6 +145,11 @@ def test_the_api_needs_the_generated_token(codex_stack: Stack, codex_api_token: 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 401
+    # Published on 127.0.0.1 only, at the port the harness chose.
+    orchestrator = inspect("container", container_of(codex_stack, "orchestrator"))
+    [binding] = orchestrator["HostConfig"]["PortBindings"]["8000/tcp"]
+    assert binding["HostIp"] == "127.0.0.1"
+    assert codex_stack.base_url == f"http://127.0.0.1:{binding['HostPort']}"
 
 
 def test_where_the_key_is_while_the_stack_runs(codex_stack: Stack) -> None:

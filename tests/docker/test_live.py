@@ -127,6 +127,7 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
         "stall",
         "hang",
     }
+    assert json.loads((live / "sandbox" / "host-guard.json").read_text())["active"] is True
     events = list((live / "workers").glob("*/events.jsonl"))
     assert events, "no worker event stream in the bundle"
     assert any(b'"turn.completed"' in path.read_bytes() for path in events)
