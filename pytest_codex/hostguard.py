@@ -10,7 +10,8 @@ worker. While the harness runs as root with iptables present, it inserts
 after `compose up` and deletes it at teardown. Traffic between containers on the bridge
 (worker to model stand-in) does not pass INPUT and is untouched. Without root or
 iptables nothing is changed and the reason is recorded; the host's listeners on the
-bridge address then stay reachable from a worker. No pytest import here.
+bridge address then stay reachable from a worker. A rule left by a killed run (its
+bridge is gone) is deleted the next time a guard is installed. No pytest import here.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 WORKERS_NETWORK = "pytest-codex-workers-{run_id}"  # as compose.live.yaml names it
 COMMAND_TIMEOUT_S = 15.0
 COMMENT_PREFIX = "pytest-codex:"
+MAX_RULES_SWEPT = 1000  # INPUT rules looked at for ones left by killed runs, at most
+NET_CLASS = Path("/sys/class/net")
 
 
 @dataclass
@@ -80,6 +85,7 @@ def install(network: str, run_id: str) -> HostGuard:
         guard.reason = f"network {network!r} not found (a compose file of your own?): no rule"
         return guard
     guard.interface, guard.subnet = bridge
+    sweep_stale(iptables)
     rule = [
         "INPUT",
         "-i",
@@ -101,6 +107,26 @@ def install(network: str, run_id: str) -> HostGuard:
     guard.rule = rule
     guard.reason = "workers' packets to any host address are dropped"
     return guard
+
+
+def sweep_stale(iptables: str) -> list[str]:
+    """Delete the rules of killed runs: ours (by comment) whose bridge is gone. Returns
+    the comments of the rules deleted."""
+    listed = _run([iptables, "-S", "INPUT"])
+    swept: list[str] = []
+    for line in listed.stdout.splitlines()[:MAX_RULES_SWEPT]:
+        try:
+            words = shlex.split(line)  # the comment is quoted
+        except ValueError:
+            continue
+        if words[:2] != ["-A", "INPUT"] or "-i" not in words or "--comment" not in words:
+            continue
+        comment = words[words.index("--comment") + 1]
+        interface = words[words.index("-i") + 1]
+        stale = comment.startswith(COMMENT_PREFIX) and not (NET_CLASS / interface).exists()
+        if stale and _run([iptables, "-D", *words[1:]]).returncode == 0:
+            swept.append(comment)
+    return swept
 
 
 def remove(guard: HostGuard) -> None:

@@ -112,3 +112,31 @@ def test_a_network_that_does_not_exist_is_recorded_not_guarded() -> None:
     assert guard.active is False
     assert "not found" in guard.reason
     hostguard.remove(guard)  # nothing to remove, no error
+
+
+def test_a_killed_runs_rule_is_swept_by_the_next_guard(internal_network: str) -> None:
+    stale = [
+        "INPUT",
+        "-i",
+        "br-0000deadbeef",
+        "-s",
+        "10.254.254.0/24",
+        "-m",
+        "comment",
+        "--comment",
+        "pytest-codex:killed-run",
+        "-j",
+        "DROP",
+    ]
+    subprocess.run(["iptables", "-A", *stale], check=True, timeout=30)
+    guard = hostguard.install(internal_network, "sweeper")
+    try:
+        assert guard.active, guard.reason
+        rules = subprocess.run(
+            ["iptables", "-S", "INPUT"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        assert "pytest-codex:killed-run" not in rules
+        assert "pytest-codex:sweeper" in rules  # a live bridge's rule stays
+    finally:
+        hostguard.remove(guard)
+        subprocess.run(["iptables", "-D", *stale], timeout=30, check=False, capture_output=True)
