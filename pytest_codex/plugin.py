@@ -38,6 +38,7 @@ from pytest_codex.harness import Harness, Stack
 from pytest_codex.items import CaseItem, LoadItem, MatrixFile
 from pytest_codex.keys import (
     LIVE_ENV_KEY,
+    LIVE_TOKEN_KEY,
     REDACTOR_KEY,
     REPORT_KEY,
     SESSION_KEY,
@@ -47,6 +48,7 @@ from pytest_codex.keys import (
     STACK_KEY,
 )
 from pytest_codex.redact import Redactor
+from pytest_codex.rollback import RollbackFilesError, mocked_compose_files
 from pytest_codex.settings import RawOption, Settings, SettingsError
 
 # (option name, help, extra addoption arguments, ini type)
@@ -88,7 +90,7 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ),
     (
         "request-timeout",
-        "seconds for one whole exchange, connect to last byte (default: 60).",
+        "seconds for one whole exchange, connect to last byte (default: 60; 360 in live mode).",
         {},
         "string",
     ),
@@ -199,9 +201,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SIGNING_KEY] = signing_key
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
-    config.stash[REDACTOR_KEY] = Redactor.from_environment(
-        os.environ, live_env.secrets() if live_env is not None else {}
-    )
+    # A live stack the harness starts requires a fresh API token (xdist workers take the
+    # controller's); it is a secret like the keys.
+    token = parallel.shared_token(config) or harness.live_api_token(settings)
+    config.stash[LIVE_TOKEN_KEY] = token
+    secrets = live_env.secrets() if live_env is not None else {}
+    if token is not None:
+        secrets = {**secrets, "CODEX_API_TOKEN": token}
+    config.stash[REDACTOR_KEY] = Redactor.from_environment(os.environ, secrets)
     config.stash[REPORT_KEY] = {}
     config.stash[SESSION_KEY] = session_mod.SessionRecord(
         keyword=config.getoption("keyword") or None,
@@ -352,6 +359,13 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 
 
 @pytest.fixture(scope="session")
+def codex_live_token(pytestconfig: pytest.Config) -> str | None:
+    """The API token a live stack started by the harness requires (a fresh one per
+    run, redacted everywhere); None in mocked mode or with --codex-base-url."""
+    return pytestconfig.stash[LIVE_TOKEN_KEY]
+
+
+@pytest.fixture(scope="session")
 def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
     and every value of the live env file, in any encoding. The same one cleans pytest's
@@ -409,9 +423,13 @@ def codex_rollback_compose_files(
     codex_settings: Settings, codex_compose_files: tuple[Path, ...]
 ) -> tuple[Path, ...]:
     """Compose files of the mocked stack a live run rolls back to (default: the bundled
-    mocked stack, or your own files with USE_DUMMY_WORKER=true)."""
+    mocked stack, or your own files minus those named as live overlays, e.g.
+    compose.live.yaml or docker-compose.hermetic.yml, with USE_DUMMY_WORKER=true)."""
     if codex_settings.compose_files is not None:
-        return codex_compose_files
+        try:
+            return mocked_compose_files(codex_compose_files)
+        except RollbackFilesError as error:
+            pytest.fail(str(error), pytrace=False)
     return harness.bundled_compose_files("mocked", codex_settings.live_model)
 
 
@@ -439,6 +457,7 @@ def codex_stack(
     codex_live_env: LiveEnv | None,
     codex_evidence: EvidenceBundle,
     codex_redactor: Redactor,
+    codex_live_token: str | None,
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
     volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
@@ -461,6 +480,7 @@ def codex_stack(
                 if codex_settings.mode == "live"
                 else ()
             ),
+            api_token=codex_live_token,
         )
     with contextlib.ExitStack() as exits:
         try:
@@ -490,8 +510,12 @@ def codex_base_url(pytestconfig: pytest.Config, codex_stack: Stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def codex_api_token() -> str | None:
-    """Bearer token sent to the orchestrator (CODEX_API_TOKEN), if any."""
+def codex_api_token(pytestconfig: pytest.Config, codex_base_url: str) -> str | None:
+    """Bearer token sent to the orchestrator: the one a live stack started by the
+    harness requires, else CODEX_API_TOKEN from the environment, if any."""
+    stack_ = pytestconfig.stash.get(STACK_KEY, None)
+    if stack_ is not None and stack_.base_url == codex_base_url and stack_.api_token:
+        return stack_.api_token
     return os.environ.get("CODEX_API_TOKEN") or None
 
 

@@ -27,6 +27,9 @@ DEFAULT_EVIDENCE_DIR = "docs/evidence"
 DEFAULT_ENV_FILE = ".env.live"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# Live mode: one creation waits for a whole job, so above the live overlay's job timeout
+# (CODEX_JOB_TIMEOUT, 300 s) plus a worker's start and removal.
+DEFAULT_LIVE_REQUEST_TIMEOUT = 360.0
 LIVE_MODELS = ("stub", "openai")
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_SERVICE = "orchestrator"
@@ -395,7 +398,9 @@ def resolve(
             "startup-timeout", options["startup_timeout"], DEFAULT_STARTUP_TIMEOUT
         ),
         request_timeout=_timeout(
-            "request-timeout", options["request_timeout"], DEFAULT_REQUEST_TIMEOUT
+            "request-timeout",
+            options["request_timeout"],
+            DEFAULT_LIVE_REQUEST_TIMEOUT if mode == "live" else DEFAULT_REQUEST_TIMEOUT,
         ),
         live_model=live_model,
         # `codex_mode` in the ini file asks for the harness as much as the flag does.

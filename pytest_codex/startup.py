@@ -47,6 +47,7 @@ class ComposeParts:
     files: tuple[Path, ...]
     project: str
     rollback_files: tuple[Path, ...] = ()
+    api_token: str | None = None  # required by a live stack (harness.live_api_token)
 
 
 @contextlib.contextmanager
@@ -123,7 +124,9 @@ def _compose_target(
     housekeeping = ThreadPoolExecutor(max_workers=2)
     removed = housekeeping.submit(leftovers.clean)
     docker_version = housekeeping.submit(stack.docker_server_version)
-    env = harness.stack_environment(settings, live_env, parts.workspace_root, parts.project)
+    env = harness.stack_environment(
+        settings, live_env, parts.workspace_root, parts.project, parts.api_token
+    )
     compose = stack.Compose(parts.command, parts.files, parts.project, {**os.environ, **env})
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
     timings: dict[str, float] = {}
@@ -151,6 +154,7 @@ def _compose_target(
                 workspace_root=parts.workspace_root,
                 compose=compose,
                 leak_markers=markers,
+                api_token=parts.api_token,
             )
             timings["cases"] = round(time.perf_counter() - cases_started, 3)
             teardown_started = time.perf_counter()
@@ -212,7 +216,8 @@ def _roll_back(
         signing.sign_bundle(mocked.path, signing_key)
     if not outcome.passed:
         pytest.fail(
-            f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
+            "codex rollback to mocked mode failed: "
+            f"{outcome.error or outcome.problems or outcome.cases}",
             pytrace=False,
         )
 
