@@ -93,6 +93,10 @@ def shared_bundle(config: pytest.Config, redactor: Redactor) -> EvidenceBundle |
 def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
     """On a worker, at its end: send the case records and figures to the controller."""
     record = config.stash[SESSION_KEY]
+    for case, reason in config.stash[REPORT_KEY].pop("skipped_cases", []):
+        bundle.record_case(
+            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
+        )
     workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
     workeroutput[SHARED] = {
         "cases": bundle.cases,

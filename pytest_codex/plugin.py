@@ -294,11 +294,23 @@ class SessionWatcher:
 
     def __init__(self, config: pytest.Config) -> None:
         self.record = config.stash[SESSION_KEY]
+        self.report = config.stash[REPORT_KEY]
+        self.cases: dict[str, CaseItem] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.record.selected = sum(isinstance(item, CaseItem | LoadItem) for item in items)
         self.record.collected = self.record.selected + self.record.deselected
+        self.cases = {item.nodeid: item for item in items if isinstance(item, CaseItem)}
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A case skipped before it ran (a skip marker) is recorded too: every selected
+        # case ends in one recorded outcome.
+        item = self.cases.get(report.nodeid)
+        if item is not None and report.when == "setup" and report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            self.report.setdefault("skipped_cases", []).append((item.case, str(reason)))
 
     @pytest.hookimpl
     def pytest_deselected(self, items: list[pytest.Item]) -> None:

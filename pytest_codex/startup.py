@@ -230,6 +230,10 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     live_env = config.stash[LIVE_ENV_KEY]
     if settings.result_schema is not None:
         keep_result_schema(bundle, settings.result_schema)
+    for case, reason in report.get("skipped_cases", []):
+        bundle.record_case(
+            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
+        )
     metadata: dict[str, Any] = {
         "versions": {
             "pytest_codex": pytest_codex.__version__,
