@@ -92,8 +92,12 @@ def roll_back(
     leak_markers: tuple[str, ...],
     startup_timeout: float,
     request_timeout: float,
+    service: str = stack.DEFAULT_SERVICE,
+    port: int = stack.DEFAULT_PORT,
+    health_path: str = "/healthz",
 ) -> RollbackReport:
-    """Recreate the orchestrator as in `mocked_files` and run the smoke cases."""
+    """Recreate the orchestrator (compose `service`, container `port`) as in
+    `mocked_files`, wait for `health_path`, and run the smoke cases."""
     report = RollbackReport()
     started = time.perf_counter()
     since = int(time.time())
@@ -101,13 +105,13 @@ def roll_back(
     env = {**live.env, "USE_DUMMY_WORKER": "true"}
     mocked = stack.Compose(live.command, mocked_files, live.project, env)
     try:
-        mocked.run("up", "-d", "--no-deps", "--force-recreate", "orchestrator")
-        port = mocked.run("port", "orchestrator", str(stack.DEFAULT_PORT)).strip()
-        base_url = f"http://127.0.0.1:{port.splitlines()[-1].rsplit(':', 1)[1]}"
+        mocked.run("up", "-d", "--no-deps", "--force-recreate", service)
+        published = mocked.run("port", service, str(port)).strip()
+        base_url = f"http://127.0.0.1:{published.splitlines()[-1].rsplit(':', 1)[1]}"
         deadline = time.monotonic() + startup_timeout
-        while not stack.probe(base_url):
+        while not stack.probe(base_url, path=health_path):
             if time.monotonic() > deadline:
-                raise stack.StackError(f"{base_url}/healthz did not answer after the restart")
+                raise stack.StackError(f"{base_url}{health_path} did not answer after the restart")
             time.sleep(0.25)
     except (stack.StackError, IndexError) as error:
         report.error = str(error)
@@ -148,7 +152,7 @@ def roll_back(
             entry.get("message"),
         )
         report.cases.append(entry)
-    _check_container(report, mocked)
+    _check_container(report, mocked, service)
     _check_no_workers(report, live.project, since)
     _check_live_projects(report, base_url, live_projects, context.api_token, request_timeout)
     report.seconds = time.perf_counter() - started
@@ -164,11 +168,13 @@ def _docker(*argv: str) -> str:
     return done.stdout
 
 
-def _check_container(report: RollbackReport, mocked: stack.Compose) -> None:
+def _check_container(
+    report: RollbackReport, mocked: stack.Compose, service: str = stack.DEFAULT_SERVICE
+) -> None:
     """No Docker socket mounted and no OPENAI_* variable (names only) in the recreated
     orchestrator, as `docker inspect` sees it."""
     try:
-        container = mocked.run("ps", "-q", stack.DEFAULT_SERVICE).split()[-1]
+        container = mocked.run("ps", "-q", service).split()[-1]
         [info] = json.loads(_docker("inspect", container))
     except (stack.StackError, IndexError, ValueError) as error:
         report.problems.append(f"the recreated orchestrator cannot be inspected: {error}")

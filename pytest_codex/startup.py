@@ -198,6 +198,9 @@ def _roll_back(
         leak_markers=markers,
         startup_timeout=settings.startup_timeout,
         request_timeout=settings.request_timeout,
+        service=settings.target.service,
+        port=settings.target.port,
+        health_path=settings.target.health_path,
     )
     report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
     smoke = len(outcome.cases)
