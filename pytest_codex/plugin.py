@@ -182,6 +182,7 @@ def pytest_configure(config: pytest.Config) -> None:
             rootdir=config.rootpath,
             environ=os.environ,
             home=None if ignored is None else ignored.parent,
+            ini_dir=None if config.inipath is None else config.inipath.parent,
         )
         if settings.mode_given:
             settings_mod.check_matrix_paths(settings)

@@ -302,13 +302,18 @@ def resolve(
     rootdir: Path,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
+    ini_dir: Path | None = None,
 ) -> Settings:
     """Resolve every `codex` option; relative cli paths start at the invocation directory,
     relative ini paths and the defaults at `home` (default: see `defaults_base`)."""
     home = home or defaults_base(invocation_dir, rootdir)
 
     def base_for(source: str) -> Path:
-        return invocation_dir if source == "cli" else home
+        # Relative paths: from where the user stands (command line), from the ini file's
+        # folder (as pytest resolves its own `paths` options), else from `home`.
+        if source == "cli":
+            return invocation_dir
+        return ini_dir if source == "ini" and ini_dir is not None else home
 
     mode_value, mode_source = _pick(options["mode"])
     mode = str(mode_value or "mocked")
