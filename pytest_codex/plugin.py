@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import pytest_codex
-from pytest_codex import compare, envfile, harness, leftovers, stack
+from pytest_codex import compare, envfile, harness, images, leftovers, stack, stackfiles
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
@@ -285,10 +285,11 @@ def codex_stack(
     housekeeping = ThreadPoolExecutor(max_workers=2)
     removed = housekeeping.submit(leftovers.clean)
     docker_version = housekeeping.submit(stack.docker_server_version)
-    env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
-    compose = stack.Compose(command, files, project, {**os.environ, **env})
-    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
     timings: dict[str, float] = {}
+    prepared = _prepare_images(pytestconfig, settings, files, timings)
+    env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
+    compose = stack.Compose(command, files, project, {**os.environ, **prepared, **env})
+    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
     report.update(
         timings=timings,
         target={"compose_files": [str(f) for f in files], "project": project},
@@ -352,6 +353,25 @@ def _roll_back(
             f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
             pytrace=False,
         )
+
+
+def _prepare_images(
+    config: pytest.Config, settings: Settings, files: tuple[Path, ...], timings: dict[str, float]
+) -> dict[str, str]:
+    """Base image, wheelhouses and, for the bundled stack, its images; one progress line
+    per step; a failure stops the session once. The variables compose needs."""
+    context = stackfiles.assemble() if settings.compose_files is None else None
+    if context is not None and (not files or files[0].parent != context.path):  # overridden
+        context = None
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    progress = reporter.write_line if reporter is not None else images.to_stderr
+    try:
+        prepared = images.prepare(context, live=settings.mode == "live", progress=progress)
+    except images.ImagePrepError as error:
+        details = f"\n{error.details}" if error.details else ""
+        pytest.exit(f"codex stack: {error}{details}", returncode=pytest.ExitCode.TESTS_FAILED)
+    timings.update(prepared.timings)
+    return prepared.env
 
 
 @pytest.fixture(scope="session")
