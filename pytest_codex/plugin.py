@@ -8,6 +8,7 @@ can be overridden in a conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import time
@@ -364,7 +365,12 @@ def _prepare_images(
     if context is not None and (not files or files[0].parent != context.path):  # overridden
         context = None
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    progress = reporter.write_line if reporter is not None else images.to_stderr
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def progress(line: str) -> None:  # shown at once, not captured with the first case
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            (reporter.write_line if reporter is not None else images.to_stderr)(line)
+
     try:
         prepared = images.prepare(context, live=settings.mode == "live", progress=progress)
     except images.ImagePrepError as error:
