@@ -45,7 +45,8 @@ DOWNLOAD_TIMEOUT = 900.0  # one `pip download` of a requirements file (the CLI i
 BUILD_TIMEOUT = 900.0  # one `docker build`
 DETAIL_LINES = 15  # lines of a failed command's output kept in ImagePrepError.details
 ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}  # Docker's names to wheel platform tags
-GLIBC_TAG = "manylinux_2_36"  # Debian bookworm's glibc (both base images are bookworm)
+GLIBC_MINOR = 36  # Debian bookworm's glibc 2.36 (both base images are bookworm)
+LEGACY_MANYLINUX = ("manylinux2014", "manylinux2010", "manylinux1")
 
 Progress = Callable[[str], None]
 
@@ -294,13 +295,21 @@ def fill_wheelhouse(
     return len(wheels), how
 
 
+def platform_options(arch: str) -> list[str]:
+    """`--platform` for every manylinux tag a glibc 2.36 image accepts (pip does not
+    widen `manylinux_2_36` to the older tags by itself)."""
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(GLIBC_MINOR, 4, -1)]
+    tags += [f"{legacy}_{arch}" for legacy in LEGACY_MANYLINUX]
+    return [option for tag in tags for option in ("--platform", tag)]
+
+
 def _download(requirements: Path, store: Path, python: str, arch: str) -> str | None:
     staging = store.with_name(f".{store.name}.{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     nodot = python.replace(".", "")
     argv = [
         sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-        "--only-binary=:all:", "--platform", f"{GLIBC_TAG}_{arch}",
+        "--only-binary=:all:", *platform_options(arch),
         "--python-version", python, "--implementation", "cp", "--abi", f"cp{nodot}",
         "--dest", str(staging), "-r", str(requirements),
     ]  # fmt: skip

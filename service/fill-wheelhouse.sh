@@ -18,8 +18,13 @@ fill() {  # fill <requirements file> <destination>
         return 0
     fi
     echo "wheelhouse: downloading wheels for $requirements into $dest" >&2
-    # The images run CPython 3.11 on glibc (Debian bookworm).
-    python3 -m pip download -q --only-binary=:all: --platform "manylinux_2_36_$(uname -m)" \
+    # The images run CPython 3.11 on glibc 2.36 (Debian bookworm): every manylinux tag
+    # up to that (pip does not widen the newest to the older ones by itself).
+    local arch platforms=() minor
+    arch=$(uname -m)
+    for minor in $(seq 36 -1 5); do platforms+=(--platform "manylinux_2_${minor}_$arch"); done
+    platforms+=(--platform "manylinux2014_$arch" --platform "manylinux1_$arch")
+    python3 -m pip download -q --only-binary=:all: "${platforms[@]}" \
         --python-version 3.11 --implementation cp --abi cp311 \
         --dest "$dest" -r "$requirements" \
         2> >(grep -v "is ignored: it is neither" >&2)
