@@ -3,7 +3,8 @@
 What `scripts/lib.sh` did in shell, now done by the plugin for every user:
 
 - base image: `$CODEX_BASE_IMAGE` when set (present or pullable), else `python:3.11-slim`
-  when present, else the project's Debian image when already built, else
+  when present, else the project's Debian image (`$CODEX_DEBIAN_IMAGE`, default
+  `pytest-codex/base:bookworm`) when already built, else
   `python:3.11-slim` pulled (PULL_TIMEOUT), else the Debian image built by the shipped
   script (debootstrap + `docker import`; root);
 - wheelhouses: the images' Python packages downloaded on the host (where the package
@@ -193,13 +194,14 @@ def base_image(env: Mapping[str, str] = os.environ) -> tuple[str, str]:
             f"base image: CODEX_BASE_IMAGE={chosen} is neither present nor pullable; "
             "build or pull it, or unset CODEX_BASE_IMAGE to let pytest-codex make one"
         )
-    for image in (DEFAULT_BASE_IMAGE, DEBIAN_BASE_IMAGE):
+    debian = env.get("CODEX_DEBIAN_IMAGE") or DEBIAN_BASE_IMAGE
+    for image in (DEFAULT_BASE_IMAGE, debian):
         if image_present(image):
             return image, "present"
     if pull(DEFAULT_BASE_IMAGE):
         return DEFAULT_BASE_IMAGE, "pulled"
-    build_debian_base()
-    return DEBIAN_BASE_IMAGE, f"built from Debian packages: {DEFAULT_BASE_IMAGE} cannot be pulled"
+    build_debian_base(tag=debian)
+    return debian, f"built from Debian packages: {DEFAULT_BASE_IMAGE} cannot be pulled"
 
 
 def base_image_script() -> Path:
@@ -207,29 +209,33 @@ def base_image_script() -> Path:
 
 
 def build_debian_base(
-    script: Path | None = None, euid: int | None = None, timeout: float = DEBIAN_BUILD_TIMEOUT
+    tag: str = DEBIAN_BASE_IMAGE,
+    script: Path | None = None,
+    euid: int | None = None,
+    timeout: float = DEBIAN_BUILD_TIMEOUT,
 ) -> None:
-    """Run the shipped script (debootstrap + docker import): it needs root, and
-    installs debootstrap with apt-get when missing."""
+    """Run the shipped script (debootstrap + docker import) to make `tag`: it needs
+    root, and installs debootstrap with apt-get when missing."""
     script = script if script is not None else base_image_script()
     euid = euid if euid is not None else os.geteuid()
     fix = (
-        f"run `sudo bash {script}` once, or make {DEFAULT_BASE_IMAGE} available "
+        f"run `sudo bash {script} --debian` once, or make {DEFAULT_BASE_IMAGE} available "
         "(docker pull / docker load), or set CODEX_BASE_IMAGE to a local image with python3"
     )
     if euid != 0:
         raise ImagePrepError(
             f"base image: {DEFAULT_BASE_IMAGE} cannot be pulled and building "
-            f"{DEBIAN_BASE_IMAGE} from Debian packages needs root; {fix}"
+            f"{tag} from Debian packages needs root; {fix}"
         )
     if shutil.which("debootstrap") is None and shutil.which("apt-get") is None:
         raise ImagePrepError(
-            f"base image: building {DEBIAN_BASE_IMAGE} needs debootstrap and there is no "
+            f"base image: building {tag} needs debootstrap and there is no "
             f"apt-get to install it; install debootstrap, or {fix}"
         )
     try:
         done = subprocess.run(
             ["bash", str(script), "--debian"],
+            env={**os.environ, "CODEX_DEBIAN_IMAGE": tag},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -237,12 +243,12 @@ def build_debian_base(
         )
     except subprocess.TimeoutExpired:
         raise ImagePrepError(
-            f"base image: building {DEBIAN_BASE_IMAGE} took over {timeout:.0f} s; "
+            f"base image: building {tag} took over {timeout:.0f} s; "
             f"check the Debian mirror (CODEX_DEBIAN_MIRROR), or {fix}"
         ) from None
     if done.returncode != 0:
         raise ImagePrepError(
-            f"base image: building {DEBIAN_BASE_IMAGE} failed ({_first_line(done.stderr)}); "
+            f"base image: building {tag} failed ({_first_line(done.stderr)}); "
             f"check the Debian mirror (CODEX_DEBIAN_MIRROR), or {fix}",
             _tail(done.stderr),
         )

@@ -13,7 +13,7 @@
 set -euo pipefail
 
 DEFAULT_IMAGE=python:3.11-slim
-LOCAL_IMAGE=pytest-codex/base:bookworm
+LOCAL_IMAGE=${CODEX_DEBIAN_IMAGE:-pytest-codex/base:bookworm}
 SUITE=bookworm
 MIRROR=${CODEX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=python3,python3-venv,ca-certificates
