@@ -101,36 +101,33 @@ def prepare(
     """
     prepared = Prepared(base_image="")
     steps = _Steps(progress, prepared.timings)
-    arch = engine_arch()
     started = time.perf_counter()
+    arch = engine_arch()
     base, how = base_image(env)
     prepared.base_image = base
     prepared.env["CODEX_BASE_IMAGE"] = base
     steps.done("base_image", started, f"base image {base} ({how})")
     if context is None:
         return prepared
-    started = time.perf_counter()
-    python = image_python(base, env)
     wheelhouses = [("wheelhouse", context.path / "requirements.txt", context.wheelhouse)]
-    if live:
-        wheelhouses.append(
-            ("worker_wheelhouse", context.worker / "requirements.txt", context.worker_wheels)
-        )
-    for key, requirements, dest in wheelhouses:
-        if key != "wheelhouse":
-            started = time.perf_counter()
-        count, how = fill_wheelhouse(requirements, dest, python, arch, env)
-        label = key.replace("_", " ")
-        steps.done(key, started, f"{label} {count} wheels ({how})")
-    images = [("orchestrator_image", ORCHESTRATOR_IMAGE, context.path)]
+    images = [("orchestrator", ORCHESTRATOR_IMAGE, context.path)]
     if live:
         worker = env.get("CODEX_WORKER_IMAGE") or WORKER_IMAGE
-        images.append(("worker_image", worker, context.worker))
         prepared.env["CODEX_WORKER_IMAGE"] = worker
-    for key, tag, folder in images:
+        wheelhouses.append(
+            ("worker wheelhouse", context.worker / "requirements.txt", context.worker_wheels)
+        )
+        images.append(("worker", worker, context.worker))
+    python = ""
+    for label, requirements, dest in wheelhouses:
+        started = time.perf_counter()
+        python = python or image_python(base, env)  # cached by image id after the first run
+        count, how = fill_wheelhouse(requirements, dest, python, arch, env)
+        steps.done(label.replace(" ", "_"), started, f"{label} {count} wheels ({how})")
+    for name, tag, folder in images:
         started = time.perf_counter()
         build_image(tag, folder, base)
-        steps.done(key, started, f"building {key.split('_')[0]} image {tag}")
+        steps.done(f"{name}_image", started, f"building {name} image {tag}")
     return prepared
 
 

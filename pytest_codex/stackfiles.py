@@ -176,6 +176,8 @@ def _write(root: Path, target: Path, files: list[tuple[str, Path]]) -> None:
     for folder in (WHEELHOUSE, WORKER_WHEELS):
         (staging / folder).mkdir(parents=True, exist_ok=True)
         (staging / folder / ".keep").touch()
+    if target.exists():  # without compose.yaml: not one of ours (they appear whole, by rename)
+        shutil.rmtree(target, ignore_errors=True)
     try:
         staging.rename(target)
     except OSError:  # another session made it first: theirs is the same content
