@@ -175,6 +175,7 @@ def test_empty_wheelhouse_gets_past_copy_to_the_index(cache: Path) -> None:
     base, _ = images.base_image({})
     done = subprocess.run(
         ["docker", "build", "--network", "none", "--build-arg", f"BASE_IMAGE={base}",
+         "--build-arg", "PIP_RETRIES=0",
          str(context.path)],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
