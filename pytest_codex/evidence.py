@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from typing import Any
 
 from pytest_codex.patterns import scan_patterns
 from pytest_codex.redact import Redactor
+from pytest_codex.session import verdict_line
 
 MANIFEST = "manifest.json"
 SUMMARY = "SUMMARY.md"
@@ -55,9 +57,38 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bundle_files(bundle: Path) -> list[str]:
-    """Every file of a bundle, as sorted POSIX paths relative to it."""
-    return sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+def bundle_files(
+    bundle: Path, *, max_entries: int = 100_000, others: list[str] | None = None
+) -> list[str]:
+    """Every regular file of a bundle, as sorted POSIX paths relative to it.
+
+    The walk keeps its own list of folders (no recursion), never follows a symbolic link
+    and raises ValueError past `max_entries` entries (files and folders; default 100,000).
+    Symbolic links and special files (fifos, sockets, devices) are not files of the
+    bundle: they are appended to `others` when it is given (`codex-evidence verify`
+    refuses them).
+    """
+    files: list[str] = []
+    folders = [""]
+    seen = 0
+    while folders:
+        prefix = folders.pop()
+        with os.scandir(bundle / prefix) as entries:
+            for entry in entries:
+                seen += 1
+                if seen > max_entries:
+                    raise ValueError(
+                        f"{bundle}: more than {max_entries} entries; "
+                        "is this a bundle folder (…/<timestamp>/<mode>)?"
+                    )
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(relative + "/")
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(relative)
+                elif others is not None:
+                    others.append(relative)
+    return sorted(files)
 
 
 class EvidenceBundle:
@@ -85,6 +116,20 @@ class EvidenceBundle:
         self.path.mkdir(parents=True)
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
+
+    @classmethod
+    def attach(cls, path: Path, mode: str, redactor: Redactor, run_id: str) -> EvidenceBundle:
+        """The bundle another process created (the xdist controller): cases are written
+        into it; the records go back to that process, which alone finalises it."""
+        bundle = cls.__new__(cls)
+        bundle.mode, bundle.redactor, bundle.run_id = mode, redactor, run_id
+        bundle.timestamp, bundle.path = path.parent.name, path
+        bundle._cases, bundle._finalized = [], False
+        return bundle
+
+    def merge_cases(self, records: list[dict[str, Any]]) -> None:
+        """Case records of another process writing into this bundle (xdist workers)."""
+        self._cases.extend(records)
 
     def _target(self, relative: str) -> Path:
         pure = PurePosixPath(relative)
@@ -131,12 +176,19 @@ class EvidenceBundle:
         elapsed_ms: float,
         evidence: str | None,
         message: str | None,
+        *,
+        role: str = "selected",
+        matrix: str | None = None,
     ) -> None:
-        """One case's outcome for the manifest and the summary."""
+        """One case's outcome for the manifest and the summary. `role` is `selected` for
+        a case pytest selected, `prerequisite` for one run first because a selected case
+        needs a value it saves; `matrix` is the matrix file's path as the run names it."""
         self._cases.append(
             {
                 "name": name,
                 "file": file,
+                "matrix": matrix or file,
+                "role": role,
                 "outcome": outcome,
                 "status": status,
                 "elapsed_ms": round(elapsed_ms, 2),
@@ -144,6 +196,10 @@ class EvidenceBundle:
                 "message": None if message is None else self.redactor.redact(message),
             }
         )
+
+    @property
+    def closed(self) -> bool:
+        return self._finalized
 
     @property
     def cases(self) -> list[dict[str, Any]]:
@@ -173,7 +229,7 @@ class EvidenceBundle:
             if rel != MANIFEST
         ]
         manifest = {
-            "format": 1,
+            "format": 2,
             "harness": "pytest-codex",
             "run_id": self.run_id,
             "mode": self.mode,
@@ -205,16 +261,28 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
     return found
 
 
+def read_template(name: str) -> str:
+    """A template of `evidence_templates/`: inside the package when installed from the
+    wheel, at the top of the checkout otherwise."""
+    packaged = resources.files("pytest_codex") / "evidence_templates" / name
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parent.parent / "evidence_templates" / name
+    return checkout.read_text(encoding="utf-8")
+
+
 def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str) -> str:
     """SUMMARY.md from `evidence_templates/summary.md.tmpl`."""
-    template = Template(
-        (resources.files("pytest_codex") / "evidence_templates" / "summary.md.tmpl").read_text(
-            encoding="utf-8"
-        )
-    )
+    template = Template(read_template("summary.md.tmpl"))
     totals = bundle.totals()
+    session = metadata.get("session")
+    verdict = verdict_line(
+        bundle.mode,
+        session if isinstance(session, Mapping) else {"run": len(bundle.cases)},
+        totals,
+    )
     rows = [
-        f"| {c['file']} | {c['name']} | {c['outcome']} | {c['status'] or '-'} | "
+        f"| {c['file']} | {c['name']}{_role(c)} | {c['outcome']} | {c['status'] or '-'} | "
         f"{c['elapsed_ms']:.1f} | {_link(c['evidence'])} |"
         for c in bundle.cases
     ]
@@ -224,6 +292,8 @@ def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_
         if c["outcome"] in ("failed", "error")
     ]
     return template.substitute(
+        verdict=verdict,
+        session=_pairs(session),
         mode=bundle.mode,
         timestamp=bundle.timestamp,
         run_id=bundle.run_id,
@@ -257,7 +327,7 @@ def _inline(value: object) -> str:
 
 
 def _extra(metadata: Mapping[str, Any]) -> str:
-    known = {"versions", "target", "timings_s"}
+    known = {"versions", "target", "timings_s", "session"}
     sections = []
     for key, value in metadata.items():
         if key in known:
@@ -271,6 +341,10 @@ def _extra(metadata: Mapping[str, Any]) -> str:
         else:
             sections.append(f"{title}\n\n{_inline(value)}\n")
     return "\n".join(sections)
+
+
+def _role(case: Mapping[str, Any]) -> str:
+    return " (prerequisite)" if case.get("role") == "prerequisite" else ""
 
 
 def _link(evidence: str | None) -> str:

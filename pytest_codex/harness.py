@@ -20,7 +20,7 @@ from pytest_codex.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.evidence import EvidenceBundle
 from pytest_codex.matrix import Case
 from pytest_codex.runner import RunContext
-from pytest_codex.settings import Settings
+from pytest_codex.settings import Settings, Target
 
 LEAK_MARKERS = ("root:x:0:0:",)  # the first line of any Linux /etc/passwd
 SERVICE_DIR = Path(__file__).resolve().parent.parent / "service"
@@ -32,7 +32,7 @@ def bundled_compose_files(mode: str, live_model: str) -> tuple[Path, ...]:
     try:
         context = stackfiles.assemble()
     except stackfiles.StackFilesError as error:
-        raise pytest.UsageError(str(error)) from None
+        raise stack.StackError(f"codex stack: {error}") from None
     return context.compose_files(mode, live_model)
 
 
@@ -48,7 +48,7 @@ class Stack:
 
 @dataclass
 class Harness:
-    """What every case needs: the target, the bundle, the timeouts, the tally."""
+    """What every case needs: the target, the bundle, the timeouts, the run's report."""
 
     settings: Settings
     stack: Stack
@@ -75,12 +75,29 @@ class Harness:
         elapsed_ms: float,
         evidence: str | None,
         message: str | None,
+        *,
+        role: str = "selected",
     ) -> None:
         self.evidence.record_case(
-            case.name, case.file.name, outcome, status, elapsed_ms, evidence, message
+            case.name,
+            case.file.name,
+            outcome,
+            status,
+            elapsed_ms,
+            evidence,
+            message,
+            role=role,
+            matrix=matrix_label(case.file, self.settings.matrix_paths),
         )
-        tally = self.report.setdefault("tally", {})
-        tally[outcome] = tally.get(outcome, 0) + 1
+
+
+def matrix_label(path: Path, roots: tuple[Path, ...]) -> str:
+    """A matrix file as the bundle names it: below the `--codex-matrix` entry holding it
+    (`matrices/mocked.yaml`), so two files of the same name in two folders stay apart."""
+    for root in roots:
+        if root.is_dir() and root in path.parents:
+            return f"{root.name}/{path.relative_to(root).as_posix()}"
+    return path.name
 
 
 def stack_environment(
@@ -131,44 +148,49 @@ def compose_stack(
             _keep_logs(compose, evidence)
             if not settings.keep_stack:
                 _down(compose)  # a half-started stack is torn down too
-            raise pytest.fail.Exception(
-                f"codex stack: compose up failed:\n{stack.tail(str(error), 25)}", pytrace=False
+            raise stack.StackError(
+                "codex stack: compose up failed; fix the compose files or the images "
+                f"(see the output below), then rerun:\n{stack.tail(str(error), 25)}"
             ) from None
         if settings.keep_stack:
             exits.callback(_keep_logs, compose, evidence)  # the stack stays: a copy now
         else:
             follower.start()
-        base_url = _wait_healthy(services, compose, settings.startup_timeout)
+        base_url = _wait_healthy(services, compose, settings.target, settings.startup_timeout)
         timings["stack_start"] = round(time.perf_counter() - started, 3)
         yield base_url
 
 
-def _wait_healthy(services: Services, compose: stack.Compose, timeout: float) -> str:
+def _wait_healthy(
+    services: Services, compose: stack.Compose, target: Target, timeout: float
+) -> str:
     try:
-        port = services.port_for(stack.DEFAULT_SERVICE, stack.DEFAULT_PORT)
+        port = services.port_for(target.service, target.port)
     except Exception as error:  # pytest-docker raises bare exceptions
         raise _start_failure(
             compose,
-            f"no published port for {stack.DEFAULT_SERVICE}:{stack.DEFAULT_PORT} "
-            f"(the container is not running: {' '.join(str(error).split())[-160:]})",
+            f"no published port for service {target.service!r}, container port {target.port} "
+            f"({' '.join(str(error).split())[-160:]}); check that the service is running "
+            "and publishes that port, or set --codex-service / --codex-port",
         ) from None
     base_url = f"http://127.0.0.1:{port}"
     try:
-        services.wait_until_responsive(lambda: stack.probe(base_url), timeout, pause=0.25)
+        services.wait_until_responsive(
+            lambda: stack.probe(base_url, path=target.health_path), timeout, pause=0.25
+        )
     except Exception:  # pytest-docker's time-out is a bare Exception
         raise _start_failure(
             compose,
-            f"{base_url}/healthz did not answer 200 within "
-            f"{timeout:.0f} s (--codex-startup-timeout)",
+            f"{base_url}{target.health_path} did not answer 2xx within {timeout:.0f} s; "
+            "raise --codex-startup-timeout or set --codex-health-path to a path that "
+            "answers when the orchestrator is ready",
         ) from None
     return base_url
 
 
-def _start_failure(compose: stack.Compose, what: str) -> BaseException:
+def _start_failure(compose: stack.Compose, what: str) -> stack.StackError:
     logs = stack.tail(compose.logs(), 20)
-    return pytest.fail.Exception(
-        f"codex stack: {what}; last service log lines:\n{logs}", pytrace=False
-    )
+    return stack.StackError(f"codex stack: {what}\nlast service log lines:\n{logs}")
 
 
 def _down(compose: stack.Compose) -> None:

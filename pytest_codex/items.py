@@ -10,17 +10,21 @@ from typing import Any
 
 import pytest
 
+from pytest_codex.chains import Chains
 from pytest_codex.harness import Harness
+from pytest_codex.keys import SETTINGS_KEY
 from pytest_codex.load import run_load
 from pytest_codex.matrix import Case, MatrixError, load_matrix
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
-from pytest_codex.settings import Settings
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
+
+class PrerequisiteFailedError(Exception):
+    """A case needs a value that a prerequisite case was run to save, and it failed."""
 
 
 class MatrixFile(pytest.File):
-    """A YAML matrix; its cases run in file order and share saved variables."""
+    """A YAML matrix; its cases share saved variables. Whatever subset pytest selects, a
+    case whose values come from cases that have not run runs those first (prerequisites)."""
 
     def collect(self) -> Iterator[pytest.Function]:
         try:
@@ -28,14 +32,34 @@ class MatrixFile(pytest.File):
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}
+        self.ran: set[str] = set()  # cases run in this process, in any role
+        self.failed: set[str] = set()  # of those, the ones that did not pass
         mode = self.config.stash[SETTINGS_KEY].mode
-        for case in matrix.cases:
-            if case.runs_in(mode):
-                yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
+        self.cases = [case for case in matrix.cases if case.runs_in(mode)]
+        self.chains = Chains(self.cases)
+        self._in_order = 0  # the first `_in_order` cases have all run
+        for case in self.cases:
+            yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
         if matrix.load is not None and mode in matrix.modes:
             yield LoadItem.from_parent(
                 self, name=matrix.name, load=matrix.load, callobj=_matrix_case
             )
+
+    def prerequisites(self, case: Case) -> list[Case]:
+        """The cases `case` depends on that this process has not run or that failed
+        (see `chains`); none when every earlier case of the file has run."""
+        if self.chains.position[case.name] <= self._in_order:
+            return []
+        return [
+            c
+            for c in self.chains.dependencies(case)
+            if c.name not in self.ran or c.name in self.failed
+        ]
+
+    def mark_run(self, case: Case) -> None:
+        self.ran.add(case.name)
+        while self._in_order < len(self.cases) and self.cases[self._in_order].name in self.ran:
+            self._in_order += 1
 
 
 def _matrix_case(codex_harness: Harness) -> None:
@@ -54,29 +78,27 @@ class CaseItem(pytest.Function):
     def runtest(self) -> None:
         harness = self.funcargs["codex_harness"]
         assert isinstance(harness, Harness)
-        assert isinstance(self.parent, MatrixFile)
-        started = time.perf_counter()
-        try:
-            outcome = run_case(self.case, harness.context(self.parent.variables))
-        except CaseFailedError as failure:
-            failed = failure.outcome
-            harness.record(
-                self.case,
-                failed.outcome,
-                failed.status,
-                failed.elapsed_ms,
-                failed.evidence,
-                str(failure),
+        matrix = self.parent
+        assert isinstance(matrix, MatrixFile)
+        for prerequisite in matrix.prerequisites(self.case):
+            head = (
+                f"{self.path.name}::{self.case.name}: its prerequisite {prerequisite.name!r} "
+                "(it saves a value this case needs) failed"
             )
-            raise
-        except MissingVariableError as error:
-            harness.record(
-                self.case, "error", None, (time.perf_counter() - started) * 1000, None, str(error)
-            )
-            raise
-        harness.record(
-            self.case, "passed", outcome.status, outcome.elapsed_ms, outcome.evidence, None
-        )
+            if prerequisite.name in matrix.failed:
+                message = f"{head} earlier in this run"
+            elif prerequisite.name in matrix.ran:
+                continue
+            else:
+                try:
+                    run_recorded(harness, matrix, prerequisite, self.case.name)
+                    continue
+                except Exception as error:
+                    message = f"{head}:\n{error}"
+            harness.record(self.case, "error", None, 0.0, None, message)
+            matrix.failed.add(self.case.name)
+            raise PrerequisiteFailedError(message)
+        run_recorded(harness, matrix, self.case, None)
 
     def repr_failure(
         self,
@@ -84,13 +106,59 @@ class CaseItem(pytest.Function):
         style: Any = None,
     ) -> Any:
         """A case failure is its own readable text; anything else is pytest's usual."""
-        if isinstance(excinfo.value, CaseFailedError | MissingVariableError):
+        if isinstance(
+            excinfo.value, CaseFailedError | MissingVariableError | PrerequisiteFailedError
+        ):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = None if self.case.line is None else self.case.line - 1
         return self.path, line, self.case.name
+
+
+def run_recorded(
+    harness: Harness, matrix: MatrixFile, case: Case, prerequisite_of: str | None
+) -> None:
+    """Run one case and record its outcome whatever it raised: passed, failed (the
+    expectations), or error (anything else, with its type and message)."""
+    role = "selected" if prerequisite_of is None else "prerequisite"
+    started = time.perf_counter()
+    matrix.mark_run(case)
+    try:
+        outcome = run_case(
+            case,
+            harness.context(matrix.variables),
+            evidence_name=None
+            if prerequisite_of is None
+            else f"{case.name}.for-{prerequisite_of}",
+        )
+    except CaseFailedError as failure:
+        matrix.failed.add(case.name)
+        failed = failure.outcome
+        harness.record(
+            case,
+            failed.outcome,
+            failed.status,
+            failed.elapsed_ms,
+            failed.evidence,
+            str(failure),
+            role=role,
+        )
+        raise
+    except Exception as error:
+        message = (
+            str(error)
+            if isinstance(error, MissingVariableError)
+            else (f"{matrix.path.name}::{case.name}: {type(error).__name__}: {error}")
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        harness.record(case, "error", None, elapsed, None, message, role=role)
+        matrix.failed.add(case.name)
+        raise
+    harness.record(
+        case, "passed", outcome.status, outcome.elapsed_ms, outcome.evidence, None, role=role
+    )
 
 
 class LoadFailedError(AssertionError):
@@ -109,6 +177,24 @@ class LoadItem(pytest.Function):
     def runtest(self) -> None:
         harness = self.funcargs["codex_harness"]
         assert isinstance(harness, Harness)
+        started = time.perf_counter()
+        try:
+            self._run(harness)
+        except LoadFailedError:
+            raise
+        except Exception as error:
+            harness.evidence.record_case(
+                self.name,
+                self.path.name,
+                "error",
+                None,
+                (time.perf_counter() - started) * 1000,
+                None,
+                f"load {self.name}: {type(error).__name__}: {error}",
+            )
+            raise
+
+    def _run(self, harness: Harness) -> None:
         report = run_load(
             harness.stack.base_url,
             creations=int(self.load["creations"]),
@@ -136,8 +222,6 @@ class LoadItem(pytest.Function):
             evidence,
             message,
         )
-        tally = harness.report.setdefault("tally", {})
-        tally[outcome] = tally.get(outcome, 0) + 1
         if message is not None:
             raise LoadFailedError(message)
 

@@ -10,30 +10,35 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
+import signal
+import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import pytest_codex
-from pytest_codex import compare, envfile, harness, images, leftovers, stack, stackfiles
+from pytest_codex import envfile, harness, images, leftovers, parallel, signing, stack, startup
+from pytest_codex import session as session_mod
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
 from pytest_codex.harness import Harness, Stack
-from pytest_codex.items import SETTINGS_KEY, MatrixFile
+from pytest_codex.items import CaseItem, LoadItem, MatrixFile
+from pytest_codex.keys import (
+    LIVE_ENV_KEY,
+    REDACTOR_KEY,
+    REPORT_KEY,
+    SESSION_KEY,
+    SETTINGS_KEY,
+    SIGNAL_KEY,
+    SIGNING_KEY,
+    STACK_KEY,
+)
 from pytest_codex.redact import Redactor
-from pytest_codex.rollback import roll_back
 from pytest_codex.settings import RawOption, Settings, SettingsError
-
-REPORT_KEY = pytest.StashKey[dict[str, Any]]()
-LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
-STACK_KEY = pytest.StashKey[Stack]()
 
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
@@ -73,6 +78,32 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     ("request-timeout", "seconds to wait for one response (default: 60).", {}, "string"),
+    (
+        "service",
+        "compose service of the orchestrator (default: orchestrator).",
+        {},
+        "string",
+    ),
+    ("port", "container port the orchestrator listens on (default: 8000).", {}, "string"),
+    (
+        "health-path",
+        "path whose 2xx answer means the orchestrator is ready (default: /healthz).",
+        {},
+        "string",
+    ),
+    (
+        "workspace-root",
+        "folder on this host holding the orchestrator's project workspaces "
+        "(--codex-base-url runs: enables the outside canary, on_disk checks and snapshots).",
+        {},
+        "string",
+    ),
+    (
+        "signing-key",
+        "ed25519 private key (PEM file) that signs the bundle (default: $CODEX_SIGNING_KEY).",
+        {},
+        "string",
+    ),
 )
 
 
@@ -99,25 +130,158 @@ def pytest_configure(config: pytest.Config) -> None:
         options[name.replace("-", "_")] = RawOption(
             cli=config.getoption(dest), ini=config.getini(dest)
         )
+    invocation_dir = config.invocation_params.dir
+    ignored = settings_mod.ignored_ini_file(invocation_dir, config.rootpath, config.inipath)
     try:
+        if ignored is not None:
+            _refuse_space_form(config, ignored)
         settings = settings_mod.resolve(
-            options, invocation_dir=config.invocation_params.dir, rootdir=config.rootpath
+            options,
+            invocation_dir=invocation_dir,
+            rootdir=config.rootpath,
+            environ=os.environ,
+            home=None if ignored is None else ignored.parent,
         )
         if settings.mode_given:
             settings_mod.check_matrix_paths(settings)
+            settings_mod.check_evidence_dir(settings)
         live_env = (
             envfile.load(settings.env_file)
             if settings.mode == "live" and settings.env_file
             else None
         )
-    except (SettingsError, EnvFileError) as error:
+        signing_key = (
+            None
+            if settings.signing_key is None
+            else signing.key_from_setting(settings.signing_key)
+        )
+    except (SettingsError, EnvFileError, signing.SigningError) as error:
         raise pytest.UsageError(str(error)) from None
+    config.stash[SIGNING_KEY] = signing_key
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
     config.stash[REPORT_KEY] = {}
+    config.stash[REDACTOR_KEY] = Redactor.from_environment(
+        os.environ, live_env.secrets() if live_env is not None else {}
+    )
+    config.stash[SESSION_KEY] = session_mod.SessionRecord(
+        keyword=config.getoption("keyword") or None,
+        markers=config.getoption("markexpr") or None,
+        deselect=list(config.getoption("deselect") or []),
+        args=list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else [],
+    )
+    if settings.defaults_base is not None:
+        _warn_rootdir(config, settings)
+    config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
+    if settings.mode_given and parallel.is_controller(config):
+        config.pluginmanager.register(parallel.Controller(config), "codex-xdist-controller")
+    if settings.mode_given:
+        _handle_sigterm(config)
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(path) for path in settings.matrix_paths]
+
+
+def _refuse_space_form(config: pytest.Config, ignored: Path) -> None:
+    """pytest ignored the ini file because it took a codex option's value for a path."""
+    pairs = settings_mod.space_form_values(config.invocation_params.args)
+    if pairs:
+        option, value = pairs[0]
+        raise SettingsError(
+            f"{option}: pytest took {value!r} for a test path and ignored {ignored}; "
+            f"write {option}={value}"
+        )
+
+
+def _warn_rootdir(config: pytest.Config, settings: Settings) -> None:
+    """pytest chose a rootdir that is not above the invocation directory, most often
+    because an option's value was written after a space and taken for a path."""
+    home = settings.defaults_base
+    assert home is not None
+    ini_files = [
+        name
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+        if (home / name).is_file()
+    ]
+    ignored = f"; the ini file {home / ini_files[0]} was ignored" if ini_files else ""
+    config.issue_config_time_warning(
+        pytest.PytestConfigWarning(
+            f"pytest-codex: pytest took {config.rootpath} as the rootdir, which is not above "
+            f"{home}{ignored}; the codex defaults resolve against {home}. Write option values "
+            "with '=' (e.g. --codex-evidence-dir=/tmp/x) so they are not taken for paths."
+        ),
+        stacklevel=2,
+    )
+
+
+def _handle_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (what CI runners send on cancel) ends the run like Ctrl-C: the stack is
+    torn down and the bundle closed as interrupted. A second SIGTERM is ignored so that
+    the teardown can finish."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller handles it
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        record = config.stash[SESSION_KEY]
+        if record.signal is not None:
+            return
+        record.signal = "SIGTERM"
+        record.stop(session_mod.INTERRUPTED, "SIGTERM")
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[SIGNAL_KEY] = signal.signal(signal.SIGTERM, on_sigterm)
+
+
+@pytest.hookimpl
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(SIGNAL_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class SessionWatcher:
+    """Hooks that fill the run's `SessionRecord`: what was collected and selected, and how
+    the session ended. Registered per config, so no state lives at module level."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.record = config.stash[SESSION_KEY]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.record.selected = sum(isinstance(item, CaseItem | LoadItem) for item in items)
+        self.record.collected = self.record.selected + self.record.deselected
+
+    @pytest.hookimpl
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.record.deselected += sum(isinstance(item, CaseItem | LoadItem) for item in items)
+
+    @pytest.hookimpl
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # Ctrl-C, SIGTERM (see _handle_sigterm) and pytest.exit all arrive here.
+        exiting = isinstance(excinfo.value, pytest.exit.Exception)
+        self.record.stop(
+            session_mod.INTERRUPTED, "pytest.exit" if exiting else "KeyboardInterrupt"
+        )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        # Runs before the session fixtures are torn down, so the bundle sees the end.
+        self.record.exitstatus = int(exitstatus)
+        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            self.record.stop(session_mod.INTERNAL_ERROR, "pytest internal error")
+
+
+def stop_session(config: pytest.Config, error: BaseException) -> None:
+    """A target that cannot be started or reached stops the whole session once: the
+    cause is printed in full at the end, the bundle records it, no item repeats it."""
+    text = str(error)
+    config.stash[SESSION_KEY].stop(session_mod.STACK_FAILURE, text.splitlines()[0])
+    config.stash[REPORT_KEY]["stop"] = text
+    pytest.exit(
+        "pytest-codex: the session stopped; the cause is under 'codex evidence'", returncode=1
+    )
 
 
 @pytest.hookimpl
@@ -148,11 +312,10 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 
 
 @pytest.fixture(scope="session")
-def codex_redactor(codex_live_env: LiveEnv | None) -> Redactor:
+def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
     and every value of the live env file. Override to add values of your own."""
-    extra = codex_live_env.secrets() if codex_live_env is not None else {}
-    return Redactor.from_environment(os.environ, extra)
+    return pytestconfig.stash[REDACTOR_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -164,62 +327,36 @@ def codex_evidence(
 ) -> Iterator[EvidenceBundle]:
     """The run's evidence bundle, `<evidence-dir>/<UTC timestamp>/<mode>/`; finalised
     (manifest, summary, secret scan) when the session ends, also after failures."""
+    shared = parallel.shared_bundle(pytestconfig, codex_redactor)
+    if shared is not None:  # an xdist worker: the controller closes the bundle
+        yield shared
+        parallel.hand_over(pytestconfig, shared)
+        return
     bundle = EvidenceBundle(codex_settings.evidence_dir, codex_settings.mode, codex_redactor)
-    report = pytestconfig.stash[REPORT_KEY]
-    report["bundle"] = bundle.path
+    pytestconfig.stash[REPORT_KEY]["bundle"] = bundle.path
     started = time.perf_counter()
     yield bundle
-    metadata: dict[str, Any] = {
-        "versions": {
-            "pytest_codex": pytest_codex.__version__,
-            "pytest": pytest.__version__,
-            "python": platform.python_version(),
-            "docker": report.get("docker_version", "not used"),
-            "target": report.get("target_version", "unknown"),
-        },
-        "target": report.get("target", {}),
-        "timings_s": {
-            **report.get("timings", {}),
-            "session": round(time.perf_counter() - started, 3),
-        },
-    }
-    if codex_live_env is not None:
-        metadata["live"] = {
-            "env_file": codex_live_env.path.name,
-            "env": codex_live_env.presence(),
-            "model": codex_settings.live_model,
-            "git_ignore": envfile.git_ignored(pytestconfig.rootpath),
-        }
-    if "rollback" in report:
-        metadata["rollback"] = report["rollback"]
-    if "load" in report:
-        metadata["load"] = report["load"]
-    if "leftovers_removed" in report:
-        metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
-    if codex_settings.mode == "live":
-        metadata["comparison_with_mocked"] = compare.comparison(
-            codex_settings.evidence_dir, bundle.cases
-        )
     try:
-        bundle.finalize(metadata)
+        startup.close_bundle(pytestconfig, bundle, started)
     except SecretLeakError as error:
-        report["leak"] = str(error)
         pytest.fail(f"evidence: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def codex_compose_command() -> tuple[str, ...]:
+def codex_compose_command(pytestconfig: pytest.Config) -> tuple[str, ...]:
     """The compose command: `docker compose` (v2) where present, else `docker-compose`."""
     try:
         return stack.detect_compose_command()
     except stack.StackError as error:
-        pytest.fail(str(error), pytrace=False)
+        stop_session(pytestconfig, error)
+        raise  # not reached: pytest.exit raised
 
 
 @pytest.fixture(scope="session")
 def codex_compose_files(codex_settings: Settings) -> tuple[Path, ...]:
     """Compose files that start the orchestrator (`--codex-compose-file`, default the
-    bundled stack for the mode). The service must be `orchestrator`, publishing 8000."""
+    bundled stack for the mode). The service is `--codex-service` (default orchestrator),
+    its container port `--codex-port` (default 8000)."""
     if codex_settings.compose_files is not None:
         return codex_settings.compose_files
     return harness.bundled_compose_files(codex_settings.mode, codex_settings.live_model)
@@ -243,9 +380,13 @@ def codex_compose_project_name() -> str:
 
 
 @pytest.fixture(scope="session")
-def codex_workspace_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Host folder bind-mounted at the same path in the orchestrator container."""
-    return tmp_path_factory.mktemp("codex-workspaces")
+def codex_workspace_root(
+    codex_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Host folder bind-mounted at the same path in the orchestrator container
+    (`--codex-workspace-root`, default a fresh temporary folder)."""
+    given = codex_settings.target.workspace_root
+    return given if given is not None else tmp_path_factory.mktemp("codex-workspaces")
 
 
 @pytest.fixture(scope="session")
@@ -259,125 +400,59 @@ def codex_stack(
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
     volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
-    a live run ends with the rollback to mocked mode, proven by smoke cases."""
-    report = pytestconfig.stash[REPORT_KEY]
-    settings = codex_settings
-    if settings.base_url is not None:
-        if not stack.probe(settings.base_url, settings.request_timeout):
-            pytest.fail(
-                f"codex stack: {settings.base_url}/healthz does not answer 200; start the "
-                "orchestrator or fix --codex-base-url",
-                pytrace=False,
-            )
-        report["target"] = {"base_url": settings.base_url}
-        report["target_version"] = stack.health(settings.base_url, 10).get("version")
-        yield Stack(base_url=settings.base_url)
+    a live run ends with the rollback to mocked mode, proven by smoke cases. Under
+    pytest-xdist the controller starts it once and every worker uses it."""
+    shared = parallel.shared_stack(pytestconfig)
+    if shared is not None:
+        yield shared
         return
-    # Compose fixtures are asked for only here, so a --codex-base-url run needs no Docker.
-    workspace_root: Path = request.getfixturevalue("codex_workspace_root")
-    command: tuple[str, ...] = request.getfixturevalue("codex_compose_command")
-    files: tuple[Path, ...] = request.getfixturevalue("codex_compose_files")
-    project: str = request.getfixturevalue("codex_compose_project_name")
-    rollback_files: tuple[Path, ...] = (
-        request.getfixturevalue("codex_rollback_compose_files") if settings.mode == "live" else ()
-    )
-    # Leftovers of killed runs (their pid is gone) are removed, and the engine's version
-    # read, while this run's stack starts: neither touches it (saves ~0.3 s a run).
-    housekeeping = ThreadPoolExecutor(max_workers=2)
-    removed = housekeeping.submit(leftovers.clean)
-    docker_version = housekeeping.submit(stack.docker_server_version)
-    timings: dict[str, float] = {}
-    prepared = _prepare_images(pytestconfig, settings, files, timings)
-    env = harness.stack_environment(settings, codex_live_env, workspace_root, project)
-    compose = stack.Compose(command, files, project, {**os.environ, **prepared, **env})
-    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(workspace_root))
-    report.update(
-        timings=timings,
-        target={"compose_files": [str(f) for f in files], "project": project},
-    )
-    with harness.compose_stack(settings, compose, codex_evidence, timings) as base_url:
-        report["leftovers_removed"] = removed.result()
-        report["docker_version"] = docker_version.result()
-        housekeeping.shutdown()
-        report["target"]["base_url"] = base_url
-        report["target_version"] = stack.health(base_url, 10).get("version")
-        cases_started = time.perf_counter()
-        yield Stack(
-            base_url=base_url,
-            workspace_root=workspace_root,
-            compose=compose,
-            leak_markers=markers,
-        )
-        timings["cases"] = round(time.perf_counter() - cases_started, 3)
-        teardown_started = time.perf_counter()
-        harness.snapshot_workspaces(codex_evidence, workspace_root)
-        if settings.mode == "live":
-            _roll_back(
-                report,
-                settings,
-                compose,
-                rollback_files,
-                codex_evidence,
-                codex_redactor,
-                workspace_root,
-                markers,
+    parts = None
+    with contextlib.ExitStack() as exits:
+        try:
+            if codex_settings.base_url is None:
+                # Compose fixtures are asked for only here: a --codex-base-url run needs no
+                # Docker.
+                parts = startup.ComposeParts(
+                    workspace_root=request.getfixturevalue("codex_workspace_root"),
+                    command=request.getfixturevalue("codex_compose_command"),
+                    files=request.getfixturevalue("codex_compose_files"),
+                    project=request.getfixturevalue("codex_compose_project_name"),
+                    rollback_files=(
+                        request.getfixturevalue("codex_rollback_compose_files")
+                        if codex_settings.mode == "live"
+                        else ()
+                    ),
+                    progress=_progress_writer(pytestconfig),
+                )
+            running = exits.enter_context(
+                startup.target_session(
+                    codex_settings,
+                    codex_live_env,
+                    codex_evidence,
+                    codex_redactor,
+                    pytestconfig.stash[REPORT_KEY],
+                    parts,
+                    pytestconfig.stash[SIGNING_KEY],
+                )
             )
-    timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
+        except stack.StackError as error:
+            stop_session(pytestconfig, error)
+        yield running
 
 
-def _roll_back(
-    report: dict[str, Any],
-    settings: Settings,
-    compose: stack.Compose,
-    files: tuple[Path, ...],
-    live: EvidenceBundle,
-    redactor: Redactor,
-    workspace_root: Path,
-    markers: tuple[str, ...],
-) -> None:
-    mocked = EvidenceBundle(
-        settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
-    )
-    outcome = roll_back(
-        compose,
-        files,
-        mocked,
-        workspace_root=workspace_root,
-        leak_markers=markers,
-        startup_timeout=settings.startup_timeout,
-        request_timeout=settings.request_timeout,
-    )
-    report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
-    mocked.finalize({"rollback_of": "live", "rollback": outcome.as_dict()})
-    if not outcome.passed:
-        pytest.fail(
-            f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
-            pytrace=False,
-        )
-
-
-def _prepare_images(
-    config: pytest.Config, settings: Settings, files: tuple[Path, ...], timings: dict[str, float]
-) -> dict[str, str]:
-    """Base image, wheelhouses and, for the bundled stack, its images; one progress line
-    per step; a failure stops the session once. The variables compose needs."""
-    context = stackfiles.assemble() if settings.compose_files is None else None
-    if context is not None and (not files or files[0].parent != context.path):  # overridden
-        context = None
+def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Lines shown at once on the terminal (not captured with the first case)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
 
-    def progress(line: str) -> None:  # shown at once, not captured with the first case
+    def write(line: str) -> None:
+        if reporter is None:
+            images.to_stderr(line)
+            return
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            (reporter.write_line if reporter is not None else images.to_stderr)(line)
+            reporter.write_line(line)
 
-    try:
-        prepared = images.prepare(context, live=settings.mode == "live", progress=progress)
-    except images.ImagePrepError as error:
-        details = f"\n{error.details}" if error.details else ""
-        pytest.exit(f"codex stack: {error}{details}", returncode=pytest.ExitCode.TESTS_FAILED)
-    timings.update(prepared.timings)
-    return prepared.env
+    return write
 
 
 @pytest.fixture(scope="session")
@@ -429,10 +504,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = config.stash.get(REPORT_KEY, {})
     if "bundle" not in report:
         return
-    tally = report.get("tally", {})
-    counts = ", ".join(f"{tally.get(k, 0)} {k}" for k in ("passed", "failed", "error"))
     terminalreporter.write_sep("-", "codex evidence")
-    terminalreporter.write_line(f"bundle: {report['bundle']} ({counts})")
+    if "stop" in report:
+        terminalreporter.write_line(f"SESSION STOPPED: {report['stop']}", red=True)
+    if "verdict" in report:
+        terminalreporter.write_line(report["verdict"])
+    if report.get("signed"):
+        terminalreporter.write_line("signed: attestation.dsse.json (check with verify --key)")
+    terminalreporter.write_line(f"bundle: {report['bundle']}")
+    for line in report.get("checks_not_run", []):
+        terminalreporter.write_line(f"not checked: {line}", yellow=True)
     if report.get("timings"):
         terminalreporter.write_line(
             "timings: "

@@ -81,13 +81,14 @@ def substitute(value: Any, variables: Mapping[str, str], case: str) -> Any:
     return value
 
 
-def run_case(case: Case, context: RunContext) -> CaseOutcome:
-    """Run one case; raise CaseFailedError when an expectation is not met."""
+def run_case(case: Case, context: RunContext, *, evidence_name: str | None = None) -> CaseOutcome:
+    """Run one case; raise CaseFailedError when an expectation is not met. `evidence_name`
+    names its evidence file when not the case's name (a prerequisite run)."""
     label = f"{case.file.name}::{case.name}"
     request = substitute(dict(case.request), context.variables, label)
     expect = substitute(dict(case.expect), context.variables, label)
     headers, body = _request_parts(request, context.api_token)
-    evidence_file = f"cases/{case.file.stem}/{case.name}.json"
+    evidence_file = f"cases/{case.file.stem}/{evidence_name or case.name}.json"
     try:
         exchange = rawhttp.send(
             context.base_url,

@@ -7,8 +7,10 @@ The plugin turns that into `pytest.UsageError`. No pytest import here.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +24,11 @@ DEFAULT_ENV_FILE = ".env.live"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
 LIVE_MODELS = ("stub", "openai")
+DEFAULT_SERVICE = "orchestrator"
+DEFAULT_PORT = 8000
+DEFAULT_HEALTH_PATH = "/healthz"
+SIGNING_KEY_ENV = "CODEX_SIGNING_KEY"
+SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class SettingsError(Exception):
@@ -37,6 +44,25 @@ class RawOption:
 
 
 @dataclass(frozen=True)
+class Target:
+    """Everything the harness assumes about the orchestrator under test, in one place:
+    where it runs (a URL, or compose files and the service and container port to find
+    it), how readiness shows, and where its workspaces lie on this host (if known)."""
+
+    service: str = DEFAULT_SERVICE
+    port: int = DEFAULT_PORT
+    health_path: str = DEFAULT_HEALTH_PATH
+    base_url: str | None = None
+    compose_files: tuple[Path, ...] | None = None  # None: the bundled stack for the mode
+    workspace_root: Path | None = None  # given by the user; a started stack makes its own
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the target is the bundled reference orchestrator started by the harness."""
+        return self.base_url is None and self.compose_files is None
+
+
+@dataclass(frozen=True)
 class Settings:
     mode: str
     base_url: str | None
@@ -49,6 +75,9 @@ class Settings:
     request_timeout: float
     live_model: str
     mode_given: bool
+    target: Target = Target()
+    signing_key: str | None = None  # a path or the PEM text (CODEX_SIGNING_KEY)
+    defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
 
     @property
     def uses_compose(self) -> bool:
@@ -113,17 +142,113 @@ def _base_url(value: object) -> str:
     return url
 
 
+def _port(option: RawOption) -> int:
+    value, _ = _pick(option)
+    if value is None:
+        return DEFAULT_PORT
+    try:
+        port = int(str(value))
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise SettingsError(
+            f"--codex-port: {value!r} is not a port; give the container port the "
+            "orchestrator listens on, e.g. 8000"
+        )
+    return port
+
+
+def _service(option: RawOption) -> str:
+    value, _ = _pick(option)
+    name = DEFAULT_SERVICE if value is None else str(value)
+    if SERVICE_NAME.fullmatch(name) is None:
+        raise SettingsError(
+            f"--codex-service: {name!r} is not a compose service name; give the name "
+            "under `services:` in your compose file, e.g. backend"
+        )
+    return name
+
+
+def _health_path(option: RawOption) -> str:
+    value, _ = _pick(option)
+    path = DEFAULT_HEALTH_PATH if value is None else str(value)
+    if not path.startswith("/") or any(c in path for c in " \t\r\n#"):
+        raise SettingsError(
+            f"--codex-health-path: {path!r} is not a request path; give one that "
+            "answers 2xx when the orchestrator is ready, e.g. /healthz or /openapi.json"
+        )
+    return path
+
+
+def _option(options: dict[str, RawOption], name: str) -> RawOption:
+    return options.get(name, RawOption(None, None))
+
+
+def defaults_base(invocation_dir: Path, rootdir: Path) -> Path:
+    """Where the defaults (matrices/, docs/evidence, .env.live) resolve: the rootdir, unless
+    pytest chose one that is not an ancestor of the invocation directory (e.g. because an
+    option's value was given after a space and taken for a path); then the invocation
+    directory, where the user stands."""
+    invocation, root = invocation_dir.resolve(), rootdir.resolve()
+    if invocation == root or root in invocation.parents:
+        return rootdir
+    return invocation_dir
+
+
+INI_FILES = (
+    ("pytest.ini", ""),
+    (".pytest.ini", ""),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def ignored_ini_file(invocation_dir: Path, rootdir: Path, inipath: Path | None) -> Path | None:
+    """A pytest ini file between the invocation directory and the rootdir that pytest
+    did not use: it chose its rootdir from a path argument above or beside it."""
+    if inipath is not None:
+        return None
+    folder, root = invocation_dir.resolve(), rootdir.resolve()
+    for _ in range(64):  # bounded: a path has far fewer parents
+        if folder == root:
+            return None
+        for name, marker in INI_FILES:
+            candidate = folder / name
+            if candidate.is_file() and (
+                not marker or marker in candidate.read_text(encoding="utf-8", errors="replace")
+            ):
+                return candidate
+        if folder.parent == folder:
+            return None
+        folder = folder.parent
+    return None
+
+
+def space_form_values(args: Sequence[str]) -> list[tuple[str, str]]:
+    """`--codex-x VALUE` pairs written with a space: pytest looks for its rootdir and ini
+    file before it knows the plugin's options, so it takes VALUE for a path."""
+    pairs = []
+    for option, value in itertools.pairwise(args):
+        if option.startswith("--codex-") and "=" not in option and not value.startswith("-"):
+            pairs.append((option, value))
+    return pairs
+
+
 def resolve(
     options: dict[str, RawOption],
     *,
     invocation_dir: Path,
     rootdir: Path,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
 ) -> Settings:
     """Resolve every `codex` option; relative cli paths start at the invocation directory,
-    relative ini paths at the rootdir."""
+    relative ini paths and the defaults at `home` (default: see `defaults_base`)."""
+    home = home or defaults_base(invocation_dir, rootdir)
 
     def base_for(source: str) -> Path:
-        return invocation_dir if source == "cli" else rootdir
+        return invocation_dir if source == "cli" else home
 
     mode_value, mode_source = _pick(options["mode"])
     mode = str(mode_value or "mocked")
@@ -161,7 +286,7 @@ def resolve(
     if env_value is not None:
         env_file: Path | None = _paths(env_value, base_for(env_source))[0]
     elif mode == "live":
-        env_file = (rootdir / DEFAULT_ENV_FILE).resolve()
+        env_file = (home / DEFAULT_ENV_FILE).resolve()
     else:
         env_file = None
 
@@ -171,6 +296,34 @@ def resolve(
         raise SettingsError(
             f"--codex-live-model: {live_model!r} is not a model endpoint; use stub "
             "(the bundled stand-in, hermetic) or openai (OPENAI_BASE_URL or the public API)"
+        )
+
+    workspace_value, workspace_source = _pick(_option(options, "workspace_root"))
+    workspace_root = None
+    if workspace_value is not None:
+        workspace_root = _paths(workspace_value, base_for(workspace_source))[0]
+        if not workspace_root.is_dir():
+            raise SettingsError(
+                f"--codex-workspace-root: {str(workspace_root)!r} is not a folder; give the "
+                "folder on this host where the orchestrator keeps its project workspaces"
+            )
+    target = Target(
+        service=_service(_option(options, "service")),
+        port=_port(_option(options, "port")),
+        health_path=_health_path(_option(options, "health_path")),
+        base_url=base_url,
+        compose_files=compose_files,
+        workspace_root=workspace_root,
+    )
+    signing_value, signing_source = _pick(_option(options, "signing_key"))
+    if signing_value is None and (environ or {}).get(SIGNING_KEY_ENV):
+        signing_value, signing_source = (environ or {})[SIGNING_KEY_ENV], "cli"
+    signing_key = None
+    if signing_value is not None:
+        text = str(signing_value)
+        # A path (relative to where it was given), unless it is the PEM text itself.
+        signing_key = (
+            text if "-----BEGIN" in text else str(_paths(text, base_for(signing_source))[0])
         )
 
     return Settings(
@@ -188,7 +341,11 @@ def resolve(
             "request-timeout", options["request_timeout"], DEFAULT_REQUEST_TIMEOUT
         ),
         live_model=live_model,
-        mode_given=mode_source == "cli",
+        # `codex_mode` in the ini file asks for the harness as much as the flag does.
+        mode_given=mode_source in ("cli", "ini"),
+        target=target,
+        signing_key=signing_key,
+        defaults_base=None if home == rootdir else home,
     )
 
 
@@ -206,3 +363,18 @@ def is_within(path: Path, roots: Sequence[Path]) -> bool:
     """Whether `path` is one of `roots` or below one of them."""
     resolved = Path(os.path.realpath(path))
     return any(resolved == root or root in resolved.parents for root in roots)
+
+
+def check_evidence_dir(settings: Settings) -> None:
+    """The evidence folder can be created and written (checked once, at start-up)."""
+    folder = settings.evidence_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".pytest-codex-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise SettingsError(
+            f"--codex-evidence-dir: {str(folder)!r} cannot be written "
+            f"({error.strerror or type(error).__name__}); give a writable folder"
+        ) from None

@@ -124,18 +124,18 @@ def tail(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def probe(base_url: str, timeout: float = 2.0) -> bool:
-    """Whether `GET /healthz` answers 200."""
+def probe(base_url: str, timeout: float = 2.0, path: str = "/healthz") -> bool:
+    """Whether `GET <path>` answers 2xx (the target's readiness)."""
     try:
-        return httpx.get(f"{base_url}/healthz", timeout=timeout).status_code == 200
+        return 200 <= httpx.get(f"{base_url}{path}", timeout=timeout).status_code < 300
     except httpx.HTTPError:
         return False
 
 
-def health(base_url: str, timeout: float) -> dict[str, object]:
-    """The orchestrator's /healthz document (empty when it is not JSON)."""
+def health(base_url: str, timeout: float, path: str = "/healthz") -> dict[str, object]:
+    """The orchestrator's readiness document (empty when it is not JSON)."""
     try:
-        body = httpx.get(f"{base_url}/healthz", timeout=timeout).json()
+        body = httpx.get(f"{base_url}{path}", timeout=timeout).json()
     except (httpx.HTTPError, ValueError):
         return {}
     return body if isinstance(body, dict) else {}

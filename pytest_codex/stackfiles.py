@@ -165,6 +165,15 @@ def assemble(root: Path | None = None) -> BuildContext:
     return BuildContext(target, key)
 
 
+def bundled_context(files: tuple[Path, ...]) -> BuildContext | None:
+    """The assembled context when `files` are the bundled stack's (what
+    `assemble().compose_files` gave), else None: the user's own compose files."""
+    if not files or not files[0].parent.name.startswith("stack-"):
+        return None
+    context = assemble()
+    return context if files[0].parent == context.path else None
+
+
 def _write(root: Path, target: Path, files: list[tuple[str, Path]]) -> None:
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{target.name}.{os.getpid()}"

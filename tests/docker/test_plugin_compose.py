@@ -4,7 +4,10 @@ compose, and a start-up failure that reports the service's own log lines."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -95,10 +98,140 @@ def test_startup_failure_shows_the_service_logs(pytester: pytest.Pytester, tmp_p
         "--codex-evidence-dir=evidence",
         "matrices",
     )
-    result.assert_outcomes(errors=1)
+    assert result.ret == 1
+    result.stdout.no_fnmatch_line("*ERROR at setup*")
     # The container exits at once: either no port is published or /healthz never answers;
-    # either way the message carries the service's own last words.
+    # either way the message carries the service's own last words, once.
     result.stdout.fnmatch_lines(
-        ["*codex stack: *last service log lines:*", "*USE_DUMMY_WORKER*maybe*"]
+        [
+            "SESSION STOPPED: codex stack: *",
+            "*last service log lines:*",
+            "*USE_DUMMY_WORKER*maybe*",
+        ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_an_engine_that_does_not_answer_is_one_error_not_one_per_case(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.mkdir("matrices")
+    cases = "".join(
+        f"  - name: health-{n}\n    request: {{path: /healthz}}\n    expect: {{status: 200}}\n"
+        for n in range(40)
+    )
+    pytester.path.joinpath("matrices", "many.yaml").write_text(f"name: many\ncases:\n{cases}")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked", "--codex-evidence-dir=evidence", "matrices"
+    )
+    assert result.ret == 1
+    output = result.stdout.str()
+    assert output.count("SESSION STOPPED") == 1
+    result.stdout.no_fnmatch_line("*ERROR at setup*")
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.fnmatch_lines(["*no tests ran*"])
+    [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["session"]["end"] == "stack_failure"
+    assert manifest["session"]["selected"] == 40
+
+
+def test_sigterm_tears_the_stack_down_and_closes_the_bundle(tmp_path: Path) -> None:
+    (tmp_path / "matrices").mkdir()
+    case = (
+        "  - name: create-{0}\n    request: {{method: POST, path: /api/v1/projects, "
+        "json: {{instruction: x}}}}\n    expect: {{status: 200}}\n"
+    )
+    cases = "".join(case.format(n) for n in range(1500))
+    (tmp_path / "matrices" / "many.yaml").write_text(f"name: many\ncases:\n{cases}")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--codex-mode=mocked",
+            "--codex-evidence-dir=evidence",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "matrices",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    passed = 0
+    deadline = time.monotonic() + 300
+    while passed < 20 and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        passed += "PASSED" in line
+    assert passed >= 20, "the run never got going"
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert process.returncode == pytest.ExitCode.INTERRUPTED
+    [bundle] = sorted((tmp_path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["session"]["end"] == "interrupted"
+    assert manifest["session"]["reason"] == "SIGTERM"
+    assert 20 <= manifest["session"]["run"] < 1500
+    assert (bundle / "logs" / "service.log").is_file()
+    project = manifest["target"]["project"]
+    label = f"label=com.docker.compose.project={project}"
+    for kind in ("ps -aq", "network ls -q", "volume ls -q"):
+        left = subprocess.run(
+            ["docker", *kind.split(), "--filter", label],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert left.stdout.strip() == "", f"docker {kind}: {left.stdout}"
+    followers = subprocess.run(
+        ["pgrep", "-f", f"-p {project} logs"], capture_output=True, text=True, check=False
+    )
+    assert followers.stdout.strip() == "", "a `compose logs -f` outlived the run"
+
+
+def test_xdist_workers_share_one_compose_stack(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--codex-mode=mocked",
+            f"--codex-matrix={REPO / 'matrices' / 'mocked.yaml'}",
+            "--codex-evidence-dir=evidence",
+            "-n",
+            "2",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    [bundle] = sorted((tmp_path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["session"]["workers"] == 2
+    assert manifest["totals"]["failed"] == 0
+    # One stack: its log holds one orchestrator's start-up, and it is gone afterwards.
+    log = (bundle / "logs" / "service.log").read_text()
+    assert log.count('"event": "started"') <= 1
+    project = manifest["target"]["project"]
+    left = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert left.stdout.strip() == ""

@@ -71,6 +71,7 @@ def test_ini_beats_default_and_command_line_beats_ini(pytester: pytest.Pytester)
         codex_base_url = http://127.0.0.1:9
         codex_request_timeout = 7
         codex_evidence_dir = out/bundles
+        codex_matrix = .
     """)
     pytester.makepyfile(SHOW_SETTINGS)
     pytester.path.joinpath(".env.live").write_text("OPENAI_API_KEY=sk-canary-options\n")

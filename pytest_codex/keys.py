@@ -1,0 +1,22 @@
+"""The run's state kept in `config.stash`, one key each (shared by the plugin's modules)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_codex.envfile import LiveEnv
+from pytest_codex.harness import Stack
+from pytest_codex.redact import Redactor
+from pytest_codex.session import SessionRecord
+from pytest_codex.settings import Settings
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+LIVE_ENV_KEY = pytest.StashKey[LiveEnv | None]()
+REPORT_KEY = pytest.StashKey[dict[str, Any]]()  # what the run found, for the summary
+STACK_KEY = pytest.StashKey[Stack]()
+SESSION_KEY = pytest.StashKey[SessionRecord]()
+SIGNAL_KEY = pytest.StashKey[Any]()  # the SIGTERM handler that was in place before ours
+REDACTOR_KEY = pytest.StashKey[Redactor]()  # the one redactor of everything written
+SIGNING_KEY = pytest.StashKey[Any]()  # the ed25519 private key that signs bundles, or None

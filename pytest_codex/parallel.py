@@ -1,0 +1,205 @@
+"""pytest-xdist: ONE target and ONE bundle for all workers.
+
+The controller starts the target before the workers start (or checks the one at
+`--codex-base-url`), creates the bundle, and hands both to every worker through
+`workerinput`. Workers run their cases against it and write their case files into the
+bundle; when a worker ends, its case records come back in `workeroutput` and the
+controller merges them, tears the target down once and closes the bundle once.
+
+Cases that share saved values need not land on one worker: a worker runs the cases whose
+values a selected case needs first, as its prerequisites (see `items.prerequisites`),
+so `--dist load` keeps every case's own verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_codex import harness, leftovers, stack, startup
+from pytest_codex.evidence import EvidenceBundle, SecretLeakError
+from pytest_codex.harness import Stack
+from pytest_codex.keys import (
+    LIVE_ENV_KEY,
+    REDACTOR_KEY,
+    REPORT_KEY,
+    SESSION_KEY,
+    SETTINGS_KEY,
+    SIGNING_KEY,
+)
+from pytest_codex.redact import Redactor
+from pytest_codex.session import STACK_FAILURE
+
+SHARED = "codex_shared"
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """Whether this process distributes the items to xdist workers (`-n N`, N > 0)."""
+    if hasattr(config, "workerinput") or config.getoption("collectonly"):
+        return False
+    # The same test as xdist's, which registers its session only after our configure.
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
+def _shared(config: pytest.Config) -> dict[str, Any] | None:
+    workerinput = getattr(config, "workerinput", None)
+    if not isinstance(workerinput, dict):
+        return None
+    shared = workerinput.get(SHARED)
+    return shared if isinstance(shared, dict) else None
+
+
+def shared_stack(config: pytest.Config) -> Stack | None:
+    """On a worker: the target the controller started; None elsewhere."""
+    shared = _shared(config)
+    if shared is None:
+        return None
+    root = shared.get("workspace_root")
+    return Stack(
+        base_url=shared["base_url"],
+        workspace_root=None if root is None else Path(root),
+        leak_markers=tuple(shared["leak_markers"]),
+    )
+
+
+def shared_bundle(config: pytest.Config, redactor: Redactor) -> EvidenceBundle | None:
+    """On a worker: the controller's bundle, to write case files into; None elsewhere."""
+    shared = _shared(config)
+    if shared is None:
+        return None
+    settings = config.stash[SETTINGS_KEY]
+    return EvidenceBundle.attach(
+        Path(shared["bundle"]), settings.mode, redactor, run_id=shared["run_id"]
+    )
+
+
+def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
+    """On a worker, at its end: send the case records and figures to the controller."""
+    record = config.stash[SESSION_KEY]
+    workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
+    workeroutput[SHARED] = {
+        "cases": bundle.cases,
+        "load": config.stash[REPORT_KEY].get("load", {}),
+        "collected": record.collected,
+        "selected": record.selected,
+        "deselected": record.deselected,
+    }
+
+
+class Controller:
+    """The xdist controller's side: registered by the plugin when `-n N` is in force."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.exits = contextlib.ExitStack()
+        self.bundle: EvidenceBundle | None = None
+        self.stack: Stack | None = None
+        self.started = time.perf_counter()
+        self.workers = 0
+        config.add_cleanup(self._close)  # also when another plugin's hook fails first
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # tryfirst: before xdist's own sessionstart starts the workers.
+        config = self.config
+        settings = config.stash[SETTINGS_KEY]
+        redactor = config.stash[REDACTOR_KEY]
+        self.bundle = EvidenceBundle(settings.evidence_dir, settings.mode, redactor)
+        report = config.stash[REPORT_KEY]
+        report["bundle"] = self.bundle.path
+        parts = None
+        if settings.base_url is None:
+            try:
+                command = stack.detect_compose_command()
+            except stack.StackError as error:
+                self._stop(error)
+            root = settings.target.workspace_root or Path(
+                tempfile.mkdtemp(prefix="codex-workspaces-")
+            )
+            parts = startup.ComposeParts(
+                workspace_root=root,
+                command=command,
+                files=settings.compose_files
+                or harness.bundled_compose_files(settings.mode, settings.live_model),
+                project=leftovers.project_name(),
+                rollback_files=(
+                    harness.bundled_compose_files("mocked", settings.live_model)
+                    if settings.mode == "live" and settings.compose_files is None
+                    else (settings.compose_files or ())
+                ),
+            )
+        try:
+            self.stack = self.exits.enter_context(
+                startup.target_session(
+                    settings,
+                    config.stash[LIVE_ENV_KEY],
+                    self.bundle,
+                    redactor,
+                    report,
+                    parts,
+                    config.stash[SIGNING_KEY],
+                )
+            )
+        except stack.StackError as error:
+            self._stop(error)
+
+    def _stop(self, error: stack.StackError) -> None:
+        # pytest does not call sessionfinish after a failed sessionstart: close here.
+        text = str(error)
+        self.config.stash[SESSION_KEY].stop(STACK_FAILURE, text.splitlines()[0])
+        self.config.stash[REPORT_KEY]["stop"] = text
+        self._close()
+        pytest.exit(f"pytest-codex: the session stopped:\n{text}", returncode=1)
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        assert self.stack is not None
+        assert self.bundle is not None
+        root = self.stack.workspace_root
+        node.workerinput[SHARED] = {
+            "base_url": self.stack.base_url,
+            "workspace_root": None if root is None else str(root),
+            "leak_markers": list(self.stack.leak_markers),
+            "bundle": str(self.bundle.path),
+            "run_id": self.bundle.run_id,
+        }
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", {}).get(SHARED)
+        if not output or self.bundle is None:
+            return
+        self.workers += 1
+        self.bundle.merge_cases(output["cases"])
+        report = self.config.stash[REPORT_KEY]
+        for name, figures in output["load"].items():
+            report.setdefault("load", {})[name] = figures
+        record = self.config.stash[SESSION_KEY]
+        record.collected = max(record.collected, output["collected"])
+        record.selected = max(record.selected, output["selected"])
+        record.deselected = max(record.deselected, output["deselected"])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        # The workers are down (their records merged) once the test loop ended.
+        self.config.stash[SESSION_KEY].exitstatus = int(exitstatus)
+        self._close()
+
+    def _close(self) -> None:
+        if self.bundle is None or self.bundle.closed:
+            return
+        try:
+            self.exits.close()  # the target's teardown: snapshots, logs, rollback, down
+        finally:
+            record = self.config.stash[SESSION_KEY]
+            record.workers = max(self.workers, 1)
+            try:
+                startup.close_bundle(self.config, self.bundle, self.started)
+            except SecretLeakError as error:
+                sys.stderr.write(f"pytest-codex: evidence: {error}\n")
