@@ -165,5 +165,8 @@ def test_engine_down_stops_the_session_once(tmp_path: Path, engine: str) -> None
     )  # fmt: skip
     output = done.stdout + done.stderr
     assert done.returncode != 0
-    assert output.count("the engine does not answer") == 1, output[-3000:]
+    assert output.count("SESSION STOPPED") == 1, output[-3000:]
+    assert "SESSION STOPPED: codex stack: docker: the engine does not answer (" in output
+    assert "bash scripts/ensure-docker.sh" in output
+    assert "pytest-codex: base image" not in output  # stopped before any step
     assert "Traceback" not in output
