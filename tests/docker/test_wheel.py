@@ -151,10 +151,29 @@ def test_checkout_run_prepares_base_image_and_wheelhouse(tmp_path: Path) -> None
     print(f"checkout mocked run {seconds:.1f} s")
 
 
-@pytest.mark.parametrize("engine", ["unix:///nonexistent/docker.sock"])
-def test_engine_down_stops_the_session_once(tmp_path: Path, engine: str) -> None:
-    """No engine: one line naming the fix, not one error per case, no traceback."""
-    env = user_env(tmp_path) | {"DOCKER_HOST": engine}
+@pytest.mark.parametrize(
+    ("variables", "stop", "fix"),
+    [
+        (
+            {"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+            "codex stack: docker: the engine does not answer (",
+            "bash scripts/ensure-docker.sh",
+        ),
+        (
+            {"CODEX_BASE_IMAGE": "pytest-codex/absent:never"},
+            "codex stack: base image: CODEX_BASE_IMAGE=pytest-codex/absent:never is neither "
+            "present nor pullable; ",
+            "unset CODEX_BASE_IMAGE",
+        ),
+    ],
+    ids=["engine-down", "base-image-missing"],
+)
+def test_preparation_failure_stops_the_session_once(
+    tmp_path: Path, variables: dict[str, str], stop: str, fix: str
+) -> None:
+    """No engine, or a base image that is not there: one line naming the fix, not one
+    error per case, no traceback, no stack started."""
+    env = user_env(tmp_path) | variables
     done, _ = run(
         [
             sys.executable, "-m", "pytest", "--codex-mode=mocked", "-p", "no:cacheprovider",
@@ -166,7 +185,7 @@ def test_engine_down_stops_the_session_once(tmp_path: Path, engine: str) -> None
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert output.count("SESSION STOPPED") == 1, output[-3000:]
-    assert "SESSION STOPPED: codex stack: docker: the engine does not answer (" in output
-    assert "bash scripts/ensure-docker.sh" in output
-    assert "pytest-codex: base image" not in output  # stopped before any step
+    assert f"SESSION STOPPED: {stop}" in output
+    assert fix in output
+    assert "building orchestrator image" not in output  # stopped before any build
     assert "Traceback" not in output
