@@ -70,6 +70,7 @@ def check_mocked_run(done: subprocess.CompletedProcess[str], evidence: Path) -> 
         name.startswith("wheelhouse ") and "(downloaded)" in line for name, line in steps.items()
     ), steps
     assert any(name.startswith("building orchestrator image") for name in steps), steps
+    print("\n".join(steps.values()))  # the figures, with -s
     [bundle] = list(evidence.glob("*/mocked"))
     assert (bundle / "manifest.json").is_file()
     return bundle
