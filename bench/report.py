@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from common import REPO, RESULTS
 
-ORDER = ("harness_overhead", "throughput", "live_job", "start_stop", "scaling")
+ORDER = ("harness_overhead", "throughput", "live_job", "start_stop", "scaling", "parallel")
 
 
 def main() -> int:

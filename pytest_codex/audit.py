@@ -453,16 +453,51 @@ def _result_problems(
 def _result_checker(
     bundle: Path, files: list[str], manifest: dict[str, Any] | None
 ) -> tuple[Callable[[object], list[str]] | None, list[str]]:
-    path = RESULT_SCHEMA
-    named = manifest.get("schemas") if manifest is not None else None
-    if isinstance(named, list):
-        for entry in named:
-            if isinstance(entry, dict) and entry.get("name") == "result":
-                path = str(entry.get("path"))
-                if path not in files:
-                    return None, [f"{path}: the manifest's result schema is missing"]
+    paths = _result_schema_paths(manifest)
+    missing = [p for p in paths if p not in files]
+    if missing:
+        return None, [f"{missing[0]}: the manifest's result schema is missing"]
+    if len(paths) > 1:  # several result schemas in one run: each file must meet one
+        checkers = []
+        for one in paths:
+            checker, problems = _schema_checker(bundle, one)
+            if checker is None:
+                return None, problems
+            checkers.append(checker)
+
+        def any_of(document: object) -> list[str]:
+            found = [checker(document) for checker in checkers]
+            return [] if any(not problems for problems in found) else found[0]
+
+        return any_of, []
+    path = paths[0] if paths else RESULT_SCHEMA
     if path not in files:
         return lambda document: schemas.errors("result", document), []
+    return _schema_checker(bundle, path)
+
+
+def _result_schema_paths(manifest: dict[str, Any] | None) -> list[str]:
+    """The result schemas the manifest names: a list of {name, path} (the first format)
+    or a map of bundle file -> {role, ...} (what the runner writes)."""
+    named = manifest.get("schemas") if manifest is not None else None
+    if isinstance(named, list):
+        return [
+            str(entry.get("path"))
+            for entry in named
+            if isinstance(entry, dict) and entry.get("name") == "result"
+        ][:1]
+    if isinstance(named, dict):
+        return sorted(
+            str(file)
+            for file, entry in named.items()
+            if isinstance(entry, dict) and entry.get("role") == "result"
+        )
+    return []
+
+
+def _schema_checker(
+    bundle: Path, path: str
+) -> tuple[Callable[[object], list[str]] | None, list[str]]:
     schema, error = _read_json(bundle, path)
     if error is None:
         try:

@@ -15,18 +15,20 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
 
+from pytest_codex import review
 from pytest_codex.patterns import scan_patterns
 from pytest_codex.redact import Redactor
 from pytest_codex.session import verdict_line
+from pytest_codex.templates import read_template
 
 MANIFEST = "manifest.json"
 SUMMARY = "SUMMARY.md"
-RESERVED = frozenset({MANIFEST, SUMMARY})
+REVIEW = "index.html"
+RESERVED = frozenset({MANIFEST, SUMMARY, REVIEW})
 OUTCOMES = ("passed", "failed", "error", "skipped")
 SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -116,6 +118,9 @@ class EvidenceBundle:
         self.path.mkdir(parents=True)
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
+        self.will_sign = False  # the run signs the bundle after finalize (the page says so)
+        # bundle file -> {schema, source, file, sha256}: the schemas cases used (runner)
+        self.used_schemas: dict[str, dict[str, str]] = {}
 
     @classmethod
     def attach(cls, path: Path, mode: str, redactor: Redactor, run_id: str) -> EvidenceBundle:
@@ -125,6 +130,8 @@ class EvidenceBundle:
         bundle.mode, bundle.redactor, bundle.run_id = mode, redactor, run_id
         bundle.timestamp, bundle.path = path.parent.name, path
         bundle._cases, bundle._finalized = [], False
+        bundle.will_sign = False
+        bundle.used_schemas = {}
         return bundle
 
     def merge_cases(self, records: list[dict[str, Any]]) -> None:
@@ -219,16 +226,7 @@ class EvidenceBundle:
         created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = render_summary(self, clean, created_at)
         (self.path / SUMMARY).write_bytes(self.redactor.redact_bytes(summary.encode("utf-8")))
-        files = [
-            {
-                "path": rel,
-                "sha256": sha256_file(self.path / rel),
-                "size": (self.path / rel).stat().st_size,
-            }
-            for rel in bundle_files(self.path)
-            if rel != MANIFEST
-        ]
-        manifest = {
+        head = {
             "format": 2,
             "harness": "pytest-codex",
             "run_id": self.run_id,
@@ -238,8 +236,21 @@ class EvidenceBundle:
             **clean,
             "cases": self._cases,
             "totals": self.totals(),
-            "files": files,
         }
+        # The review page is part of the bundle: written before the files are hashed.
+        review.write_review(
+            self.path, head, redact=self.redactor.redact_bytes, signed=self.will_sign
+        )
+        files = [
+            {
+                "path": rel,
+                "sha256": sha256_file(self.path / rel),
+                "size": (self.path / rel).stat().st_size,
+            }
+            for rel in bundle_files(self.path)
+            if rel != MANIFEST
+        ]
+        manifest = {**head, "files": files}
         path = self.path / MANIFEST
         text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
         path.write_bytes(self.redactor.redact_bytes(text.encode("utf-8")))
@@ -259,16 +270,6 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
         for hit in redactor.scan((bundle / relative).read_bytes()):
             found.append(f"{relative}: {hit}")
     return found
-
-
-def read_template(name: str) -> str:
-    """A template of `evidence_templates/`: inside the package when installed from the
-    wheel, at the top of the checkout otherwise."""
-    packaged = resources.files("pytest_codex") / "evidence_templates" / name
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    checkout = Path(__file__).resolve().parent.parent / "evidence_templates" / name
-    return checkout.read_text(encoding="utf-8")
 
 
 def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str) -> str:

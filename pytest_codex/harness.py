@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pytest_docker.plugin import Services, get_docker_services
 
-from pytest_codex import stack, stackfiles
+from pytest_codex import snapshots, stack, stackfiles
 from pytest_codex.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.evidence import EvidenceBundle
 from pytest_codex.matrix import Case
@@ -87,7 +87,7 @@ class Harness:
             evidence,
             message,
             role=role,
-            matrix=matrix_label(case.file, self.settings.matrix_paths),
+            matrix=case.matrix_key or matrix_label(case.file, self.settings.matrix_paths),
         )
 
 
@@ -203,7 +203,7 @@ def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:
 
 
 def _write_logs(evidence: EvidenceBundle, logs: str) -> None:
-    evidence.write_text("logs/service.log", logs)
+    evidence.write_bytes("logs/service.log", snapshots.cap(logs.encode("utf-8", "replace")))
     requests = model_stub_requests(logs)
     if requests:
         evidence.write_text("model-stub/requests.jsonl", requests)
@@ -229,19 +229,5 @@ def model_stub_requests(logs: str) -> str:
 
 
 def snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:
-    """Each project's files with sizes, its result.json, and the worker event streams."""
-    for project_id in stack.project_ids(workspace_root):
-        workspace = workspace_root / project_id
-        evidence.write_json(
-            f"workspaces/{project_id}.json",
-            {"project_id": project_id, "files": stack.listing(workspace)},
-        )
-        result = stack.read_result(workspace)
-        if result is not None:
-            evidence.write_json(f"results/{project_id}/result.json", result)
-    jobs = workspace_root / ".jobs"
-    if jobs.is_dir():
-        for job in sorted(p for p in jobs.iterdir() if p.is_dir()):
-            for name in ("events.jsonl", "worker.log"):
-                if (job / name).is_file():
-                    evidence.write_bytes(f"workers/{job.name}/{name}", (job / name).read_bytes())
+    """The workspaces' evidence, bounded (see `snapshots`)."""
+    snapshots.snapshot_workspaces(evidence, workspace_root)

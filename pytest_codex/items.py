@@ -13,8 +13,8 @@ import pytest
 from pytest_codex.chains import Chains
 from pytest_codex.harness import Harness
 from pytest_codex.keys import SETTINGS_KEY
-from pytest_codex.load import run_load
-from pytest_codex.matrix import Case, MatrixError, load_matrix
+from pytest_codex.load import LoadTarget, run_load
+from pytest_codex.matrix import Case, MatrixError, load_matrix, matrix_root
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
 
 
@@ -27,14 +27,15 @@ class MatrixFile(pytest.File):
     case whose values come from cases that have not run runs those first (prerequisites)."""
 
     def collect(self) -> Iterator[pytest.Function]:
+        settings = self.config.stash[SETTINGS_KEY]
         try:
-            matrix = load_matrix(self.path)
+            matrix = load_matrix(self.path, root=matrix_root(self.path, settings.matrix_paths))
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}
         self.ran: set[str] = set()  # cases run in this process, in any role
         self.failed: set[str] = set()  # of those, the ones that did not pass
-        mode = self.config.stash[SETTINGS_KEY].mode
+        mode = settings.mode
         self.cases = [case for case in matrix.cases if case.runs_in(mode)]
         self.chains = Chains(self.cases)
         self._in_order = 0  # the first `_in_order` cases have all run
@@ -204,6 +205,7 @@ class LoadItem(pytest.Function):
             expected_files=list(self.load["files"]),
             timeout=harness.settings.request_timeout,
             token=harness.api_token,
+            target=LoadTarget.from_matrix(self.load),
         )
         figures = report.figures()
         evidence = f"load/{self.name}.json"

@@ -85,6 +85,7 @@ def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
     workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
     workeroutput[SHARED] = {
         "cases": bundle.cases,
+        "schemas": bundle.used_schemas,
         "load": config.stash[REPORT_KEY].get("load", {}),
         "collected": record.collected,
         "selected": record.selected,
@@ -179,6 +180,10 @@ class Controller:
             return
         self.workers += 1
         self.bundle.merge_cases(output["cases"])
+        for file, entry in output["schemas"].items():
+            known = self.bundle.used_schemas.setdefault(file, entry)
+            if entry.get("role") == "result":
+                known["role"] = "result"
         report = self.config.stash[REPORT_KEY]
         for name, figures in output["load"].items():
             report.setdefault("load", {})[name] = figures

@@ -20,7 +20,17 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_codex import envfile, harness, images, leftovers, parallel, signing, stack, startup
+from pytest_codex import (
+    envfile,
+    harness,
+    images,
+    leftovers,
+    parallel,
+    reporting,
+    signing,
+    stack,
+    startup,
+)
 from pytest_codex import session as session_mod
 from pytest_codex import settings as settings_mod
 from pytest_codex.envfile import EnvFileError, LiveEnv
@@ -99,6 +109,18 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "evidence-archive",
+        "also write the bundle as <timestamp>/<mode>.tar.gz beside it.",
+        {"action": "store_true", "default": None},
+        "bool",
+    ),
+    (
+        "evidence-keep",
+        "keep only the N newest runs in the evidence folder (default: all).",
+        {},
+        "string",
+    ),
+    (
         "signing-key",
         "ed25519 private key (PEM file) that signs the bundle (default: $CODEX_SIGNING_KEY).",
         {},
@@ -173,6 +195,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.defaults_base is not None:
         _warn_rootdir(config, settings)
     config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
+    reporting.register(config)
     if settings.mode_given and parallel.is_controller(config):
         config.pluginmanager.register(parallel.Controller(config), "codex-xdist-controller")
     if settings.mode_given:
@@ -512,6 +535,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if report.get("signed"):
         terminalreporter.write_line("signed: attestation.dsse.json (check with verify --key)")
     terminalreporter.write_line(f"bundle: {report['bundle']}")
+    review_page = Path(report["bundle"]) / "index.html"
+    if review_page.is_file():
+        terminalreporter.write_line(f"review page: {review_page}")
+    if "archive" in report:
+        terminalreporter.write_line(f"archive: {report['archive']}")
+    if report.get("pruned"):
+        terminalreporter.write_line(
+            f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)"
+        )
     for line in report.get("checks_not_run", []):
         terminalreporter.write_line(f"not checked: {line}", yellow=True)
     if report.get("timings"):

@@ -77,6 +77,8 @@ class Settings:
     mode_given: bool
     target: Target = Target()
     signing_key: str | None = None  # a path or the PEM text (CODEX_SIGNING_KEY)
+    evidence_archive: bool = False  # also write <timestamp>/<mode>.tar.gz
+    evidence_keep: int | None = None  # keep only this many newest runs in evidence_dir
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
 
     @property
@@ -113,7 +115,23 @@ def _timeout(name: str, option: RawOption, default: float) -> float:
     return seconds
 
 
-def _flag(option: RawOption) -> bool:
+def _keep(option: RawOption) -> int | None:
+    value, _ = _pick(option)
+    if value is None:
+        return None
+    try:
+        keep = int(str(value))
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise SettingsError(
+            f"--codex-evidence-keep: {value!r} is not a count of runs; give 1 or more "
+            "(the newest runs kept in the evidence folder)"
+        )
+    return keep
+
+
+def _flag(option: RawOption, name: str = "codex_keep_stack") -> bool:
     value, _ = _pick(option)
     if value is None:
         return False
@@ -124,7 +142,7 @@ def _flag(option: RawOption) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise SettingsError(f"codex_keep_stack: {value!r} is not a boolean; use true or false")
+    raise SettingsError(f"{name}: {value!r} is not a boolean; use true or false")
 
 
 def _base_url(value: object) -> str:
@@ -346,6 +364,8 @@ def resolve(
         target=target,
         signing_key=signing_key,
         defaults_base=None if home == rootdir else home,
+        evidence_archive=_flag(_option(options, "evidence_archive"), "codex_evidence_archive"),
+        evidence_keep=_keep(_option(options, "evidence_keep")),
     )
 
 

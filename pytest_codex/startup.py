@@ -20,7 +20,17 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex import compare, envfile, harness, images, leftovers, signing, stack, stackfiles
+from pytest_codex import (
+    compare,
+    envfile,
+    harness,
+    images,
+    leftovers,
+    retention,
+    signing,
+    stack,
+    stackfiles,
+)
 from pytest_codex import session as session_mod
 from pytest_codex.envfile import LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError
@@ -226,6 +236,7 @@ def _roll_back(
     record = session_mod.SessionRecord(collected=smoke, selected=smoke)
     if not outcome.restarted:
         record.stop(session_mod.STACK_FAILURE, outcome.error or "the mocked stack did not start")
+    mocked.will_sign = signing_key is not None
     mocked.finalize(
         {
             "rollback_of": "live",
@@ -275,19 +286,26 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
             "model": settings.live_model,
             "git_ignore": envfile.git_ignored(config.rootpath),
         }
+    if bundle.used_schemas:
+        metadata["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
     if "leftovers_removed" in report:
         metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
     if settings.mode == "live":
         metadata["comparison_with_mocked"] = compare.comparison(
-            settings.evidence_dir, bundle.cases
+            settings.evidence_dir, bundle.cases, live_bundle=bundle.path
         )
     report["verdict"] = session_mod.verdict_line(bundle.mode, metadata["session"], bundle.totals())
+    signing_key = config.stash.get(SIGNING_KEY, None)
+    bundle.will_sign = signing_key is not None
     try:
         bundle.finalize(metadata)
     except SecretLeakError as error:
         report["leak"] = str(error)
         raise
-    signing_key = config.stash.get(SIGNING_KEY, None)
     if signing_key is not None:
         signing.sign_bundle(bundle.path, signing_key)
         report["signed"] = True
+    if settings.evidence_archive:
+        report["archive"] = retention.archive(bundle.path)
+    if settings.evidence_keep is not None:
+        report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from pytest_codex import signing
+from pytest_codex import diff, review, signing
 from pytest_codex.audit import Acceptance, Report, verify_bundle
 from pytest_codex.evidence import MANIFEST
 from pytest_codex.redact import Redactor
@@ -177,16 +177,23 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 
 # ---- Subcommands of `codex-evidence` ------------------------------------------------------
 # Each registrar adds one subparser to `commands` and sets its handler with
-# `parser.set_defaults(run=handler)` (`func=` is accepted too), where
+# `parser.set_defaults(run=handler)` (`func=` and `handler=` are accepted too), where
 # `handler(args: argparse.Namespace) -> int` returns the exit code and may raise
 # UsageError (printed as one line, exit 2). Add new subcommands (e.g. `diff.register`)
 # to this tuple.
-REGISTRARS: tuple[Registrar, ...] = (register_verify, register_keygen)
+REGISTRARS: tuple[Registrar, ...] = (
+    register_verify,
+    register_keygen,
+    diff.register,
+    review.register,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Check pytest-codex evidence bundles; make keys to sign them."
+        prog=PROG,
+        description="Check, summarise and compare pytest-codex evidence bundles; make keys "
+        "to sign them.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRARS:
@@ -195,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # argparse printed its usage line
         return stop.code if isinstance(stop.code, int) else 2
-    handler = getattr(args, "run", None) or getattr(args, "func", None)
+    handler = (
+        getattr(args, "run", None) or getattr(args, "func", None) or getattr(args, "handler", None)
+    )
     if handler is None:
         print(f"{PROG}: {args.command}: no handler registered", file=sys.stderr)
         return 2

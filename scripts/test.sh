@@ -4,6 +4,8 @@
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 ensure_venv
+step "ensuring a headless browser (the review page's tests)"
+bash "$REPO/scripts/ensure-browser.sh"
 ensure_images --worker
 step "ruff"
 ruff check .

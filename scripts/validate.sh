@@ -18,5 +18,6 @@ if [ -n "$bundle" ]; then
     step "verifying the bundle"
     codex-evidence verify "$bundle" || status=$?
     printf '\nevidence bundle: %s\n' "$REPO/$bundle" >&2
+    printf 'review page:     %s\n' "$REPO/$bundle/index.html" >&2
 fi
 exit "$status"

@@ -1,7 +1,7 @@
 """HTTP without sockets: a `Request` in, a `Response` out, through one route table.
 
 Routing works on the raw request target, never normalised: the query is split off and
-the rest matched as sent, so a file path after `/files/` reaches `resolve_in_workspace`
+the rest matched as sent, so a file path after `/files/` reaches `client_path_parts`
 still percent-encoded. Handlers take parsed input and return data or raise `ApiError`;
 `dispatch` turns anything else into a logged 500 that shows no traceback.
 """

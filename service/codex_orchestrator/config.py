@@ -107,6 +107,14 @@ _SOURCES = (
     _Source("max_body_bytes", "CODEX_MAX_BODY_BYTES", parse_positive_int, "--max-body-bytes"),
     _Source("job_timeout_s", "CODEX_JOB_TIMEOUT", parse_seconds, "--job-timeout"),
     _Source("worker_network", "CODEX_WORKER_NETWORK", parse_text, "--worker-network"),
+    # Bounds on file access and on connections (issue 12).
+    _Source("max_file_bytes", "CODEX_MAX_FILE_BYTES", parse_positive_int, "--max-file-bytes"),
+    _Source("max_tree_depth", "CODEX_MAX_TREE_DEPTH", parse_positive_int, "--max-tree-depth"),
+    _Source(
+        "max_list_entries", "CODEX_MAX_LIST_ENTRIES", parse_positive_int, "--max-list-entries"
+    ),
+    _Source("header_timeout_s", "CODEX_HEADER_TIMEOUT", parse_seconds, "--header-timeout"),
+    _Source("max_connections", "CODEX_MAX_CONNECTIONS", parse_positive_int, "--max-connections"),
 )
 # Overrides are keyed by field name; the database also by the flag's own name.
 _OVERRIDE_ALIASES = {"database_url": "database_path"}
@@ -126,6 +134,12 @@ class Settings:
     max_body_bytes: int = 1_048_576
     job_timeout_s: float = 600.0
     worker_network: str | None = None
+    # Bounds on file access and on connections (issue 12).
+    max_file_bytes: int = 16 * 1024 * 1024  # a bigger file read answers 413 unread
+    max_tree_depth: int = 64  # folders below the workspace that reads and listings enter
+    max_list_entries: int = 100_000  # entries one listing may scan, else 422
+    header_timeout_s: float = 10.0  # from a request's first byte to the end of its headers
+    max_connections: int = 256  # open connections; beyond, 503 and close
 
     @property
     def mode(self) -> str:

@@ -9,14 +9,17 @@ from typing import Any
 
 ERRORS = {
     "400": "Invalid project id, job id or file path (traversal, absolute, encoded, NUL, "
-    "backslash, symlink escape), or a body that is not JSON",
+    "backslash, symlink escape, hard link, deeper than CODEX_MAX_TREE_DEPTH folders), or a "
+    "body that is not JSON",
     "401": "Missing or wrong bearer token (only when the server has CODEX_API_TOKEN)",
     "404": "Unknown project or job, or a safe path with no file",
     "411": "POST without Content-Length",
-    "413": "Body over the size limit (CODEX_MAX_BODY_BYTES)",
+    "413": "Body over the size limit (CODEX_MAX_BODY_BYTES), or a file over "
+    "CODEX_MAX_FILE_BYTES (refused unread)",
     "415": "Content-Type is not application/json",
     "422": "A JSON body of the wrong shape: not an object, a missing or unknown field, a "
-    "wrong type, an empty or over-long instruction",
+    "wrong type, an empty or over-long instruction; or a workspace with more entries than "
+    "one listing scans (CODEX_MAX_LIST_ENTRIES)",
     "500": "Internal error (logged; the body says no more)",
     "503": "The database does not answer",
 }
@@ -223,7 +226,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "listFiles",
                         "Every file of the project's workspace with its size",
                         "FileList",
-                        "400 401 404",
+                        "400 401 404 422",
                         parameters=(PROJECT_ID,),
                     )
                 },
@@ -232,7 +235,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "readFile",
                         "One file's content (UTF-8 text or base64)",
                         "FileContent",
-                        "400 401 404",
+                        "400 401 404 413",
                         parameters=(PROJECT_ID, FILE_PATH),
                     )
                 },

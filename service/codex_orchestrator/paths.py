@@ -4,28 +4,25 @@ A path from a URL is checked in every form it could take on the way to the file 
 as sent, percent-decoded again and again (double encoding), and NFKC-normalised
 (fullwidth dots and slashes). Every form must be a plain relative path: no `..`, no
 leading `/`, no backslash, no control character, no drive letter, no `%u` escape, no
-empty segment. Only then is it joined to the workspace, and its real path (symlinks
-resolved) must still lie inside the workspace.
+empty segment. Only then are its segments walked (`workspace_files.open_file`, one
+descriptor at a time, so a swapped folder cannot lead it out).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 
 from codex_orchestrator.errors import quote
 
 MAX_PATH_CHARS = 4096
 MAX_DECODE_ROUNDS = 5
+FIX = "ask for a path relative to the project workspace, e.g. 'app.py' or 'tests/test_cli.py'"
 _PROJECT_ID = re.compile(r"[0-9a-f]{32}")
 _PERCENT_U = re.compile(r"%u[0-9a-f]{4}", re.IGNORECASE)
 _DRIVE = re.compile(r"[a-z]:", re.IGNORECASE)
-_FIX = "ask for a path relative to the project workspace, e.g. 'app.py' or 'tests/test_cli.py'"
 
 
 class UnsafePathError(ValueError):
@@ -34,14 +31,6 @@ class UnsafePathError(ValueError):
 
 class InvalidProjectIdError(ValueError):
     """A project id that is not the 32 lowercase hex digits the service hands out."""
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One regular file of a workspace: its POSIX path relative to it and its size."""
-
-    path: str
-    size: int
 
 
 def validate_project_id(raw: str) -> str:
@@ -54,74 +43,61 @@ def validate_project_id(raw: str) -> str:
     return raw
 
 
-def resolve_in_workspace(workspace: Path, raw: str) -> Path:
-    """The real path inside `workspace` that the still percent-encoded `raw` names.
+def client_path_parts(raw: str) -> list[str]:
+    """The segments the still percent-encoded `raw` names, once every form of it passed.
 
-    Raises `UnsafePathError` when any form of `raw` is unsafe or when its real path
-    leaves the workspace. A safe path need not exist (the caller answers 404).
+    Raises `UnsafePathError` when any form of `raw` is unsafe. Touches no file: the
+    caller walks the segments (see `workspace_files`).
     """
     if not raw:
-        raise UnsafePathError(f"file path: {raw!r} is empty; {_FIX}")
+        raise UnsafePathError(f"file path: {raw!r} is empty; {FIX}")
     if len(raw) > MAX_PATH_CHARS:
         raise UnsafePathError(
-            f"file path: {quote(raw)} is longer than {MAX_PATH_CHARS} characters; {_FIX}"
+            f"file path: {quote(raw)} is longer than {MAX_PATH_CHARS} characters; {FIX}"
         )
     forms = _forms(raw)
     for form in forms:
         problem = _problem(form)
         if problem is not None:
             shown = "" if form == raw else f" once decoded ({quote(form)})"
-            raise UnsafePathError(f"file path: {quote(raw)} {problem}{shown}; {_FIX}")
-    relative = _percent_decode(raw, raw)
+            raise UnsafePathError(f"file path: {quote(raw)} {problem}{shown}; {FIX}")
+    return _percent_decode(raw, raw).split("/")
+
+
+def is_servable(relative: str) -> bool:
+    """Whether a client can read the workspace file `relative` back: its percent-encoded
+    form passes `client_path_parts` and names the same segments (a listing shows only
+    such names)."""
+    try:
+        raw = urllib.parse.quote(relative, safe="/")
+        return client_path_parts(raw) == relative.split("/")
+    except (UnsafePathError, UnicodeError):
+        return False
+
+
+def resolve_in_workspace(workspace: Path, raw: str) -> Path:
+    """The real path inside `workspace` that the still percent-encoded `raw` names.
+
+    Raises `UnsafePathError` when any form of `raw` is unsafe or when its real path
+    leaves the workspace. A safe path need not exist (the caller answers 404). This
+    resolves by name, so its answer can be stale by the time a file is opened: the
+    service opens files with `workspace_files.open_file`, which cannot be raced.
+    """
+    parts = client_path_parts(raw)
     root = workspace.resolve()
     try:
-        target = root.joinpath(*relative.split("/")).resolve()
+        target = root.joinpath(*parts).resolve()
     except (OSError, RuntimeError) as error:  # a symlink loop, a name too long
         raise UnsafePathError(
-            f"file path: {quote(raw)} cannot be resolved ({type(error).__name__}); {_FIX}"
+            f"file path: {quote(raw)} cannot be resolved ({type(error).__name__}); {FIX}"
         ) from None
     if target == root:
-        raise UnsafePathError(f"file path: {quote(raw)} names the workspace itself; {_FIX}")
+        raise UnsafePathError(f"file path: {quote(raw)} names the workspace itself; {FIX}")
     if not target.is_relative_to(root):
         raise UnsafePathError(
-            f"file path: {quote(raw)} leads outside the project workspace; {_FIX}"
+            f"file path: {quote(raw)} leads outside the project workspace; {FIX}"
         )
     return target
-
-
-def list_workspace(workspace: Path) -> list[FileEntry]:
-    """Every regular file under `workspace`, sorted by path.
-
-    Symlinked directories are not entered; a symlink to a file is listed (with the
-    target's size) only when its real path lies inside the workspace.
-    """
-    root = workspace.resolve()
-    if not root.is_dir():
-        return []
-    entries: list[FileEntry] = []
-    for folder, _dirs, names in os.walk(root, followlinks=False):
-        for name in names:
-            entry = _entry(root, Path(folder) / name)
-            if entry is not None:
-                entries.append(entry)
-    return sorted(entries, key=lambda entry: entry.path)
-
-
-def _entry(root: Path, path: Path) -> FileEntry | None:
-    try:
-        relative = path.relative_to(root).as_posix()
-        relative.encode("utf-8")  # a name a client could never ask for is not listed
-        info = path.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            target = path.resolve(strict=True)
-            if not target.is_relative_to(root):
-                return None
-            info = target.stat()
-    except (OSError, RuntimeError, UnicodeError):
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return FileEntry(path=relative, size=info.st_size)
 
 
 def _forms(raw: str) -> list[str]:
@@ -140,7 +116,7 @@ def _forms(raw: str) -> list[str]:
         frontier = found
     raise UnsafePathError(
         f"file path: {quote(raw)} still changes after {MAX_DECODE_ROUNDS} rounds of "
-        f"percent-decoding; {_FIX}"
+        f"percent-decoding; {FIX}"
     )
 
 
@@ -148,9 +124,7 @@ def _percent_decode(raw: str, text: str) -> str:
     try:
         return urllib.parse.unquote_to_bytes(text).decode("utf-8")
     except UnicodeError:  # overlong forms such as %c0%ae, stray bytes, lone surrogates
-        raise UnsafePathError(
-            f"file path: {quote(raw)} does not decode as UTF-8; {_FIX}"
-        ) from None
+        raise UnsafePathError(f"file path: {quote(raw)} does not decode as UTF-8; {FIX}") from None
 
 
 def _problem(text: str) -> str | None:

@@ -1,14 +1,19 @@
 """The HTTP front: a threading server that turns bytes into a `Request` for `dispatch`.
 
-What it adds to `dispatch`: a body limit enforced from Content-Length before a byte of
-the body is read, Content-Length required on POST, a socket timeout and a body deadline
-so a slow client holds one thread at most, JSON for the errors `http.server` itself
-answers, one JSON log line per request, and a clean stop on SIGTERM / SIGINT (also as
-PID 1 in a container).
+What it adds to `dispatch`: a strict reader of the request head (`http_head`: malformed
+lines are 400, never a desync) with a deadline from the request's first byte
+(CODEX_HEADER_TIMEOUT), a cap on open connections (CODEX_MAX_CONNECTIONS; beyond it a
+503 and close, no thread), a body limit enforced from Content-Length before a byte of
+the body is read (and little read after the 413), Content-Length required on POST, a
+socket timeout and a body deadline so a slow client holds one thread at most, JSON for
+the errors `http.server` itself answers, one JSON log line per request, and a clean stop
+on SIGTERM / SIGINT (also as PID 1 in a container).
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import logging
 import os
 import re
@@ -26,6 +31,7 @@ from typing import Any
 from codex_orchestrator import __version__, jsonlog
 from codex_orchestrator.api import Headers, Request, Response, dispatch
 from codex_orchestrator.config import Settings
+from codex_orchestrator.http_head import BadHeadError, HeadTimeoutError, read_head
 from codex_orchestrator.results import env_presence
 from codex_orchestrator.service import Orchestrator
 from codex_orchestrator.storage import Storage
@@ -34,8 +40,12 @@ from codex_orchestrator.workers import Worker, select_worker
 log = logging.getLogger(__name__)
 SOCKET_TIMEOUT_S = 30.0
 STOP_POLL_S = 0.1
-LINGER_S = 1.0  # after answering 413, how long to swallow what the client still sends
-LINGER_MAX_BYTES = 64 * 1024 * 1024
+# After a 413, what the client still sends is read for a moment so that closing does not
+# reset the connection before the client reads the answer (RFC 9112 9.6), but no more.
+LINGER_S = 1.0
+LINGER_MAX_BYTES = 1024 * 1024
+REFUSE_TIMEOUT_S = 0.5  # writing the 503 to a connection over the cap
+REFUSE_LOG_EVERY_S = 1.0  # refusals are logged as a count, at most once a second
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -56,6 +66,10 @@ class OrchestratorServer(ThreadingHTTPServer):
     ) -> None:
         self.orchestrator = orchestrator
         self.socket_timeout = socket_timeout
+        self._connections = 0
+        self._connections_guard = threading.Lock()
+        self._refused = 0  # since the last log line about refusals
+        self._refused_logged = 0.0
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RequestHandler)
@@ -85,6 +99,50 @@ class OrchestratorServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("connection error")
 
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (each holds one thread)."""
+        with self._connections_guard:
+            return self._connections
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve `request` in a thread of its own, unless CODEX_MAX_CONNECTIONS are open:
+        then answer 503 from the accepting thread and close."""
+        limit = self.orchestrator.settings.max_connections
+        with self._connections_guard:
+            refused = self._connections >= limit
+            if not refused:
+                self._connections += 1
+        if refused:
+            _refuse(request, limit)
+            self.shutdown_request(request)
+            self._log_refusal(limit)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _log_refusal(self, limit: int) -> None:
+        """One log line per second at most, however many connections are refused (only
+        the accepting thread calls this)."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged >= REFUSE_LOG_EVERY_S:
+            log.warning("connections refused", extra={"count": self._refused, "limit": limit})
+            self._refused, self._refused_logged = 0, now
+
+    def _release(self) -> None:
+        with self._connections_guard:
+            self._connections -= 1
+
 
 class RequestHandler(BaseHTTPRequestHandler):
     """Reads one request, hands it to `dispatch`, writes the response."""
@@ -107,6 +165,57 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._linger = False
         super().setup()
         self.connection.settimeout(self.server.socket_timeout)
+
+    def handle_one_request(self) -> None:
+        """One request: its head read by `http_head` (strict, within the header deadline
+        from its first byte), then the method's handler. Replaces `http.server`'s reader,
+        which let a malformed header line end the headers."""
+        self.command = ""
+        self.requestline = ""
+        self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        rfile: io.BufferedReader = self.rfile  # type: ignore[assignment]
+        try:
+            self.connection.settimeout(self.server.socket_timeout)  # idle keep-alive wait
+            if not rfile.peek(1):
+                return
+            self._started = time.perf_counter()
+            deadline = time.monotonic() + self.server.orchestrator.settings.header_timeout_s
+            head = read_head(rfile, self.connection, deadline, self.server.socket_timeout)
+        except (TimeoutError, EOFError, OSError) as error:
+            if isinstance(error, HeadTimeoutError):
+                self._finish(
+                    Response.json(
+                        408,
+                        {
+                            "detail": "request: the request line and headers did not "
+                            "arrive in time (CODEX_HEADER_TIMEOUT is "
+                            f"{self.server.orchestrator.settings.header_timeout_s:g} s); "
+                            "send the whole head at once"
+                        },
+                    )
+                )
+            return
+        except BadHeadError as error:
+            self._finish(Response.json(error.status, {"detail": error.detail}))
+            return
+        self.connection.settimeout(self.server.socket_timeout)
+        self.raw_requestline = head.request_line.encode("latin-1") + b"\r\n"
+        self.requestline = head.request_line
+        self.command, self.path = head.method, head.target
+        self.request_version = f"HTTP/{head.version[0]}.{head.version[1]}"
+        self.headers = http.client.HTTPMessage()
+        for name, value in head.fields:
+            self.headers[name] = value
+        connection = self.headers.get("Connection", "").lower()
+        self.close_connection = head.version < (1, 1) or connection == "close"
+        if connection == "keep-alive":
+            self.close_connection = False
+        expect = self.headers.get("Expect", "").lower()
+        if expect == "100-continue" and head.version >= (1, 1) and not self.handle_expect_100():
+            return
+        getattr(self, f"do_{self.command}")()
+        self.wfile.flush()
 
     def do_GET(self) -> None:
         self._handle()
@@ -309,6 +418,23 @@ class RequestHandler(BaseHTTPRequestHandler):
                 "duration_ms": round((time.perf_counter() - self._started) * 1000, 1),
             },
         )
+
+
+def _refuse(connection: socket.socket, limit: int) -> None:
+    """Answer 503 on a connection over the cap, without a thread and without reading."""
+    body = (
+        f'{{"detail": "connections: {limit} are open, the limit (CODEX_MAX_CONNECTIONS); '
+        'retry in a moment"}'
+    ).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    ).encode()
+    try:
+        connection.settimeout(REFUSE_TIMEOUT_S)
+        connection.sendall(head + body)
+    except OSError:
+        pass
 
 
 def make_server(

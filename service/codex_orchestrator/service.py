@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import stat
 import threading
 import uuid
 from collections.abc import Mapping
@@ -26,13 +25,20 @@ from codex_orchestrator.errors import ApiError, quote
 from codex_orchestrator.paths import (
     InvalidProjectIdError,
     UnsafePathError,
-    list_workspace,
-    resolve_in_workspace,
+    client_path_parts,
     validate_project_id,
 )
 from codex_orchestrator.results import REQUEST_FILE, RESULT_FILE, failure_result, write_json
 from codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
 from codex_orchestrator.workers import Worker
+from codex_orchestrator.workspace_files import (
+    FileLimits,
+    FileMissingError,
+    FileTooLargeError,
+    ListingTooLargeError,
+    list_files,
+    read_file,
+)
 
 log = logging.getLogger(__name__)
 RESULT_STATUSES = {"success": "completed", "failed": "failed"}
@@ -130,7 +136,10 @@ class Orchestrator:
 
     def list_files(self, project_id: str) -> dict[str, Any]:
         project = self._project(project_id)
-        entries = list_workspace(self._workspace(project.id))
+        try:
+            entries = list_files(self._workspace(project.id), self._file_limits())
+        except ListingTooLargeError as error:
+            raise ApiError(422, str(error)) from None
         return {
             "project_id": project.id,
             "files": [{"path": entry.path, "size": entry.size} for entry in entries],
@@ -138,39 +147,44 @@ class Orchestrator:
 
     def read_file(self, project_id: str, raw_path: str) -> dict[str, Any]:
         # Everything the client wrote is checked (400) before anything is looked up (404).
+        # No lock: the descriptor walk is safe against a worker writing meanwhile.
         workspace = self._workspace(_valid_project_id(project_id))
         try:
-            target = resolve_in_workspace(workspace, raw_path)
+            parts = client_path_parts(raw_path)
         except UnsafePathError as error:
             raise ApiError(400, str(error)) from None
         project = self._project(project_id)
-        if _links(target) > 1:
-            # A hard link may name a file outside the workspace: its path cannot tell.
-            raise ApiError(
-                400,
-                f"file path: {quote(raw_path)} is a hard-linked file ({_links(target)} "
-                "names); the orchestrator serves only files with one name",
-            )
-        data = _read_regular_file(target)
-        if data is None:
+        try:
+            found = read_file(workspace, raw_path, parts, self._file_limits())
+        except UnsafePathError as error:
+            raise ApiError(400, str(error)) from None
+        except FileTooLargeError as error:
+            raise ApiError(413, str(error)) from None
+        except FileMissingError:
             raise ApiError(
                 404,
                 f"file path: {quote(raw_path)} is not a file in project "
                 f"{project.id}; list its files with GET "
                 f"/api/v1/{project.id}/files",
-            )
-        relative = target.relative_to(workspace.resolve()).as_posix()
+            ) from None
         try:
-            content, encoding = data.decode("utf-8"), "utf-8"
+            content, encoding = found.data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            content, encoding = base64.b64encode(data).decode("ascii"), "base64"
+            content, encoding = base64.b64encode(found.data).decode("ascii"), "base64"
         return {
             "project_id": project.id,
-            "path": relative,
-            "size": len(data),
+            "path": "/".join(part for part in parts if part != "."),
+            "size": found.size,
             "encoding": encoding,
             "content": content,
         }
+
+    def _file_limits(self) -> FileLimits:
+        return FileLimits(
+            max_file_bytes=self.settings.max_file_bytes,
+            max_depth=self.settings.max_tree_depth,
+            max_entries=self.settings.max_list_entries,
+        )
 
     def _project(self, raw_id: str) -> ProjectRecord:
         project_id = _valid_project_id(raw_id)
@@ -291,28 +305,6 @@ def _job_error(result: Mapping[str, Any]) -> dict[str, Any]:
             "message": str(error.get("message", "")),
         }
     return {"type": "unknown", "message": str(result.get("summary", "the job failed"))}
-
-
-def _links(target: Path) -> int:
-    """How many names the file has (1 for a normal file; 0 when it is not there)."""
-    try:
-        return target.lstat().st_nlink if target.is_file() else 0
-    except OSError:
-        return 0
-
-
-def _read_regular_file(target: Path) -> bytes | None:
-    """The bytes of `target` if it is a regular file; never follows a last-moment
-    symlink (the path is already resolved, so its last part must not be one)."""
-    try:
-        descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        return None
-    with os.fdopen(descriptor, "rb") as handle:
-        return handle.read()
 
 
 def _job_body(job: JobRecord) -> dict[str, Any]:

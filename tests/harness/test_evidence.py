@@ -52,6 +52,7 @@ def test_every_write_is_redacted_and_the_manifest_hashes_every_file(tmp_path: Pa
     listed = {entry["path"]: entry for entry in manifest["files"]}
     assert set(listed) == {
         "SUMMARY.md",
+        "index.html",
         "cases/a/one.json",
         "logs/service.log",
         "raw.bin",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_codex import schemas
 from pytest_codex.expectations import check, leaks, subset_differences
 from pytest_codex.rawhttp import Exchange
 
@@ -175,3 +176,125 @@ def test_outside_content_is_found_in_plain_and_base64_bodies(binary: bool) -> No
     response = file_response(b"prefix canary-1234567890 suffix", binary=binary)
     assert leaks(response, ["canary-1234567890", "root:x:0:0:"]) == ["canary-1234567890"]
     assert leaks(exchange({"detail": "not found"}, 404), ["canary-1234567890"]) == []
+
+
+def text_response(text: str) -> Exchange:
+    return exchange(text.encode(), headers=(("Content-Type", "text/plain; charset=utf-8"),))
+
+
+@pytest.mark.parametrize(
+    ("body", "want"),
+    [
+        ([{"path": "b", "size": 1}, {"path": "a", "size": 2}], {}),  # a bare list of objects
+        (["b", "a"], {}),  # a bare list of strings
+        ({"files": ["a", "b"]}, {}),  # wrapped strings
+        ({"data": {"items": [{"name": "a"}, {"name": "b"}]}}, {"at": "data.items", "key": "name"}),
+        ([{"name": "a"}, {"name": "b"}], {"key": "name", "at": None}),
+    ],
+)
+def test_file_listings_are_read_bare_or_wrapped_in_any_order(
+    body: object, want: dict[str, Any]
+) -> None:
+    response = exchange(body)
+    assert problems({"status": 200, "files": {"exact": ["a", "b"], **want}}, response) == []
+    assert problems({"status": 200, "files": {"contains": ["b"], **want}}, response) == []
+    assert problems({"status": 200, "files": {"contains": ["c"], **want}}, response) == [
+        "files (contains): expected [\"c\"], got ['a', 'b'] (missing ['c'])"
+    ]
+
+
+def test_a_listing_that_is_not_there_or_has_items_without_paths_fails() -> None:
+    assert problems({"files": {"exact": ["a"], "at": "items"}}, exchange({"files": ["a"]})) == [
+        'files: expected a list at `items`, got {"files": ["a"]}'
+    ]
+    found = problems({"files": {"exact": ["a"]}}, exchange([{"path": "a"}, {"name": "b"}]))
+    assert found == [
+        "files (exact): expected [\"a\"], got ['a'] (missing [], extra [], 1 items without `path`)"
+    ]
+
+
+def test_text_looks_at_a_raw_body_or_a_file_responses_content() -> None:
+    readme = "# Fibonacci\n\nPrints numbers.\n"
+    want = {"status": 200, "text": {"contains": ["Fibonacci"], "regex": "^Prints"}}
+    assert problems(want, text_response(readme)) == []
+    assert problems(want, file_response(readme.encode())) == []
+    assert problems(want, file_response(readme.encode(), binary=True)) == []
+    assert problems(
+        {"text": {"contains": ["Lucas"], "not_contains": ["#"]}}, text_response(readme)
+    ) == [
+        "text (contains): expected 'Lucas', got # Fibonacci Prints numbers.",
+        "text (not_contains): expected no '#', got # Fibonacci Prints numbers.",
+    ]
+    assert problems({"text": {"regex": "^Lucas"}}, text_response(readme)) == [
+        "text (regex): expected a match for '^Lucas', got # Fibonacci Prints numbers."
+    ]
+
+
+def test_result_may_be_the_raw_body_with_a_schema_of_its_own(tmp_path: Path) -> None:
+    shaped = {"status": "success", "logs": ["one", "two"], "project_id": "p-1"}
+    raw = exchange(json.dumps(shaped).encode(), headers=(("Content-Type", "text/plain"),))
+    schema_file = tmp_path / "result.json"
+    schema_file.write_text(json.dumps({"type": "object", "required": ["logs"]}))
+    ref = schemas.from_file("result.json", schema_file, "schemas/result-x.json")
+    want = {"result": {"schema": "result.json", "json": {"logs": {"$type": "array"}}}}
+    assert check(want, raw, workspace_root=None, schema_refs={"result.json": ref}).mismatches == []
+    # without a schema of its own, the shipped one applies
+    assert any(line.startswith("result.json schema:") for line in problems({"result": {}}, raw))
+    assert problems({"result": {}}, exchange(b"not json")) == ["body: expected JSON, got not json"]
+    assert problems({"result": {}}, exchange([1])) == [
+        "result: expected .codex/result.json (an object, or a file response), got [1]"
+    ]
+
+
+def test_result_on_disk_takes_the_project_from_the_matrix_or_the_body(tmp_path: Path) -> None:
+    shaped = {"status": "success", "logs": []}
+    (tmp_path / "p-1" / ".codex").mkdir(parents=True)
+    (tmp_path / "p-1" / ".codex" / "result.json").write_text(json.dumps(shaped))
+    raw = exchange(shaped)
+    refs = {"any": schemas.from_file("any", _write(tmp_path / "any.json", {}), "schemas/any.json")}
+    want: dict[str, Any] = {"result": {"schema": "any", "on_disk": True, "project": "p-1"}}
+    assert check(want, raw, workspace_root=tmp_path, schema_refs=refs).mismatches == []
+    want["result"]["project"] = "../p-1"
+    [found] = check(want, raw, workspace_root=tmp_path, schema_refs=refs).mismatches
+    assert str(found) == (
+        "result.json on disk: expected a project id (give `project:` in `result:`), got '../p-1'"
+    )
+    del want["result"]["project"]
+    [found] = check(want, raw, workspace_root=tmp_path, schema_refs=refs).mismatches
+    assert "got none" in str(found)
+
+
+def _write(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_type_and_regex_matchers_inside_json_subsets() -> None:
+    body = {"project_id": "0f" * 16, "n": 3, "ok": True, "none": None, "list": [1], "o": {}}
+    want = {
+        "project_id": {"$regex": "^[0-9a-f]{32}$", "$type": "string"},
+        "n": {"$type": ["integer", "null"]},
+        "ok": {"$type": "boolean"},
+        "none": {"$type": "null"},
+        "list": {"$type": "array"},
+        "o": {"$type": "object"},
+    }
+    assert subset_differences(want, body) == []
+    assert subset_differences({"ok": {"$type": "integer"}}, {"ok": True}) == [
+        ("$.ok", "a JSON integer", "true")
+    ]
+    assert subset_differences({"n": {"$type": "number"}}, {"n": 1.5}) == []
+    assert subset_differences({"n": {"$regex": "^1"}}, {"n": 1}) == [
+        ("$.n", "text matching '^1'", "1")
+    ]
+    # a mapping with other keys is a literal subset, not a matcher
+    assert subset_differences({"a": {"$ref": "x"}}, {"a": {"$ref": "x", "b": 1}}) == []
+
+
+def test_until_style_expectations_need_no_status() -> None:
+    assert (
+        problems({"json": {"status": "completed"}}, exchange({"status": "completed"}, 200)) == []
+    )
+    assert problems({"json": {"status": "completed"}}, exchange({"status": "queued"}, 202)) == [
+        'json $.status: expected "completed", got "queued"'
+    ]

@@ -98,7 +98,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 def test_an_intact_bundle_verifies(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, output = run(capsys, str(bundle))
     assert code == 0, output
-    assert f"codex-evidence: OK {bundle} (6 files, 1 result.json" in output
+    assert f"codex-evidence: OK {bundle} (7 files, 1 result.json" in output
     assert (
         "  2 cases: 2 passed, 0 failed, 0 error, 0 skipped; session completed; selected 2 of 2\n"
     ) in output

@@ -79,7 +79,7 @@ def test_a_failing_expectation_reads_like_a_diff(
             "*GET /healthz HTTP/1.1*",
             "*expected*418*",
             "*actual*200*",
-            "*evidence: *cases/wrong/expects-teapot.json*",
+            "*evidence: *cases/*wrong*/expects-teapot.case.json*",
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")

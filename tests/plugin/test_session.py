@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -178,7 +179,7 @@ def test_a_single_case_runs_its_prerequisites_first(
     assert session["deselected"] == session["collected"] - 1
     assert session["selection"]["keyword"] == "get-edit-job"
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
-    assert (bundle / "cases" / "mocked" / "create-project.for-get-edit-job.json").is_file()
+    assert len(list(bundle.glob("cases/*/create-project.for-get-edit-job*.case.json"))) == 1
 
 
 def test_a_failed_prerequisite_is_the_selected_cases_error(
@@ -283,7 +284,8 @@ def test_a_base_url_run_with_workspace_root_checks_the_workspaces(
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
     assert list((bundle / "workspaces").glob("*.json"))
     assert not (orchestrator.workspace_root / "OUTSIDE-CANARY.txt").exists()  # removed after
-    case = json.loads((bundle / "cases" / "mocked" / "result-json.json").read_text())
+    [case_file] = bundle.glob("cases/*/result-json.case.json")
+    case = json.loads(case_file.read_text())
     assert not case["notes"]  # on_disk was compared
 
 
@@ -320,11 +322,11 @@ def test_a_signed_run_verifies_with_its_key_and_not_after_an_edit(
     public = str(keys / "codex-evidence.pub")
     assert verify.main(["verify", str(bundle), "--key", public]) == 0
     # An edited case file, re-hashed into the manifest, passes the hashes but not the key.
-    case = bundle / "cases" / "mocked" / "healthz.json"
+    [case] = bundle.glob("cases/*/healthz.case.json")
     case.write_text(case.read_text().replace('"ok"', '"OK"'))
     manifest = json.loads((bundle / "manifest.json").read_text())
     for entry in manifest["files"]:
-        if entry["path"] == "cases/mocked/healthz.json":
+        if entry["path"] == case.relative_to(bundle).as_posix():
             entry["sha256"] = hashlib.sha256(case.read_bytes()).hexdigest()
             entry["size"] = case.stat().st_size
     (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -343,3 +345,29 @@ def test_a_bad_signing_key_is_one_usage_error(pytester: pytest.Pytester) -> None
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: codex signing key: *"])
     result.stderr.no_fnmatch_line("*Traceback*")
+
+
+def test_archive_and_retention(pytester: pytest.Pytester, orchestrator: Orchestrator) -> None:
+    evidence = pytester.path / "evidence"
+    for old in ("20200101T000000Z", "20200102T000000Z", "20200103T000000Z"):
+        (evidence / old / "mocked").mkdir(parents=True)
+    (evidence / "README.md").write_text("kept: not a run folder\n")
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url={orchestrator.url}",
+        f"--codex-matrix={REPO / 'matrices' / 'mocked.yaml'}",
+        "--codex-evidence-dir=evidence",
+        "--codex-evidence-archive",
+        "--codex-evidence-keep=2",
+    )
+    result.assert_outcomes(passed=17)
+    result.stdout.fnmatch_lines(["archive: *mocked.tar.gz", "removed 2 older run(s)*"])
+    runs = sorted(p.name for p in evidence.iterdir() if p.is_dir())
+    assert runs[0] == "20200103T000000Z"
+    assert len(runs) == 2
+    assert (evidence / "README.md").is_file()
+    [bundle] = [p for p in evidence.glob("*/mocked") if not p.parent.name.startswith("2020")]
+    with tarfile.open(bundle.with_name("mocked.tar.gz")) as tar:
+        names = tar.getnames()
+    assert f"{bundle.parent.name}/mocked/manifest.json" in names
+    assert f"{bundle.parent.name}/mocked/index.html" in names

@@ -71,10 +71,10 @@ def test_a_real_bundle_signed_then_forged_is_refused_with_the_key(
     assert code == 0, output
     assert "signature: good, by key" in output
     # The forger's edit: the failing case's evidence says 200 and passed, re-hashed.
-    case = bundle / "cases" / "verdict" / "expects-teapot.json"
+    case = bundle / "cases" / "verdict" / "expects-teapot.case.json"
     case.write_text(case.read_text().replace('"outcome": "failed"', '"outcome": "passed"'))
-    rehash(bundle, "cases/verdict/expects-teapot.json")
+    rehash(bundle, "cases/verdict/expects-teapot.case.json")
     code, output = verify_output(capsys, str(bundle), "--key", str(pub), *accept)
     assert code == 1
-    assert "cases/verdict/expects-teapot.json: edited after signing" in output
-    assert "failed in the manifest, passed in cases/verdict/expects-teapot.json" in output
+    assert "cases/verdict/expects-teapot.case.json: edited after signing" in output
+    assert "failed in the manifest, passed in cases/verdict/expects-teapot.case.json" in output

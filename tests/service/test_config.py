@@ -157,3 +157,34 @@ def test_select_worker() -> None:
     )
     assert isinstance(live, ContainerWorker)
     assert (live.image, live.job_timeout_s, live.network) == ("my-worker:1", 42.0, "workers")
+
+
+def test_the_bounds_on_files_and_connections() -> None:
+    defaults = Settings.from_env({})
+    assert (
+        defaults.max_file_bytes,
+        defaults.max_tree_depth,
+        defaults.max_list_entries,
+        defaults.header_timeout_s,
+        defaults.max_connections,
+    ) == (16 * 1024 * 1024, 64, 100_000, 10.0, 256)
+    settings = Settings.from_env(
+        {
+            "CODEX_MAX_FILE_BYTES": "1024",
+            "CODEX_MAX_TREE_DEPTH": "8",
+            "CODEX_MAX_LIST_ENTRIES": "50",
+            "CODEX_HEADER_TIMEOUT": "2.5",
+            "CODEX_MAX_CONNECTIONS": "16",
+        }
+    )
+    assert (
+        settings.max_file_bytes,
+        settings.max_tree_depth,
+        settings.max_list_entries,
+        settings.header_timeout_s,
+        settings.max_connections,
+    ) == (1024, 8, 50, 2.5, 16)
+    with pytest.raises(ConfigError, match=r"^CODEX_MAX_CONNECTIONS: '0' is not positive"):
+        Settings.from_env({"CODEX_MAX_CONNECTIONS": "0"})
+    with pytest.raises(ConfigError, match=r"^CODEX_HEADER_TIMEOUT: 'soon' is not a number"):
+        Settings.from_env({"CODEX_HEADER_TIMEOUT": "soon"})

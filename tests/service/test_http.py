@@ -298,7 +298,9 @@ def test_a_client_sending_a_whole_oversized_body_still_reads_413(
     start_server: Callable[..., OrchestratorServer],
 ) -> None:
     server = start_server(max_body_bytes=1000)
-    body = json.dumps({"instruction": "x" * 8_000_000})
+    # Within what the server reads after a 413 (LINGER_MAX_BYTES) so the answer is not
+    # lost to a reset; test_http_desync.py shows it reads no more than that.
+    body = json.dumps({"instruction": "x" * 512_000})
     status, _, document = Client(server).request(
         "POST", "/api/v1/projects", raw=body.encode(), headers={"Content-Type": "application/json"}
     )
@@ -351,7 +353,7 @@ def test_errors_http_server_answers_itself_are_json(http_server: OrchestratorSer
         response = send_raw(http_server, line)
         assert response.status in (400, 414, 505)
         assert response.headers["content-type"] == "application/json"
-        assert response.json()["detail"].startswith("request: ")
+        assert response.json()["detail"].startswith(("request: ", "request line: "))
 
 
 def test_a_method_it_does_not_serve_is_405_with_allow(http_server: OrchestratorServer) -> None:
@@ -382,7 +384,7 @@ def test_a_slow_client_holds_only_its_own_connection(
         started = time.monotonic()
         assert Client(server).request("GET", "/healthz")[0] == 200
         assert time.monotonic() - started < 0.4  # answered while both are stalled
-        assert read_all(idle) == b""  # closed after the timeout
+        assert parse_response(read_all(idle)).status == 408  # closed after the timeout
         assert parse_response(read_all(slow_body)).status == 400
         assert time.monotonic() - started < 3
 

@@ -11,13 +11,17 @@ from pathlib import Path
 import pytest
 
 from codex_orchestrator.paths import (
-    FileEntry,
     InvalidProjectIdError,
     UnsafePathError,
-    list_workspace,
     resolve_in_workspace,
     validate_project_id,
 )
+from codex_orchestrator.workspace_files import FileEntry, FileLimits, list_files
+
+
+def list_workspace(workspace: Path) -> list[FileEntry]:
+    return list_files(workspace, FileLimits())
+
 
 CANARY = "OUTSIDE-CANARY.txt"
 
