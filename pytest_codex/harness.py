@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from pytest_docker.plugin import Services, get_docker_services
 
-from pytest_codex import snapshots, stack, stackfiles
+from pytest_codex import hostguard, snapshots, stack, stackfiles
 from pytest_codex.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.evidence import EvidenceBundle
 from pytest_codex.matrix import Case
@@ -44,6 +46,7 @@ class Stack:
     workspace_root: Path | None = None
     compose: stack.Compose | None = None
     leak_markers: tuple[str, ...] = LEAK_MARKERS
+    api_token: str | None = None  # the token a started live stack requires
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Harness:
             leak_markers=self.stack.leak_markers,
             timeout=self.settings.request_timeout,
             api_token=self.api_token,
+            max_body=self.settings.max_response_bytes,
         )
 
     def record(
@@ -100,15 +104,38 @@ def matrix_label(path: Path, roots: tuple[Path, ...]) -> str:
     return path.name
 
 
+def live_api_token(settings: Settings) -> str | None:
+    """A fresh API token for a live stack the harness starts (None otherwise): the
+    stack requires it on /api/, the cases send it, the redactor knows it."""
+    if settings.mode != "live" or settings.base_url is not None:
+        return None
+    return secrets.token_urlsafe(32)
+
+
+def free_host_port() -> int:
+    """A free port on 127.0.0.1 for the orchestrator, so a restart keeps the URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def stack_environment(
-    settings: Settings, live_env: LiveEnv | None, workspace_root: Path, project: str
+    settings: Settings,
+    live_env: LiveEnv | None,
+    workspace_root: Path,
+    project: str,
+    api_token: str | None = None,
 ) -> dict[str, str]:
     """What compose needs to see, on top of the harness's own environment."""
     env = {
         "CODEX_WORKSPACE_ROOT": str(workspace_root),
         "CODEX_RUN_ID": project,
         "USE_DUMMY_WORKER": "true" if settings.mode == "mocked" else "false",
+        "CODEX_HOST_PORT": str(free_host_port()),
     }
+    if api_token is not None:
+        env["CODEX_API_TOKEN"] = api_token
     if live_env is not None:
         env |= {
             name: live_env.values[name] for name in PASSED_VARIABLES if live_env.values.get(name)
@@ -156,6 +183,9 @@ def compose_stack(
             exits.callback(_keep_logs, compose, evidence)  # the stack stays: a copy now
         else:
             follower.start()
+        if settings.mode == "live":
+            guard = exits.enter_context(hostguard.guarded(compose.project))
+            evidence.write_json("sandbox/host-guard.json", guard.as_dict())
         base_url = _wait_healthy(services, compose, settings.target, settings.startup_timeout)
         timings["stack_start"] = round(time.perf_counter() - started, 3)
         yield base_url

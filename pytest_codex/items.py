@@ -17,6 +17,13 @@ from pytest_codex.load import LoadTarget, run_load
 from pytest_codex.matrix import Case, MatrixError, load_matrix, matrix_root
 from pytest_codex.runner import CaseFailedError, MissingVariableError, run_case
 
+STUB_ONLY_FAMILY = "model-stub-only"
+STUB_ONLY_REASON = (
+    "model-stub-only: this case needs the bundled model stand-in (a [model-stub:...] fault "
+    "marker or the files it scripts); against a real model it would bill an agent run "
+    "and prove nothing (--codex-live-model=openai)"
+)
+
 
 class PrerequisiteFailedError(Exception):
     """A case needs a value that a prerequisite case was run to save, and it failed."""
@@ -39,8 +46,12 @@ class MatrixFile(pytest.File):
         self.cases = [case for case in matrix.cases if case.runs_in(mode)]
         self.chains = Chains(self.cases)
         self._in_order = 0  # the first `_in_order` cases have all run
+        stub_only_skipped = (mode, settings.live_model) == ("live", "openai")
         for case in self.cases:
-            yield CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
+            item = CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
+            if stub_only_skipped and case.family == STUB_ONLY_FAMILY:
+                item.add_marker(pytest.mark.skip(reason=STUB_ONLY_REASON))
+            yield item
         if matrix.load is not None and mode in matrix.modes:
             yield LoadItem.from_parent(
                 self, name=matrix.name, load=matrix.load, callobj=_matrix_case

@@ -20,3 +20,4 @@ SESSION_KEY = pytest.StashKey[SessionRecord]()
 SIGNAL_KEY = pytest.StashKey[Any]()  # the SIGTERM handler that was in place before ours
 REDACTOR_KEY = pytest.StashKey[Redactor]()  # the one redactor of everything written
 SIGNING_KEY = pytest.StashKey[Any]()  # the ed25519 private key that signs bundles, or None
+LIVE_TOKEN_KEY = pytest.StashKey[str | None]()  # the API token of a live stack we start

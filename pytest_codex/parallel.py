@@ -27,6 +27,7 @@ from pytest_codex.evidence import EvidenceBundle, SecretLeakError
 from pytest_codex.harness import Stack
 from pytest_codex.keys import (
     LIVE_ENV_KEY,
+    LIVE_TOKEN_KEY,
     REDACTOR_KEY,
     REPORT_KEY,
     SESSION_KEY,
@@ -34,7 +35,9 @@ from pytest_codex.keys import (
     SIGNING_KEY,
 )
 from pytest_codex.redact import Redactor
+from pytest_codex.rollback import mocked_compose_files
 from pytest_codex.session import STACK_FAILURE
+from pytest_codex.settings import Settings
 
 SHARED = "codex_shared"
 
@@ -55,6 +58,13 @@ def _shared(config: pytest.Config) -> dict[str, Any] | None:
     return shared if isinstance(shared, dict) else None
 
 
+def shared_token(config: pytest.Config) -> str | None:
+    """On a worker: the live stack's API token the controller generated; None elsewhere."""
+    shared = _shared(config)
+    token = None if shared is None else shared.get("api_token")
+    return token if isinstance(token, str) else None
+
+
 def shared_stack(config: pytest.Config) -> Stack | None:
     """On a worker: the target the controller started; None elsewhere."""
     shared = _shared(config)
@@ -65,6 +75,7 @@ def shared_stack(config: pytest.Config) -> Stack | None:
         base_url=shared["base_url"],
         workspace_root=None if root is None else Path(root),
         leak_markers=tuple(shared["leak_markers"]),
+        api_token=shared.get("api_token"),
     )
 
 
@@ -82,6 +93,10 @@ def shared_bundle(config: pytest.Config, redactor: Redactor) -> EvidenceBundle |
 def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
     """On a worker, at its end: send the case records and figures to the controller."""
     record = config.stash[SESSION_KEY]
+    for case, reason in config.stash[REPORT_KEY].pop("skipped_cases", []):
+        bundle.record_case(
+            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
+        )
     workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
     workeroutput[SHARED] = {
         "cases": bundle.cases,
@@ -91,6 +106,17 @@ def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
         "selected": record.selected,
         "deselected": record.deselected,
     }
+
+
+def rollback_files(settings: Settings) -> tuple[Path, ...]:
+    """The mocked stack a live run rolls back to (as the codex_rollback_compose_files
+    fixture derives it): the bundled mocked stack, or the given files minus the live
+    overlays."""
+    if settings.mode != "live":
+        return ()
+    if settings.compose_files is None:
+        return harness.bundled_compose_files("mocked", settings.live_model)
+    return mocked_compose_files(settings.compose_files)
 
 
 class Controller:
@@ -132,11 +158,8 @@ class Controller:
                     files=settings.compose_files
                     or harness.bundled_compose_files(settings.mode, settings.live_model),
                     project=leftovers.project_name(),
-                    rollback_files=(
-                        harness.bundled_compose_files("mocked", settings.live_model)
-                        if settings.mode == "live" and settings.compose_files is None
-                        else (settings.compose_files or ())
-                    ),
+                    rollback_files=rollback_files(settings),
+                    api_token=config.stash[LIVE_TOKEN_KEY],
                 )
             self.stack = self.exits.enter_context(
                 startup.target_session(
@@ -171,6 +194,7 @@ class Controller:
             "leak_markers": list(self.stack.leak_markers),
             "bundle": str(self.bundle.path),
             "run_id": self.bundle.run_id,
+            "api_token": self.stack.api_token,
         }
 
     @pytest.hookimpl

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from pytest_codex.harness import Harness, Stack
 from pytest_codex.items import CaseItem, LoadItem, MatrixFile
 from pytest_codex.keys import (
     LIVE_ENV_KEY,
+    LIVE_TOKEN_KEY,
     REDACTOR_KEY,
     REPORT_KEY,
     SESSION_KEY,
@@ -48,6 +49,7 @@ from pytest_codex.keys import (
     STACK_KEY,
 )
 from pytest_codex.redact import Redactor
+from pytest_codex.rollback import RollbackFilesError, mocked_compose_files
 from pytest_codex.settings import RawOption, Settings, SettingsError
 
 # (option name, help, extra addoption arguments, ini type)
@@ -87,7 +89,18 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         {},
         "string",
     ),
-    ("request-timeout", "seconds to wait for one response (default: 60).", {}, "string"),
+    (
+        "request-timeout",
+        "seconds for one whole exchange, connect to last byte (default: 60; 360 in live mode).",
+        {},
+        "string",
+    ),
+    (
+        "max-response-bytes",
+        "a bigger response is cut and fails its case (default: 16 MiB).",
+        {},
+        "string",
+    ),
     (
         "service",
         "compose service of the orchestrator (default: orchestrator).",
@@ -105,6 +118,13 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "workspace-root",
         "folder on this host holding the orchestrator's project workspaces "
         "(--codex-base-url runs: enables the outside canary, on_disk checks and snapshots).",
+        {},
+        "string",
+    ),
+    (
+        "result-schema",
+        "JSON Schema of your target's .codex/result.json; verify checks the bundle's "
+        "result.json files against it (default: the reference orchestrator's).",
         {},
         "string",
     ),
@@ -182,10 +202,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SIGNING_KEY] = signing_key
     config.stash[SETTINGS_KEY] = settings
     config.stash[LIVE_ENV_KEY] = live_env
+    # A live stack the harness starts requires a fresh API token (xdist workers take the
+    # controller's); it is a secret like the keys.
+    token = parallel.shared_token(config) or harness.live_api_token(settings)
+    config.stash[LIVE_TOKEN_KEY] = token
+    secrets = live_env.secrets() if live_env is not None else {}
+    if token is not None:
+        secrets = {**secrets, "CODEX_API_TOKEN": token}
+    config.stash[REDACTOR_KEY] = Redactor.from_environment(os.environ, secrets)
     config.stash[REPORT_KEY] = {}
-    config.stash[REDACTOR_KEY] = Redactor.from_environment(
-        os.environ, live_env.secrets() if live_env is not None else {}
-    )
     config.stash[SESSION_KEY] = session_mod.SessionRecord(
         keyword=config.getoption("keyword") or None,
         markers=config.getoption("markexpr") or None,
@@ -270,11 +295,23 @@ class SessionWatcher:
 
     def __init__(self, config: pytest.Config) -> None:
         self.record = config.stash[SESSION_KEY]
+        self.report = config.stash[REPORT_KEY]
+        self.cases: dict[str, CaseItem] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.record.selected = sum(isinstance(item, CaseItem | LoadItem) for item in items)
         self.record.collected = self.record.selected + self.record.deselected
+        self.cases = {item.nodeid: item for item in items if isinstance(item, CaseItem)}
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A case skipped before it ran (a skip marker) is recorded too: every selected
+        # case ends in one recorded outcome.
+        item = self.cases.get(report.nodeid)
+        if item is not None and report.when == "setup" and report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
+            self.report.setdefault("skipped_cases", []).append((item.case, str(reason)))
 
     @pytest.hookimpl
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
@@ -335,9 +372,18 @@ def codex_live_env(pytestconfig: pytest.Config) -> LiveEnv | None:
 
 
 @pytest.fixture(scope="session")
+def codex_live_token(pytestconfig: pytest.Config) -> str | None:
+    """The API token a live stack started by the harness requires (a fresh one per
+    run, redacted everywhere); None in mocked mode or with --codex-base-url."""
+    return pytestconfig.stash[LIVE_TOKEN_KEY]
+
+
+@pytest.fixture(scope="session")
 def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
     """Removes secrets from the evidence: values of secret-named environment variables
-    and every value of the live env file. Override to add values of your own."""
+    and every value of the live env file, in any encoding. The same one cleans pytest's
+    failure text, captured output, JUnit XML and summary. Override to add values of your
+    own (the evidence then uses yours)."""
     return pytestconfig.stash[REDACTOR_KEY]
 
 
@@ -390,9 +436,13 @@ def codex_rollback_compose_files(
     codex_settings: Settings, codex_compose_files: tuple[Path, ...]
 ) -> tuple[Path, ...]:
     """Compose files of the mocked stack a live run rolls back to (default: the bundled
-    mocked stack, or your own files with USE_DUMMY_WORKER=true)."""
+    mocked stack, or your own files minus those named as live overlays, e.g.
+    compose.live.yaml or docker-compose.hermetic.yml, with USE_DUMMY_WORKER=true)."""
     if codex_settings.compose_files is not None:
-        return codex_compose_files
+        try:
+            return mocked_compose_files(codex_compose_files)
+        except RollbackFilesError as error:
+            pytest.fail(str(error), pytrace=False)
     return harness.bundled_compose_files("mocked", codex_settings.live_model)
 
 
@@ -420,6 +470,7 @@ def codex_stack(
     codex_live_env: LiveEnv | None,
     codex_evidence: EvidenceBundle,
     codex_redactor: Redactor,
+    codex_live_token: str | None,
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
     volumes, or the one at `--codex-base-url`. Logs and workspaces go into the evidence;
@@ -445,6 +496,7 @@ def codex_stack(
                         if codex_settings.mode == "live"
                         else ()
                     ),
+                    api_token=codex_live_token,
                     progress=_progress_writer(pytestconfig),
                 )
             running = exits.enter_context(
@@ -488,8 +540,12 @@ def codex_base_url(pytestconfig: pytest.Config, codex_stack: Stack) -> str:
 
 
 @pytest.fixture(scope="session")
-def codex_api_token() -> str | None:
-    """Bearer token sent to the orchestrator (CODEX_API_TOKEN), if any."""
+def codex_api_token(pytestconfig: pytest.Config, codex_base_url: str) -> str | None:
+    """Bearer token sent to the orchestrator: the one a live stack started by the
+    harness requires, else CODEX_API_TOKEN from the environment, if any."""
+    stack_ = pytestconfig.stash.get(STACK_KEY, None)
+    if stack_ is not None and stack_.base_url == codex_base_url and stack_.api_token:
+        return stack_.api_token
     return os.environ.get("CODEX_API_TOKEN") or None
 
 
@@ -527,32 +583,76 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = config.stash.get(REPORT_KEY, {})
     if "bundle" not in report:
         return
+    redactor = config.stash.get(REDACTOR_KEY, Redactor({}))
+
+    def write(line: str, **markup: bool) -> None:
+        terminalreporter.write_line(redactor.redact(line), **markup)
+
     terminalreporter.write_sep("-", "codex evidence")
     if "stop" in report:
-        terminalreporter.write_line(f"SESSION STOPPED: {report['stop']}", red=True)
+        write(f"SESSION STOPPED: {report['stop']}", red=True)
     if "verdict" in report:
-        terminalreporter.write_line(report["verdict"])
+        write(report["verdict"])
     if report.get("signed"):
-        terminalreporter.write_line("signed: attestation.dsse.json (check with verify --key)")
-    terminalreporter.write_line(f"bundle: {report['bundle']}")
+        write("signed: attestation.dsse.json (check with verify --key)")
+    write(f"bundle: {report['bundle']}")
     review_page = Path(report["bundle"]) / "index.html"
     if review_page.is_file():
-        terminalreporter.write_line(f"review page: {review_page}")
+        write(f"review page: {review_page}")
     if "archive" in report:
-        terminalreporter.write_line(f"archive: {report['archive']}")
+        write(f"archive: {report['archive']}")
     if report.get("pruned"):
-        terminalreporter.write_line(
-            f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)"
-        )
+        write(f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)")
     for line in report.get("checks_not_run", []):
-        terminalreporter.write_line(f"not checked: {line}", yellow=True)
+        write(f"not checked: {line}", yellow=True)
     if report.get("timings"):
-        terminalreporter.write_line(
+        write(
             "timings: "
             + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items())
         )
     if "rollback" in report:
         verdict = "passed" if report["rollback"]["passed"] else "FAILED"
-        terminalreporter.write_line(f"rollback to mocked: {verdict}")
+        write(f"rollback to mocked: {verdict}")
     if "leak" in report:
-        terminalreporter.write_line(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+        write(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+
+
+# One redaction path for what pytest prints and writes (terminal, JUnit XML, -r summary):
+# every report's failure text and captured sections pass the run's redactor.
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _redact_report(report, item.config)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _redact_report(report, collector.config)
+    return report
+
+
+def _redact_report(
+    report: pytest.TestReport | pytest.CollectReport, config: pytest.Config
+) -> None:
+    redactor = config.stash.get(REDACTOR_KEY, None)
+    if redactor is None or not redactor.names:
+        return
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = longrepr
+        report.longrepr = (path, line, redactor.redact(reason))
+    elif longrepr is not None:
+        text = report.longreprtext
+        crash = getattr(getattr(longrepr, "reprcrash", None), "message", "")
+        clean = redactor.redact(text)
+        if clean != text or redactor.redact(crash) != crash:
+            report.longrepr = clean  # plain text: the terminal and JUnit print it as it is
+    report.sections = [(title, redactor.redact(content)) for title, content in report.sections]

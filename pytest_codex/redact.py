@@ -1,10 +1,26 @@
-"""Secret values out of everything the harness writes: raw, URL-encoded, JSON-escaped and
-base64 forms, also a value embedded inside a longer base64 text.
+"""Secret values out of everything the harness prints and writes, in every form a response,
+a log or pytest's own text can carry them.
 
-`Redactor.from_environment` knows the values of secret-named environment variables (and
-any extra values, e.g. the live env file's); `redact` replaces each form by
+Forms found (the same for `redact` and `scan`, so the final bundle scan and
+`codex-evidence verify` see what the redaction sees):
+
+- the value in any letter case (`raw`, `case`);
+- hex of its bytes, digits in either case (`hex`);
+- any subset of its characters escaped, escapes mixed freely: percent-encoding `%XX`
+  (either case; `+` for a space), JSON and Python escapes (`\\uXXXX`, surrogate pairs,
+  `\\xNN`, `\\"`, `\\\\`, `\\/`, `\\n`...), HTML/XML references (`&#115;`, `&#x73;`,
+  `&amp;`) (`url`, `json`, `html`, `mixed`);
+- base64, standard and URL-safe, whole or at any byte alignment inside a longer text,
+  with line breaks anywhere (MIME's 76 columns, PEM's 64, `\\r\\n`, `\\n`, or the
+  JSON-escaped `\\n`) (`base64`);
+- for values of 24 characters or more, either half in any of the text forms (`fragment`).
+
+How: a scan lowers the data, decodes every escape once and drops line breaks (three cheap
+views) and looks for each value there with plain substring search; only data where a value
+shows up is searched with the per-secret regexes, in which each character may be itself
+(either case) or any of its escapes. Regexes over megabytes are slow; substring search is
+not, and almost no data holds a secret. `redact` replaces each occurrence by
 `[REDACTED:<NAME>]`; `scan` says which names and forms are present, never the values.
-Values of 24 characters or more are also found by their first or last half (fragments).
 No pytest import here.
 """
 
@@ -13,16 +29,49 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
-from urllib.parse import quote, quote_plus
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import quote
 
 MIN_SECRET_LENGTH = 6
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|AUTH", re.I)
 ALWAYS_SECRET = frozenset({"OPENAI_ORG_ID", "OPENAI_PROJECT"})
 NOT_SECRET_SUFFIXES = ("_SOCK", "_FILE", "_PATH", "_DIR")
-MIN_FRAGMENT = 8
+MIN_FRAGMENT = 8  # shortest base64 fragment looked for
 MIN_FRAGMENT_SOURCE = 24  # values this long are also looked for by their halves
 MIN_FRAGMENT_LENGTH = 12
+REGEX_CACHE = 256  # compiled regexes kept (a few per secret)
+DECODE_CACHE = 4096  # decoded escapes kept
+
+# One escape of one character (or byte); the groups say which kind (see `_decode_one`).
+_ESCAPE = re.compile(
+    rb"%([0-9A-Fa-f]{2})"
+    rb"|\\u([dD][89abAB][0-9A-Fa-f]{2})\\u([dD][c-fC-F][0-9A-Fa-f]{2})"
+    rb"|\\u([0-9A-Fa-f]{4})"
+    rb"|\\x([0-9A-Fa-f]{2})"
+    rb"|\\([\"\\/bfnrt])"
+    rb"|&#[xX]([0-9A-Fa-f]{1,8});"
+    rb"|&#([0-9]{1,9});"
+    rb"|&(amp|lt|gt|quot|apos);"
+)
+_SHORT_ESCAPES = {
+    b'"': b'"',
+    b"\\": b"\\",
+    b"/": b"/",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"n": b"\n",
+    b"r": b"\r",
+    b"t": b"\t",
+}
+_SHORT_ESCAPE_OF = {value[0]: b"\\" + key for key, value in _SHORT_ESCAPES.items()}
+_ENTITIES = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'"}
+_ENTITY_OF = {value[0]: b"&" + key + b";" for key, value in _ENTITIES.items()}
+_ESCAPE_STARTS = (b"%", b"\\", b"&")
+_LINE_BREAK = rb"(?:\r|\n|\\[rn])*"  # what base64 may carry between two characters
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")  # URL-safe base64 to the standard alphabet
+_FAMILIES = {b"%": "url", b"\\": "json", b"&": "html"}
 
 
 def is_secret_name(name: str) -> bool:
@@ -34,37 +83,274 @@ def is_secret_name(name: str) -> bool:
 
 
 def forms(value: str) -> dict[str, set[bytes]]:
-    """Every encoded form of `value` the scan and the redaction look for, by form name."""
-    raw = value.encode("utf-8")
-    found: dict[str, set[bytes]] = {
+    """Examples of every form the redactor finds, by form name: what the project's tests
+    (and their hostile servers) echo to prove that each one is caught."""
+    raw = value.encode("utf-8", "surrogateescape")
+    half = len(value) // 2
+    wrapped = b"Authorization: Bearer " + raw + b"\n" + b"x" * 2 * MIN_FRAGMENT_SOURCE
+    found = {
         "raw": {raw},
-        "url": {quote(value, safe="").encode(), quote_plus(value, safe="").encode()},
+        "case": {raw.upper(), raw.lower(), raw.swapcase()},
+        "hex": {raw.hex().encode(), raw.hex().upper().encode()},
+        "url": {
+            "".join(f"%{b:02X}" for b in raw).encode(),
+            "".join(f"%{b:02x}" for b in raw).encode(),
+            quote(value, safe="").encode(),
+            b"".join(b"%%%02x" % b if i % 2 else bytes([b]) for i, b in enumerate(raw)),
+        },
         "json": {
             json.dumps(value)[1:-1].encode(),
-            json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8"),
+            "".join(_json_escape(char) for char in value).encode(),
+            # One escape in each half: neither half is readable as it is.
+            "".join(
+                _json_escape(c) if i in (1, half + 1) else c for i, c in enumerate(value)
+            ).encode(),
         },
-        "base64": set(),
+        "html": {
+            "".join(f"&#{ord(char)};" for char in value).encode(),
+            "".join(f"&#x{ord(char):X};" for char in value).encode(),
+        },
+        "mixed": {
+            "".join(
+                _json_escape(c) if i % 3 == 0 else _percent(c) if i % 3 == 1 else c
+                for i, c in enumerate(value)
+            ).encode()
+        },
+        "base64": {
+            base64.b64encode(raw),
+            base64.urlsafe_b64encode(raw),
+            base64.encodebytes(wrapped),  # MIME: 76 columns, \n
+            base64.encodebytes(b"ab" + wrapped).replace(b"\n", b"\r\n"),
+        },
     }
+    if len(value) >= MIN_FRAGMENT_SOURCE:
+        size = max(MIN_FRAGMENT_LENGTH, len(value) // 2)
+        found["fragment"] = {
+            value[:size].encode("utf-8", "surrogateescape"),
+            value[-size:].encode("utf-8", "surrogateescape"),
+        }
+    for name in ("case", "url", "json", "html", "mixed"):
+        found[name] -= found["raw"]
+    return {name: examples for name, examples in found.items() if examples}
+
+
+def _percent(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogateescape"))
+
+
+def _json_escape(char: str) -> str:
+    """`char` as JSON's `\\uXXXX` (a surrogate pair beyond the first plane)."""
+    return json.dumps(char, ensure_ascii=True)[1:-1] if ord(char) > 0x7F else f"\\u{ord(char):04x}"
+
+
+def _decode_one(match: re.Match[bytes]) -> bytes:
+    """The bytes one escape stands for."""
+    kind = match.lastindex
+    if kind in (1, 5):
+        return bytes([int(match[kind], 16)])
+    if kind == 3:
+        high, low = int(match[2], 16), int(match[3], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)).encode("utf-8")
+    if kind == 4:
+        return chr(int(match[4], 16)).encode("utf-8", "surrogatepass")
+    if kind == 6:
+        return _SHORT_ESCAPES[match[6]]
+    if kind in (7, 8):
+        code = int(match[kind], 16 if kind == 7 else 10)
+        return chr(code).encode("utf-8", "surrogatepass") if code <= 0x10FFFF else match[0]
+    return _ENTITIES[match[9]]
+
+
+@lru_cache(maxsize=DECODE_CACHE)
+def _decoded(escape: bytes) -> bytes:
+    """`_decode_one` by the escape's text: a bundle repeats a few hundred escapes."""
+    match = _ESCAPE.fullmatch(escape)
+    return escape if match is None else _decode_one(match)
+
+
+def _decode_cached(match: re.Match[bytes]) -> bytes:
+    return _decoded(match[0])
+
+
+def decode_escapes(data: bytes) -> bytes:
+    """`data` with every escape the redactor knows decoded once (views for the scan)."""
+    if not any(start in data for start in _ESCAPE_STARTS):
+        return data
+    return _ESCAPE.sub(_decode_cached, data)
+
+
+def _hex_pattern(number: int, width: int) -> bytes:
+    """`number` in at least `width` hex digits, each letter digit in either case."""
+    return b"".join(
+        f"[{d}{d.upper()}]".encode() if d.isalpha() else d.encode() for d in f"{number:0{width}x}"
+    )
+
+
+def _byte_pattern(byte: int) -> bytes:
+    """One byte of a multi-byte character: itself, `%XX` or `\\xNN`."""
+    digits = _hex_pattern(byte, 2)
+    return b"(?:" + re.escape(bytes([byte])) + b"|%" + digits + rb"|\\x" + digits + b")"
+
+
+def _char_pattern(char: str) -> bytes:
+    """One character of a secret: itself in either case, or any escape of it."""
+    variants = [char]
+    if char.isascii() and char.isalpha():
+        variants.append(char.swapcase())
+    alternatives: list[bytes] = []
+    for variant in variants:
+        code = ord(variant)
+        encoded = variant.encode("utf-8", "surrogateescape")
+        if len(encoded) == 1:
+            byte = encoded[0]
+            alternatives += [
+                re.escape(encoded),
+                b"%" + _hex_pattern(byte, 2),
+                rb"\\x" + _hex_pattern(byte, 2),
+            ]
+            if byte in _SHORT_ESCAPE_OF:
+                alternatives.append(re.escape(_SHORT_ESCAPE_OF[byte]))
+            if byte in _ENTITY_OF:
+                alternatives.append(re.escape(_ENTITY_OF[byte]))
+            if variant == " ":
+                alternatives.append(rb"\+")
+        else:
+            alternatives.append(b"".join(_byte_pattern(b) for b in encoded))
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            continue
+        if code < 0x10000:
+            alternatives.append(rb"\\u" + _hex_pattern(code, 4))
+        else:
+            high = 0xD800 + ((code - 0x10000) >> 10)
+            low = 0xDC00 + ((code - 0x10000) & 0x3FF)
+            alternatives.append(rb"\\u" + _hex_pattern(high, 4) + rb"\\u" + _hex_pattern(low, 4))
+        alternatives += [
+            b"&#[xX]0*" + _hex_pattern(code, 1) + b";",
+            b"&#0*" + str(code).encode() + b";",
+        ]
+    return b"(?:" + b"|".join(alternatives) + b")"
+
+
+def _base64_fragments(raw: bytes) -> set[bytes]:
+    """The value's base64 (both alphabets), also at the three alignments inside a longer
+    text: the characters that depend on the value's bytes alone."""
+    found = set()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        found["base64"].add(encode(raw).rstrip(b"="))
+        found.add(encode(raw).rstrip(b"="))
         for shift in (0, 1, 2):
-            # The value at another byte alignment inside a longer text: keep the
-            # characters that depend on the value's bytes alone.
             encoded = encode(b"\0" * shift + raw)
             start = (shift * 8 + 5) // 6  # characters touched by the prefix
             end = ((shift + len(raw)) * 8) // 6  # characters touched by what follows
-            fragment = encoded[start:end]
-            if len(fragment) >= MIN_FRAGMENT:
-                found["base64"].add(fragment)
-    if len(raw) >= MIN_FRAGMENT_SOURCE:
-        # A long value cut short (`sk-proj-AbCd...`) still gives itself away.
-        size = max(MIN_FRAGMENT_LENGTH, len(raw) // 2)
-        found["fragment"] = {raw[:size], raw[-size:]}
-    for encoded_forms in found.values():
-        encoded_forms.discard(b"")
-    found["url"] -= found["raw"]
-    found["json"] -= found["raw"]
+            if end - start >= MIN_FRAGMENT:
+                found.add(encoded[start:end])
+    found.discard(b"")
     return found
+
+
+def _shortest(texts: Iterable[bytes]) -> tuple[bytes, ...]:
+    """The texts that hold no other one (finding those finds them all)."""
+    unique = set(texts)
+    return tuple(sorted(t for t in unique if not any(o != t and o in t for o in unique)))
+
+
+def _drop_line_breaks(data: bytes) -> bytes:
+    if b"\n" in data or b"\r" in data:
+        data = data.replace(b"\r", b"").replace(b"\n", b"")
+    if b"\\r" in data or b"\\n" in data:
+        data = data.replace(b"\\r", b"").replace(b"\\n", b"")
+    return data
+
+
+@dataclass(frozen=True)
+class _Secret:
+    """One secret's substrings for the quick look and its regexes for the exact one."""
+
+    name: str
+    raw: bytes
+    lowered: bytes
+    hex: bytes
+    halves: tuple[bytes, ...]
+    base64: tuple[bytes, ...]  # standard alphabet (the view maps URL-safe data to it)
+    kinds: tuple[tuple[str, bytes], ...]  # (form, regex source), most specific first
+
+    @classmethod
+    def of(cls, name: str, value: str) -> _Secret:
+        raw = value.encode("utf-8", "surrogateescape")
+        text = b"".join(_char_pattern(char) for char in value)
+        fragments = sorted(_base64_fragments(raw), key=len, reverse=True)
+        kinds = [
+            ("text", text),
+            ("hex", b"".join(_hex_pattern(byte, 2) for byte in raw)),
+            (
+                "base64",
+                b"|".join(
+                    _LINE_BREAK.join(re.escape(bytes([c])) for c in fragment)
+                    for fragment in fragments
+                ),
+            ),
+        ]
+        halves: tuple[str, ...] = ()
+        if len(value) >= MIN_FRAGMENT_SOURCE:
+            size = max(MIN_FRAGMENT_LENGTH, len(value) // 2)
+            halves = (value[:size], value[-size:])
+            kinds.append(
+                (
+                    "fragment",
+                    b"|".join(b"".join(_char_pattern(c) for c in half) for half in halves),
+                )
+            )
+        return cls(
+            name=name,
+            raw=raw,
+            lowered=raw.lower(),
+            hex=raw.hex().encode(),
+            halves=tuple(h.encode("utf-8", "surrogateescape").lower() for h in halves),
+            base64=_shortest(f.translate(_TO_STANDARD) for f in fragments),
+            kinds=tuple(kinds),
+        )
+
+    def seen(self, views: _Views) -> bool:
+        """Whether any form of the value shows in the cheap views of some data."""
+        # The halves of a long value stand for it whole: one of them is in any copy.
+        texts = self.halves or (self.lowered,)
+        if any(text in views.decoded for text in texts):
+            return True
+        # Undecoded too: an escape-like text right before a raw value (`C:\\nobody`,
+        # `%ab…`) is decoded together with the value's first character.
+        if self.lowered in views.lower:
+            return True
+        if b" " in self.lowered and any(text in views.plus_as_space() for text in texts):
+            return True
+        if self.hex in views.decoded:
+            return True
+        return any(fragment in views.base64 for fragment in self.base64)
+
+    @property
+    def pattern(self) -> bytes:
+        """One regex source for every form (the whole value before its halves)."""
+        return b"|".join(b"(?:" + source + b")" for _, source in self.kinds)
+
+
+class _Views:
+    """Data lowered; lowered with its escapes decoded; without line breaks, in the
+    standard base64 alphabet."""
+
+    def __init__(self, data: bytes) -> None:
+        self.lower = data.lower()
+        decoded = decode_escapes(data)
+        self.decoded = self.lower if decoded is data else decoded.lower()
+        self.base64 = _drop_line_breaks(data).translate(_TO_STANDARD)
+        self._plus: bytes | None = None
+
+    def plus_as_space(self) -> bytes:
+        if self._plus is None:
+            self._plus = self.decoded.replace(b"+", b" ")
+        return self._plus
+
+
+@lru_cache(maxsize=REGEX_CACHE)
+def _compiled(source: bytes) -> re.Pattern[bytes]:
+    return re.compile(source)
 
 
 class Redactor:
@@ -74,19 +360,11 @@ class Redactor:
         self._secrets = {
             name: value for name, value in secrets.items() if len(value) >= MIN_SECRET_LENGTH
         }
-        patterns: list[tuple[bytes, str, str]] = []
-        for name, value in self._secrets.items():
-            for form, encoded in forms(value).items():
-                patterns += [(pattern, name, form) for pattern in encoded]
         # Longest first, so that a value containing another is replaced whole.
-        patterns.sort(key=lambda item: len(item[0]), reverse=True)
-        self._patterns = patterns
-        self._regex = (
-            re.compile(b"|".join(re.escape(pattern) for pattern, _, _ in patterns))
-            if patterns
-            else None
+        self._known = tuple(
+            _Secret.of(name, value)
+            for name, value in sorted(self._secrets.items(), key=lambda i: -len(i[1]))
         )
-        self._names = {pattern: name for pattern, name, _ in patterns}
 
     @classmethod
     def from_environment(
@@ -102,12 +380,26 @@ class Redactor:
         """The names of the secrets it knows (never their values)."""
         return sorted(self._secrets)
 
+    def _seen(self, data: bytes) -> tuple[_Secret, ...]:
+        if not self._known:
+            return ()
+        views = _Views(data)
+        return tuple(secret for secret in self._known if secret.seen(views))
+
     def redact_bytes(self, data: bytes) -> bytes:
-        if self._regex is None:
+        seen = self._seen(data)
+        if not seen:
             return data
-        return self._regex.sub(
-            lambda match: f"[REDACTED:{self._names[match.group(0)]}]".encode(), data
-        )
+        regex = _compiled(b"|".join(secret.pattern for secret in seen))
+
+        def replace(match: re.Match[bytes]) -> bytes:
+            found = match.group(0)
+            name = next(
+                (s.name for s in seen if _compiled(s.pattern).fullmatch(found)), seen[0].name
+            )
+            return f"[REDACTED:{name}]".encode()
+
+        return regex.sub(replace, data)
 
     def redact(self, text: str) -> str:
         return self.redact_bytes(text.encode("utf-8", "surrogateescape")).decode(
@@ -116,6 +408,30 @@ class Redactor:
 
     def scan(self, data: bytes) -> list[str]:
         """`<NAME> (<form>)` for every secret form present in `data`."""
-        return sorted(
-            {f"{name} ({form})" for pattern, name, form in self._patterns if pattern in data}
-        )
+        found = set()
+        for secret in self._seen(data):
+            forms_here = {
+                _form_of(secret, match.group(0))
+                for match in _compiled(secret.pattern).finditer(data)
+            }
+            # The quick look saw the value but no regex places it: still a finding.
+            found |= {f"{secret.name} ({form})" for form in forms_here or {"encoded"}}
+        return sorted(found)
+
+
+def _form_of(secret: _Secret, found: bytes) -> str:
+    """The form name of one occurrence of `secret`."""
+    for kind, source in secret.kinds:
+        if not _compiled(source).fullmatch(found):
+            continue
+        if kind != "text":
+            return kind
+        if found == secret.raw:
+            return "raw"
+        if found.lower() == secret.lowered:
+            return "case"
+        families = {_FAMILIES[m[0][:1]] for m in _ESCAPE.finditer(found)}
+        if not families:  # `+` for a space
+            return "url"
+        return families.pop() if len(families) == 1 else "mixed"
+    return "encoded"

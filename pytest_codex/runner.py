@@ -57,8 +57,9 @@ class RunContext:
     variables: MutableMapping[str, str]
     workspace_root: Path | None
     leak_markers: Sequence[str]
-    timeout: float
+    timeout: float  # seconds for one whole exchange (connect to the last body byte)
     api_token: str | None = None
+    max_body: int = rawhttp.DEFAULT_MAX_BODY  # a bigger answer is cut and fails its case
 
 
 def substitute(value: Any, variables: Mapping[str, str], case: str) -> Any:
@@ -175,6 +176,8 @@ def _send(
         headers=headers,
         body=body,
         timeout=context.timeout if timeout is None else timeout,
+        deadline=context.timeout if timeout is None else timeout,
+        max_body=context.max_body,
     )
 
 

@@ -8,12 +8,16 @@ The plugin turns that into `pytest.UsageError`. No pytest import here.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 MODES = ("mocked", "live")
 DEFAULT_MATRIX = "matrices"
@@ -23,7 +27,11 @@ DEFAULT_EVIDENCE_DIR = "docs/evidence"
 DEFAULT_ENV_FILE = ".env.live"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# Live mode: one creation waits for a whole job, so above the live overlay's job timeout
+# (CODEX_JOB_TIMEOUT, 300 s) plus a worker's start and removal.
+DEFAULT_LIVE_REQUEST_TIMEOUT = 360.0
 LIVE_MODELS = ("stub", "openai")
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_SERVICE = "orchestrator"
 DEFAULT_PORT = 8000
 DEFAULT_HEALTH_PATH = "/healthz"
@@ -79,6 +87,8 @@ class Settings:
     signing_key: str | None = None  # a path or the PEM text (CODEX_SIGNING_KEY)
     evidence_archive: bool = False  # also write <timestamp>/<mode>.tar.gz
     evidence_keep: int | None = None  # keep only this many newest runs in evidence_dir
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    result_schema: Path | None = None  # the target's result.json schema (default: shipped)
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
 
     @property
@@ -113,6 +123,38 @@ def _timeout(name: str, option: RawOption, default: float) -> float:
     if not 0 < seconds <= 3600:
         raise SettingsError(f"--codex-{name}: {value!r} is out of range; use 0 < seconds <= 3600")
     return seconds
+
+
+def _result_schema(option: RawOption, base_for: Callable[[str], Path]) -> Path | None:
+    value, source = _pick(option)
+    if value is None:
+        return None
+    path = _paths(value, base_for(source))[0]
+    try:
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, SchemaError) as error:
+        what = getattr(error, "message", None) or getattr(error, "strerror", None) or error
+        raise SettingsError(
+            f"--codex-result-schema: {str(path)!r} is not a readable JSON Schema ({what}); "
+            "give the JSON Schema your orchestrator's .codex/result.json follows"
+        ) from None
+    return path
+
+
+def _bytes(option: RawOption) -> int:
+    value, _ = _pick(option)
+    if value is None:
+        return DEFAULT_MAX_RESPONSE_BYTES
+    try:
+        count = int(str(value))
+    except ValueError:
+        count = 0
+    if not 1024 <= count <= 2**34:
+        raise SettingsError(
+            f"--codex-max-response-bytes: {value!r} is not a size in bytes; give one from "
+            "1024 to 16 GiB (default 16 MiB)"
+        )
+    return count
 
 
 def _keep(option: RawOption) -> int | None:
@@ -356,7 +398,9 @@ def resolve(
             "startup-timeout", options["startup_timeout"], DEFAULT_STARTUP_TIMEOUT
         ),
         request_timeout=_timeout(
-            "request-timeout", options["request_timeout"], DEFAULT_REQUEST_TIMEOUT
+            "request-timeout",
+            options["request_timeout"],
+            DEFAULT_LIVE_REQUEST_TIMEOUT if mode == "live" else DEFAULT_REQUEST_TIMEOUT,
         ),
         live_model=live_model,
         # `codex_mode` in the ini file asks for the harness as much as the flag does.
@@ -366,6 +410,8 @@ def resolve(
         defaults_base=None if home == rootdir else home,
         evidence_archive=_flag(_option(options, "evidence_archive"), "codex_evidence_archive"),
         evidence_keep=_keep(_option(options, "evidence_keep")),
+        max_response_bytes=_bytes(_option(options, "max_response_bytes")),
+        result_schema=_result_schema(_option(options, "result_schema"), base_for),
     )
 
 

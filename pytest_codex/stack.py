@@ -1,28 +1,38 @@
 """Compose helpers the harness needs beyond pytest-docker: finding the compose command,
 running it with argument lists, reading service logs, probing health, and looking at the
-bind-mounted workspaces. No pytest import here.
+bind-mounted workspaces. Bounded against a hostile target: health answers through rawhttp
+(a deadline and MAX_HEALTH_BODY), workspace walks with an explicit stack (MAX_WALK_DEPTH,
+MAX_WALK_ENTRIES), never through a symlink. No pytest import here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import re
+import os
 import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
-import httpx
+from pytest_codex import rawhttp
 
 OUTSIDE_CANARY_NAME = "OUTSIDE-CANARY.txt"
 DEFAULT_SERVICE = "orchestrator"
 DEFAULT_PORT = 8000
 COMMAND_TIMEOUT = 600.0
+HEALTH_PATH = "/healthz"
+MAX_HEALTH_BODY = 1024 * 1024  # bytes of a health answer read; more is a failed probe
+MAX_WALK_DEPTH = 64  # folders below a workspace that a listing goes down
+MAX_WALK_ENTRIES = 100_000  # entries a listing (or the root's scan) looks at in all
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # largest result.json read
 
 
 class StackError(Exception):
@@ -124,21 +134,30 @@ def tail(text: str, lines: int) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def probe(base_url: str, timeout: float = 2.0, path: str = "/healthz") -> bool:
-    """Whether `GET <path>` answers 2xx (the target's readiness)."""
+def probe(base_url: str, timeout: float = 2.0, path: str = HEALTH_PATH) -> bool:
+    """Whether `GET <path>` answers 2xx (the target's readiness) within `timeout` seconds
+    in all (a slow, endless or huge answer is a no, never a hang)."""
     try:
-        return 200 <= httpx.get(f"{base_url}{path}", timeout=timeout).status_code < 300
-    except httpx.HTTPError:
+        return 200 <= _get(base_url, path, timeout).status < 300
+    except rawhttp.RawHttpError:
         return False
 
 
-def health(base_url: str, timeout: float, path: str = "/healthz") -> dict[str, object]:
-    """The orchestrator's readiness document (empty when it is not JSON)."""
+def health(base_url: str, timeout: float, path: str = HEALTH_PATH) -> dict[str, object]:
+    """The orchestrator's health document (empty when it is not JSON, not an object, or
+    not there within `timeout` seconds and MAX_HEALTH_BODY bytes)."""
     try:
-        body = httpx.get(f"{base_url}{path}", timeout=timeout).json()
-    except (httpx.HTTPError, ValueError):
+        body = _get(base_url, path, timeout).json()
+    except (rawhttp.RawHttpError, ValueError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _get(base_url: str, path: str, timeout: float) -> rawhttp.Exchange:
+    prefix = urlsplit(base_url).path.rstrip("/")
+    return rawhttp.send(
+        base_url, "GET", prefix + path, timeout=timeout, deadline=timeout, max_body=MAX_HEALTH_BODY
+    )
 
 
 def docker_server_version() -> str:
@@ -164,37 +183,91 @@ def plant_outside_canary(workspace_root: Path) -> str:
     return content
 
 
-PROJECT_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def project_ids(workspace_root: Path) -> list[str]:
-    """The project workspaces below the root (not `.jobs/` or other bookkeeping)."""
-    if not workspace_root.is_dir():
+def project_ids(workspace_root: Path, max_entries: int = MAX_WALK_ENTRIES) -> list[str]:
+    """The project workspaces: every folder directly below the root, whatever its id
+    format, except hidden bookkeeping (`.jobs/`), symlinks and the outside canary; at
+    most `max_entries` entries of the root are looked at."""
+    found = []
+    try:
+        with os.scandir(workspace_root) as entries:
+            for count, entry in enumerate(entries):
+                if count >= max_entries:
+                    break
+                if (
+                    not entry.name.startswith(".")
+                    and entry.name != OUTSIDE_CANARY_NAME
+                    and entry.is_dir(follow_symlinks=False)
+                ):
+                    found.append(entry.name)
+    except OSError:
         return []
-    return sorted(
-        p.name
-        for p in workspace_root.iterdir()
-        if PROJECT_ID.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+    return sorted(found)
+
+
+def listing(
+    workspace: Path, max_depth: int = MAX_WALK_DEPTH, max_entries: int = MAX_WALK_ENTRIES
+) -> list[dict[str, object]]:
+    """Regular files below a workspace with their sizes, walked with an explicit stack
+    (no recursion), never through a symlink. What the limits leave out is named:
+    `{"path": <folder>, "skipped": <why>}` (deeper than `max_depth` folders, more than
+    `max_entries` entries in all, or a folder that cannot be read)."""
+    files: list[dict[str, object]] = []
+    skipped: list[dict[str, object]] = []
+    pending: list[tuple[str, int]] = [("", 0)]
+    seen = 0
+    while pending:
+        relative, depth = pending.pop()
+        if depth > max_depth:
+            skipped.append({"path": relative, "skipped": f"deeper than {max_depth} folders"})
+            continue
+        try:
+            with os.scandir(workspace / relative if relative else workspace) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > max_entries:
+                        skipped.append(
+                            {"path": relative, "skipped": f"over {max_entries} entries in all"}
+                        )
+                        pending.clear()
+                        break
+                    path = f"{relative}/{entry.name}" if relative else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((path, depth + 1))
+                    elif entry.is_file(follow_symlinks=False):
+                        with contextlib.suppress(OSError):  # gone in the meantime
+                            size = entry.stat(follow_symlinks=False).st_size
+                            files.append({"path": path, "size": size})
+        except OSError as error:
+            skipped.append({"path": relative, "skipped": f"unreadable ({error.strerror})"})
+    return sorted(files, key=lambda e: str(e["path"])) + sorted(
+        skipped, key=lambda e: str(e["path"])
     )
 
 
-def listing(workspace: Path) -> list[dict[str, object]]:
-    """Regular files below a workspace with their sizes, not following symlinks."""
-    entries: list[dict[str, object]] = []
-    for path in sorted(workspace.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            entries.append(
-                {"path": path.relative_to(workspace).as_posix(), "size": path.stat().st_size}
-            )
-    return entries
-
-
-def read_result(workspace: Path) -> object | None:
-    path = workspace / ".codex" / "result.json"
+def read_result(workspace: Path, max_bytes: int = MAX_RESULT_BYTES) -> object | None:
+    """`.codex/result.json` parsed, or None when it is missing, not JSON, over
+    `max_bytes`, not a regular file, or reached through a symlink (a worker could plant
+    one pointing at the harness's own files)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    descriptors: list[int] = []
     try:
-        loaded: object = json.loads(path.read_text())
+        descriptors.append(os.open(workspace, flags | os.O_DIRECTORY))
+        descriptors.append(os.open(".codex", flags | os.O_DIRECTORY, dir_fd=descriptors[-1]))
+        # O_NONBLOCK: a FIFO planted there must not block the open.
+        descriptors.append(os.open("result.json", flags | os.O_NONBLOCK, dir_fd=descriptors[-1]))
+        status = os.fstat(descriptors[-1])
+        if not stat.S_ISREG(status.st_mode) or status.st_size > max_bytes:
+            return None
+        with os.fdopen(descriptors.pop(), "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return None
+        loaded: object = json.loads(data)
     except (OSError, ValueError):
         return None
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
     return loaded
 
 

@@ -33,7 +33,7 @@ from pytest_codex import (
 )
 from pytest_codex import session as session_mod
 from pytest_codex.envfile import LiveEnv
-from pytest_codex.evidence import EvidenceBundle, SecretLeakError
+from pytest_codex.evidence import EvidenceBundle, SecretLeakError, sha256_file
 from pytest_codex.harness import Stack
 from pytest_codex.keys import LIVE_ENV_KEY, REPORT_KEY, SESSION_KEY, SETTINGS_KEY, SIGNING_KEY
 from pytest_codex.redact import Redactor
@@ -57,6 +57,7 @@ class ComposeParts:
     files: tuple[Path, ...]
     project: str
     rollback_files: tuple[Path, ...] = ()
+    api_token: str | None = None  # required by a live stack (harness.live_api_token)
     # Where the image preparation's progress lines go (default stderr).
     progress: Callable[[str], None] | None = None
 
@@ -141,7 +142,9 @@ def _compose_target(
     except stack.StackError:
         housekeeping.shutdown()
         raise
-    env = harness.stack_environment(settings, live_env, parts.workspace_root, parts.project)
+    env = harness.stack_environment(
+        settings, live_env, parts.workspace_root, parts.project, parts.api_token
+    )
     compose = stack.Compose(
         parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
     )
@@ -170,6 +173,7 @@ def _compose_target(
                 workspace_root=parts.workspace_root,
                 compose=compose,
                 leak_markers=markers,
+                api_token=parts.api_token,
             )
             timings["cases"] = round(time.perf_counter() - cases_started, 3)
             teardown_started = time.perf_counter()
@@ -230,6 +234,9 @@ def _roll_back(
         leak_markers=markers,
         startup_timeout=settings.startup_timeout,
         request_timeout=settings.request_timeout,
+        service=settings.target.service,
+        port=settings.target.port,
+        health_path=settings.target.health_path,
     )
     report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
     smoke = len(outcome.cases)
@@ -248,7 +255,8 @@ def _roll_back(
         signing.sign_bundle(mocked.path, signing_key)
     if not outcome.passed:
         pytest.fail(
-            f"codex rollback to mocked mode failed: {outcome.error or outcome.cases}",
+            "codex rollback to mocked mode failed: "
+            f"{outcome.error or outcome.problems or outcome.cases}",
             pytrace=False,
         )
 
@@ -259,6 +267,12 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     report = config.stash[REPORT_KEY]
     settings = config.stash[SETTINGS_KEY]
     live_env = config.stash[LIVE_ENV_KEY]
+    if settings.result_schema is not None:
+        keep_result_schema(bundle, settings.result_schema)
+    for case, reason in report.get("skipped_cases", []):
+        bundle.record_case(
+            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
+        )
     metadata: dict[str, Any] = {
         "versions": {
             "pytest_codex": pytest_codex.__version__,
@@ -309,3 +323,19 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
         report["archive"] = retention.archive(bundle.path)
     if settings.evidence_keep is not None:
         report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)
+
+
+TARGET_RESULT_SCHEMA = "schemas/target-result.schema.json"
+
+
+def keep_result_schema(bundle: EvidenceBundle, path: Path) -> None:
+    """The target's result.json schema (`--codex-result-schema`) into the bundle, marked
+    as the one every result.json of the run must meet (verify uses it)."""
+    written = bundle.write_bytes(TARGET_RESULT_SCHEMA, path.read_bytes())
+    bundle.used_schemas[TARGET_RESULT_SCHEMA] = {
+        "schema": str(path.name),
+        "source": "--codex-result-schema",
+        "file": TARGET_RESULT_SCHEMA,
+        "sha256": sha256_file(written),
+        "role": "result",
+    }

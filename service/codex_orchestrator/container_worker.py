@@ -213,7 +213,8 @@ class ContainerWorker:
 
     def reap(self, job_ids: list[str]) -> list[str]:
         """Remove the worker containers of jobs a previous process left running (called
-        at start, with the jobs it marked interrupted); the container ids removed."""
+        at start, with the jobs it marked interrupted), keeping each one's logs under
+        `.jobs/<job>/` first; the container ids removed."""
         removed: list[str] = []
         try:
             client = docker.from_env(timeout=30)
@@ -221,6 +222,10 @@ class ContainerWorker:
                 for container in client.containers.list(
                     all=True, filters={"label": f"{LABEL}.job={job_id}"}
                 ):
+                    try:
+                        self._keep_logs(container, job_id)
+                    except OSError:
+                        log.warning("worker logs not kept", extra={"job_id": job_id})
                     container.remove(force=True)
                     removed.append(container.short_id)
             client.close()

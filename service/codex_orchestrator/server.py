@@ -450,14 +450,8 @@ def make_server(
     worker = worker if worker is not None else select_worker(settings, environ)
     storage = Storage(settings.database_path)
     try:
-        interrupted = storage.fail_interrupted_jobs()
-        if interrupted:
-            log.warning("interrupted jobs failed", extra={"job_ids": interrupted})
-            # Their worker containers outlived the process that waited for them.
-            reap = getattr(worker, "reap", None)
-            if callable(reap):
-                reap(interrupted)
         orchestrator = Orchestrator(settings, storage, worker, environ)
+        orchestrator.recover_interrupted()
         return OrchestratorServer((settings.host, settings.port), orchestrator, socket_timeout)
     except BaseException:
         storage.close()

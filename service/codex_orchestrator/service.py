@@ -9,6 +9,7 @@ final status stored, and the service keeps serving.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import threading
@@ -29,7 +30,7 @@ from codex_orchestrator.paths import (
     validate_project_id,
 )
 from codex_orchestrator.results import REQUEST_FILE, RESULT_FILE, failure_result, write_json
-from codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
+from codex_orchestrator.storage import INTERRUPTED, JobRecord, ProjectRecord, Storage
 from codex_orchestrator.workers import Worker
 from codex_orchestrator.workspace_files import (
     FileLimits,
@@ -42,6 +43,7 @@ from codex_orchestrator.workspace_files import (
 
 log = logging.getLogger(__name__)
 RESULT_STATUSES = {"success": "completed", "failed": "failed"}
+MAX_RECOVERY_SCAN = 100_000  # workspaces looked at for interrupted jobs' request.json
 
 
 class Orchestrator:
@@ -62,6 +64,55 @@ class Orchestrator:
         self.workspace_root.mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    def recover_interrupted(self) -> list[str]:
+        """At start, before serving: fail every job a previous process left unfinished,
+        remove its worker container (keeping its logs under `.jobs/<job>/`), and rewrite
+        its workspace's result.json to a failed result (`error.type: interrupted`), so
+        that the file never says success for a job the API calls failed. Returns the ids
+        of the jobs it failed."""
+        interrupted = self.storage.fail_interrupted_jobs()
+        if not interrupted:
+            return []
+        log.warning("interrupted jobs failed", extra={"job_ids": interrupted})
+        # Their worker containers outlived the process that waited for them.
+        reap = getattr(self.worker, "reap", None)
+        if callable(reap):
+            reap(interrupted)
+        worker_name = str(getattr(self.worker, "name", type(self.worker).__name__))
+        for workspace, request in self._requests_of(set(interrupted)):
+            result = failure_result(
+                request=request,
+                worker=worker_name,
+                environ=self.environ,
+                started_at=str(request.get("created_at") or utc_now()),
+                error_type=str(INTERRUPTED["type"]),
+                message=str(INTERRUPTED["message"]),
+            )
+            try:
+                write_json(workspace, RESULT_FILE, result)
+            except OSError:
+                log.exception("result.json not rewritten", extra={"job_id": request["job_id"]})
+        return interrupted
+
+    def _requests_of(self, job_ids: set[str]) -> list[tuple[Path, dict[str, Any]]]:
+        """The workspaces whose last request.json is one of `job_ids` (a job writes it
+        before its worker starts; one job of a project runs at a time)."""
+        found: list[tuple[Path, dict[str, Any]]] = []
+        if not self.workspace_root.is_dir():
+            return found
+        for count, workspace in enumerate(self.workspace_root.iterdir()):
+            if count >= MAX_RECOVERY_SCAN or len(found) == len(job_ids):
+                break
+            if not _is_hex_id(workspace.name):
+                continue
+            try:
+                request = json.loads((workspace / REQUEST_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(request, dict) and request.get("job_id") in job_ids:
+                found.append((workspace, request))
+        return found
 
     def health(self) -> dict[str, Any]:
         try:

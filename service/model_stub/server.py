@@ -9,11 +9,13 @@ header value stay out of every log line and answer.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Any
 
 from model_stub.script import output_items, scenario
@@ -21,6 +23,7 @@ from model_stub.script import output_items, scenario
 RESPONSES_PATHS = ("/v1/responses", "/responses")
 MAX_BODY = 16 * 1024 * 1024
 SILENCE_S = 600.0  # how long `stall` and `hang` keep a connection without answering
+POLL_INTERVAL_S = 0.2  # how often serve_forever looks for a shutdown request
 
 ERRORS = {
     "401": (401, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
@@ -166,7 +169,21 @@ def _error_body(fault: str) -> dict[str, Any]:
 
 
 def serve(host: str, port: int, expected_key: str | None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop within a second (as PID 1 in a container
+    Python would otherwise ignore SIGTERM; open `stall` / `hang` connections are daemon
+    threads and end with the process)."""
     server = StubServer((host, port), expected_key)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        if not stopping.is_set():
+            stopping.set()
+            # shutdown() waits for serve_forever, which runs in this (the main) thread.
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(
         json.dumps(
             {
@@ -180,8 +197,7 @@ def serve(host: str, port: int, expected_key: str | None) -> None:
         flush=True,
     )
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever(poll_interval=POLL_INTERVAL_S)
     finally:
         server.server_close()
+    print(json.dumps({"event": "stop"}), file=sys.stderr, flush=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,27 @@ EDIT_PREFIX = (
     "what the request asks for. The request: "
 )
 USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens")
+# How the CLI's error messages (retries off) map to a result's error.type, first match
+# wins; anything else stays `model_error`. See docs/live-testing.md for each type.
+MODEL_ERRORS = (
+    ("stall", re.compile(r"idle timeout waiting for SSE", re.I)),
+    (
+        "auth",
+        re.compile(
+            r"status 40[13]\b|unauthorized|forbidden|incorrect api key|"
+            r"missing environment variable",
+            re.I,
+        ),
+    ),
+    ("rate_limit", re.compile(r"status 429\b|too many requests|quota exceeded|rate limit", re.I)),
+    (
+        "server",
+        re.compile(r"status 5\d\d\b|high demand|internal server error|service unavailable", re.I),
+    ),
+    ("unreachable", re.compile(r"connection failed|error sending request|dns error", re.I)),
+    ("response_failed", re.compile(r"stream disconnected before completion", re.I)),
+)
+STREAM_IDLE_MAX_S = 60.0  # the CLI's wait for the next SSE event, at most
 
 
 def now() -> str:
@@ -44,7 +66,24 @@ def log(message: str) -> None:
     print(f"worker: {message}", file=sys.stderr, flush=True)
 
 
-def codex_argv(binary: str, workspace: Path, last_message: Path, prompt: str) -> list[str]:
+def model_error_type(message: str) -> str:
+    """`auth`, `rate_limit`, `server`, `unreachable`, `response_failed`, `stall`, or
+    `model_error` when the CLI's message matches none of them."""
+    for kind, pattern in MODEL_ERRORS:
+        if pattern.search(message):
+            return kind
+    return "model_error"
+
+
+def stream_idle_ms(timeout: float) -> int:
+    """A third of the worker's limit (at most a minute), so a stalled stream ends as
+    `stall` before the worker's own limit ends it as `timeout`."""
+    return int(min(STREAM_IDLE_MAX_S, max(1.0, timeout / 3)) * 1000)
+
+
+def codex_argv(
+    binary: str, workspace: Path, last_message: Path, prompt: str, timeout: float = 270
+) -> list[str]:
     """`codex exec` as CODEX_CLI.md says it works unattended against a chosen endpoint."""
     headers = {
         header: variable
@@ -59,7 +98,8 @@ def codex_argv(binary: str, workspace: Path, last_message: Path, prompt: str) ->
     provider = (
         '{name="pytest-codex", base_url=' + json.dumps(base_url) + ', wire_api="responses", '
         'env_key="OPENAI_API_KEY", request_max_retries=0, stream_max_retries=0, '
-        "stream_idle_timeout_ms=60000, env_http_headers={" + header_table + "}}"
+        f"stream_idle_timeout_ms={stream_idle_ms(timeout)}, "
+        "env_http_headers={" + header_table + "}}"
     )
     return [
         binary,
@@ -190,7 +230,7 @@ def result_for(
             "file changes failed: " + ", ".join(sorted(set(events.failed_changes))),
         )
     elif events.errors:
-        error = ("model_error", events.errors[-1])
+        error = (model_error_type(events.errors[-1]), events.errors[-1])
     elif not events.completed:
         error = ("cli_failed", f"the Codex CLI exited with {code} without completing the turn")
     finished = now()
@@ -295,7 +335,7 @@ def main() -> int:
     )
     clock = time.monotonic()
     code, events, timed_out = run_cli(
-        codex_argv(binary, workspace, last_message, prompt), workspace, timeout
+        codex_argv(binary, workspace, last_message, prompt, timeout), workspace, timeout
     )
     log(f"the CLI ended with {code} after {time.monotonic() - clock:.2f} s")
     result = result_for(request, events, code, timed_out, started, timeout)

@@ -78,6 +78,11 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "*live.yaml::worker-result PASSED*",
+            "*live.yaml::model-401-result PASSED*",
+            "*live.yaml::model-429-result PASSED*",
+            "*live.yaml::model-500-result PASSED*",
+            "*live.yaml::model-response-failed-result PASSED*",
+            "*live.yaml::model-stall-result PASSED*",
             "*live.yaml::model-hangs-until-the-job-timeout PASSED*",
             "rollback to mocked: passed",
         ]
@@ -89,6 +94,13 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
         assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["rollback"]["passed"] is True
+    checks = manifest["rollback"]["checks"]
+    assert checks["docker_socket_mounts"] == []
+    assert checks["openai_variables"] == []
+    assert checks["workers_started"] == 0
+    readable, total = checks["live_projects_readable"].split("/")
+    assert readable == total
+    assert int(total) >= 3
     assert manifest["live"]["env"] == dict.fromkeys(canaries, "present")
     assert manifest["live"]["git_ignore"] == {".env": "ignored", ".env.live": "ignored"}
     compared = manifest["comparison_with_mocked"]
@@ -105,7 +117,17 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     assert {"authorization", "openai-organization", "openai-project"} <= set(
         stub_log[0]["headers"]
     )
-    assert {entry["scenario"] for entry in stub_log} >= {"create", "edit", "401", "500", "hang"}
+    assert {entry["scenario"] for entry in stub_log} >= {
+        "create",
+        "edit",
+        "401",
+        "429",
+        "500",
+        "failed",
+        "stall",
+        "hang",
+    }
+    assert json.loads((live / "sandbox" / "host-guard.json").read_text())["active"] is True
     events = list((live / "workers").glob("*/events.jsonl"))
     assert events, "no worker event stream in the bundle"
     assert any(b'"turn.completed"' in path.read_bytes() for path in events)

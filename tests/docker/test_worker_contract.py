@@ -118,6 +118,8 @@ def test_a_running_worker_is_sandboxed_and_a_hung_job_is_killed(
     )
     assert inside.split() == ["1000", "no-socket", "read-only"]
     assert KEY not in json.dumps(info["Config"]["Labels"])
+    # The key is in the worker's own configuration while it runs (docs/security.md).
+    assert f"OPENAI_API_KEY={KEY}" in info["Config"]["Env"]
 
     thread.join(timeout=60)
     [result] = outcome

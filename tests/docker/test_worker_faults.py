@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,14 @@ def test_a_restart_reaps_the_worker_of_an_interrupted_job(
         project, JobRecord(job_id, project.id, "create", "build", "running", NOW, started_at=NOW)
     )
     storage.close()
+    # The workspace as the worker left it: its request, and a result.json saying success.
+    workspace = tmp_path / "ws" / project.id
+    (workspace / ".codex").mkdir(parents=True)
+    request = {"job_id": job_id, "project_id": project.id, "job_type": "create"}
+    (workspace / ".codex" / "request.json").write_text(
+        json.dumps({**request, "instruction": "build", "created_at": NOW})
+    )
+    (workspace / ".codex" / "result.json").write_text('{"status": "success"}')
     # The worker the killed orchestrator had started, still running.
     docker(
         "run",
@@ -119,10 +128,12 @@ def test_a_restart_reaps_the_worker_of_an_interrupted_job(
         "--label",
         "io.pytest-codex.role=worker",
         "--entrypoint",
-        "sleep",
+        "sh",
         worker_image,
-        "300",
+        "-c",
+        "echo the-worker-said-this >&2; exec sleep 300",
     )
+    time.sleep(1)  # its line is written
     settings = Settings.from_env(
         {},
         workspace_root=tmp_path / "ws",
@@ -138,3 +149,12 @@ def test_a_restart_reaps_the_worker_of_an_interrupted_job(
     assert job["status"] == "failed"
     assert job["error"]["type"] == "interrupted"
     assert docker("ps", "-aq", "--filter", f"label=io.pytest-codex.job={job_id}") == ""
+    # The file agrees with the API, and the removed worker's logs stay with the job.
+    result = json.loads((workspace / ".codex" / "result.json").read_text())
+    assert schemas.errors("result", result) == []
+    assert result["status"] == "failed"
+    assert result["error"]["type"] == "interrupted"
+    assert result["error"]["message"] == job["error"]["message"]
+    assert not list((workspace / ".codex").glob("*.partial"))
+    worker_log = tmp_path / "ws" / ".jobs" / job_id / "worker.log"
+    assert "the-worker-said-this" in worker_log.read_text()

@@ -8,7 +8,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from pytest_codex.redact import Redactor, is_secret_name
+from pytest_codex.redact import Redactor, decode_escapes, forms, is_secret_name
 
 CANARY = "sk-canary/Value+42=ok"  # has characters that URL and JSON escape differently
 
@@ -120,3 +120,91 @@ def test_a_long_value_cut_short_is_found_by_either_half() -> None:
     assert redactor.redact(f"...{tail} and {value}") == (
         "...[REDACTED:OPENAI_API_KEY] and [REDACTED:OPENAI_API_KEY]"
     )
+
+
+# Held-out encodings (issue 12, finding 3): every form of a value, mixed escapes too.
+ENCODED = "sk-canary/Value+42=ok wörd-😀-0123456789abcdef"
+ENCODED_FORMS = [
+    (name, example) for name, examples in forms(ENCODED).items() for example in examples
+]
+
+
+@pytest.mark.parametrize(
+    ("form", "example"), ENCODED_FORMS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(ENCODED_FORMS)]
+)
+def test_every_encoded_form_is_found_and_removed(form: str, example: bytes) -> None:
+    redactor = Redactor({"OPENAI_API_KEY": ENCODED})
+    data = b"before <" + example + b"> after"
+    assert redactor.scan(data) == [f"OPENAI_API_KEY ({form})"]
+    cleaned = redactor.redact_bytes(data)
+    assert b"[REDACTED:OPENAI_API_KEY]" in cleaned
+    assert redactor.scan(cleaned) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SK-CANARY/VALUE+42=OK",  # upper case
+        "Sk-CaNaRy/VaLuE+42=oK",
+        "736b2d63616e6172792f56616c75652b34323d6f6b",  # hex
+        "736B2D63616E6172792F56616C75652B34323D6F6B",
+        "%73%6b%2d%63%61%6e%61%72%79%2f%56%61%6c%75%65%2b%34%32%3d%6f%6b",  # every byte
+        "%73%6B%2D%63%61%6E%61%72%79%2F%56%61%6C%75%65%2B%34%32%3D%6F%6B",
+        "s%6b-c%61nary%2FValue%2b42=ok",  # some bytes
+        "\\u0073\\u006b\\u002d\\u0063\\u0061\\u006e\\u0061\\u0072\\u0079\\u002f"
+        "\\u0056\\u0061\\u006c\\u0075\\u0065\\u002b\\u0034\\u0032\\u003d\\u006f\\u006b",
+        "s\\u006B-canary\\/Value+4\\u0032=ok",  # one escape in each half
+        "\\x73k-canary/Value\\x2b42=ok",
+        "s&#107;-canary&#x2F;Value+42=ok",
+        "%73\\u006b-CANARY/value%2B42=OK",  # mixed and upper case
+    ],
+)
+def test_held_out_text_forms(redactor: Redactor, text: str) -> None:
+    assert redactor.redact(f"[{text}]") == "[[REDACTED:OPENAI_API_KEY]]"
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\\n"])
+@pytest.mark.parametrize("prefix", [b"", b"a", b"ab", b"Authorization: Bearer "])
+def test_base64_with_line_breaks_is_found(newline: bytes, prefix: bytes) -> None:
+    value = "sk-canary-" + "0123456789abcdef" * 8  # long enough to span two MIME lines
+    redactor = Redactor({"OPENAI_API_KEY": value})
+    for encoded in (
+        base64.encodebytes(prefix + value.encode() + b" tail"),  # MIME, 76 columns
+        base64.b64encode(prefix + value.encode()),
+    ):
+        data = encoded.replace(b"\n", newline)
+        # Every line break inside the value's base64, at 76 and also at 64 columns.
+        pem = newline.join(data.replace(newline, b"")[i : i + 64] for i in range(0, len(data), 64))
+        for text in (data, pem):
+            assert redactor.scan(text) == ["OPENAI_API_KEY (base64)"], text
+            assert redactor.scan(redactor.redact_bytes(text)) == []
+
+
+def test_a_secret_name_in_the_text_is_not_a_finding() -> None:
+    redactor = Redactor({"OPENAI_API_KEY": "sk-canary-0123456789"})
+    noise = (
+        "%2e%2e%2f%2E%2E%5cetc%2fpasswd \\u00e9 \\\\ &amp; "
+        + base64.b64encode(bytes(range(256))).decode()
+        + " 736b2d63616e6172 sk-canary-012345678 SK-CANARY"
+    )
+    assert redactor.scan(noise.encode()) == []
+    assert redactor.redact(noise) == noise
+
+
+def test_the_decoded_escapes_keep_everything_else() -> None:
+    assert decode_escapes(b"a%41\\u0042\\x43&#68;&#x45;&amp;\\n\\ud83d\\ude00") == (
+        "aABCDE&\n😀".encode()
+    )
+    assert decode_escapes(b"plain text") == b"plain text"
+
+
+@pytest.mark.parametrize(
+    ("before", "value"),
+    [("C:\\", "nobody-1234"), ("%", "ab12345678"), ("\\", "u00411234"), ("&", "amp;12345")],
+)
+def test_a_raw_value_that_an_escape_before_it_would_swallow_is_found(
+    before: str, value: str
+) -> None:
+    redactor = Redactor({"OPENAI_API_KEY": value})
+    assert redactor.scan(f"x{before}{value} y".encode()) == ["OPENAI_API_KEY (raw)"]
+    assert redactor.redact(f"x{before}{value} y") == f"x{before}[REDACTED:OPENAI_API_KEY] y"

@@ -147,23 +147,26 @@ def test_create_then_edit_through_the_real_cli(
     assert "# Flags: -n N" in (workspace / "app.py").read_text()
 
 
-@pytest.mark.parametrize("fault", ["401", "500", "429", "failed"])
-def test_model_faults_are_structured_model_errors(
-    workspace: Path, model_stub: Stub, codex_binary: Path, fault: str
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("401", "auth"), ("500", "server"), ("429", "rate_limit"), ("failed", "response_failed")],
+)
+def test_each_model_fault_has_its_own_error_type(
+    workspace: Path, model_stub: Stub, codex_binary: Path, fault: str, kind: str
 ) -> None:
     run = run_worker(workspace, model_stub, codex_binary, f"Create it [model-stub:{fault}]")
     assert run.code == 1
     assert run.result["status"] == "failed"
-    assert run.result["error"]["type"] == "model_error"
+    assert run.result["error"]["type"] == kind, run.result["error"]
     assert run.result["error"]["message"]
     assert run.result["error"]["exit_code"] == 1
 
 
-def test_a_wrong_key_is_a_model_error(
+def test_a_wrong_key_is_an_auth_error(
     workspace: Path, model_stub: Stub, codex_binary: Path
 ) -> None:
     run = run_worker(workspace, model_stub, codex_binary, "Create it", key="sk-canary-wrong-9999")
-    assert run.result["error"]["type"] == "model_error"
+    assert run.result["error"]["type"] == "auth"
     assert "401" in run.result["error"]["message"]
     assert "sk-canary-wrong-9999" not in run.stdout + run.stderr
 
@@ -209,17 +212,18 @@ def test_a_missing_cli_and_a_missing_request(
     assert result["error"]["type"] == "bad_request"
 
 
-def test_a_stalled_stream_ends_at_the_workers_limit(
+def test_a_stalled_stream_is_a_stall_before_the_workers_limit(
     workspace: Path, model_stub: Stub, codex_binary: Path
 ) -> None:
     run = run_worker(
-        workspace, model_stub, codex_binary, "Create it [model-stub:stall]", timeout="4"
+        workspace, model_stub, codex_binary, "Create it [model-stub:stall]", timeout="6"
     )
     assert run.result["status"] == "failed"
-    assert run.result["error"]["type"] == "timeout"
+    assert run.result["error"]["type"] == "stall", run.result["error"]
+    assert run.seconds < 6  # the CLI's idle limit is a third of the worker's
 
 
-def test_an_unreachable_model_is_a_model_error(
+def test_an_unreachable_model_is_unreachable(
     workspace: Path, model_stub: Stub, codex_binary: Path
 ) -> None:
     closed = Stub(
@@ -227,5 +231,5 @@ def test_an_unreachable_model_is_a_model_error(
     )
     run = run_worker(workspace, closed, codex_binary, "Create it", timeout="30")
     assert run.code == 1
-    assert run.result["error"]["type"] == "model_error"
+    assert run.result["error"]["type"] == "unreachable"
     assert run.seconds < 20

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import REPO, free_port, wait_healthy
 from tests.live.conftest import STUB_KEY, Stub
 
 AUTH = {"Authorization": f"Bearer {STUB_KEY}"}
@@ -155,3 +163,40 @@ def test_unknown_paths_are_json_404(model_stub: Stub) -> None:
     answer = httpx.get(f"{model_stub.url}/v1/models")
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/json"
+
+
+def test_sigterm_stops_it_within_a_second_even_with_a_hung_request(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "service")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "model_stub", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "stub.log").open("wb"),
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process)
+        hung = threading.Thread(target=_post_quietly, args=(url,), daemon=True)
+        hung.start()
+        time.sleep(0.3)  # the hang is being served
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
+        assert time.monotonic() - started < 1.0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert '"event": "stop"' in (tmp_path / "stub.log").read_text()
+
+
+def _post_quietly(url: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(
+            f"{url}/v1/responses",
+            json=turn("[model-stub:hang]"),
+            headers=AUTH,
+            timeout=httpx.Timeout(5, read=10),
+        )
