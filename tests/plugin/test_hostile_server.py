@@ -160,7 +160,7 @@ def test_a_hostile_server_gets_no_secret_into_any_output(
         [
             "*BadStatusLine*[[]REDACTED:OPENAI_API_KEY[]]*",
             "*GET /echo/[[]REDACTED:OPENAI_API_KEY[]] HTTP/1.1*",
-            "*request header 'X-Saved': its value holds a carriage return (CR)*",
+            "*header X-Saved: its value * holds CR, LF, NUL*; it is not sent",
         ]
     )
     assert not any(b"X-Injected" in request for request in server.requests)
