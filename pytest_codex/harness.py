@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pytest_docker.plugin import Services, get_docker_services
 
-from pytest_codex import hostguard, snapshots, stack
+from pytest_codex import hostguard, snapshots, stack, stackfiles
 from pytest_codex.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.evidence import EvidenceBundle
 from pytest_codex.matrix import Case
@@ -29,16 +29,13 @@ SERVICE_DIR = Path(__file__).resolve().parent.parent / "service"
 
 
 def bundled_compose_files(mode: str, live_model: str) -> tuple[Path, ...]:
-    """The bundled stack for a mode: mocked, live, or live with the model stand-in."""
-    import codex_orchestrator  # noqa: PLC0415 - only to locate the bundled files
-
-    service = Path(codex_orchestrator.__file__).resolve().parent.parent
-    files = [service / "compose.yaml"]
-    if mode == "live":
-        files.append(service / "compose.live.yaml")
-        if live_model == "stub":
-            files.append(service / "compose.hermetic.yaml")
-    return tuple(files)
+    """The bundled stack for a mode: mocked, live, or live with the model stand-in; from
+    the build context assembled in the cache (the same for a checkout and a wheel)."""
+    try:
+        context = stackfiles.assemble()
+    except stackfiles.StackFilesError as error:
+        raise stack.StackError(f"codex stack: {error}") from None
+    return context.compose_files(mode, live_model)
 
 
 @dataclass

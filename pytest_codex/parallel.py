@@ -141,6 +141,7 @@ class Controller:
         report = config.stash[REPORT_KEY]
         report["bundle"] = self.bundle.path
         parts = None
+        root: Path | None = None
         if settings.base_url is None:
             try:
                 command = stack.detect_compose_command()
@@ -149,16 +150,17 @@ class Controller:
             root = settings.target.workspace_root or Path(
                 tempfile.mkdtemp(prefix="codex-workspaces-")
             )
-            parts = startup.ComposeParts(
-                workspace_root=root,
-                command=command,
-                files=settings.compose_files
-                or harness.bundled_compose_files(settings.mode, settings.live_model),
-                project=leftovers.project_name(),
-                rollback_files=rollback_files(settings),
-                api_token=config.stash[LIVE_TOKEN_KEY],
-            )
         try:
+            if root is not None:  # the bundled stack's files may fail (cache not writable)
+                parts = startup.ComposeParts(
+                    workspace_root=root,
+                    command=command,
+                    files=settings.compose_files
+                    or harness.bundled_compose_files(settings.mode, settings.live_model),
+                    project=leftovers.project_name(),
+                    rollback_files=rollback_files(settings),
+                    api_token=config.stash[LIVE_TOKEN_KEY],
+                )
             self.stack = self.exits.enter_context(
                 startup.target_session(
                     settings,

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from pytest_codex import (
     envfile,
     harness,
+    images,
     leftovers,
     parallel,
     reporting,
@@ -481,22 +482,24 @@ def codex_stack(
         yield shared
         return
     parts = None
-    if codex_settings.base_url is None:
-        # Compose fixtures are asked for only here: a --codex-base-url run needs no Docker.
-        parts = startup.ComposeParts(
-            workspace_root=request.getfixturevalue("codex_workspace_root"),
-            command=request.getfixturevalue("codex_compose_command"),
-            files=request.getfixturevalue("codex_compose_files"),
-            project=request.getfixturevalue("codex_compose_project_name"),
-            rollback_files=(
-                request.getfixturevalue("codex_rollback_compose_files")
-                if codex_settings.mode == "live"
-                else ()
-            ),
-            api_token=codex_live_token,
-        )
     with contextlib.ExitStack() as exits:
         try:
+            if codex_settings.base_url is None:
+                # Compose fixtures are asked for only here: a --codex-base-url run needs no
+                # Docker.
+                parts = startup.ComposeParts(
+                    workspace_root=request.getfixturevalue("codex_workspace_root"),
+                    command=request.getfixturevalue("codex_compose_command"),
+                    files=request.getfixturevalue("codex_compose_files"),
+                    project=request.getfixturevalue("codex_compose_project_name"),
+                    rollback_files=(
+                        request.getfixturevalue("codex_rollback_compose_files")
+                        if codex_settings.mode == "live"
+                        else ()
+                    ),
+                    api_token=codex_live_token,
+                    progress=_progress_writer(pytestconfig),
+                )
             running = exits.enter_context(
                 startup.target_session(
                     codex_settings,
@@ -511,6 +514,21 @@ def codex_stack(
         except stack.StackError as error:
             stop_session(pytestconfig, error)
         yield running
+
+
+def _progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Lines shown at once on the terminal (not captured with the first case)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if reporter is None:
+            images.to_stderr(line)
+            return
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            reporter.write_line(line)
+
+    return write
 
 
 @pytest.fixture(scope="session")

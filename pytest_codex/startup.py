@@ -11,7 +11,7 @@ import contextlib
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,17 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex import compare, envfile, harness, leftovers, retention, signing, stack
+from pytest_codex import (
+    compare,
+    envfile,
+    harness,
+    images,
+    leftovers,
+    retention,
+    signing,
+    stack,
+    stackfiles,
+)
 from pytest_codex import session as session_mod
 from pytest_codex.envfile import LiveEnv
 from pytest_codex.evidence import EvidenceBundle, SecretLeakError, sha256_file
@@ -48,6 +58,8 @@ class ComposeParts:
     project: str
     rollback_files: tuple[Path, ...] = ()
     api_token: str | None = None  # required by a live stack (harness.live_api_token)
+    # Where the image preparation's progress lines go (default stderr).
+    progress: Callable[[str], None] | None = None
 
 
 @contextlib.contextmanager
@@ -124,12 +136,19 @@ def _compose_target(
     housekeeping = ThreadPoolExecutor(max_workers=2)
     removed = housekeeping.submit(leftovers.clean)
     docker_version = housekeeping.submit(stack.docker_server_version)
+    timings: dict[str, float] = {}
+    try:
+        prepared = _prepare_images(settings, parts, timings)
+    except stack.StackError:
+        housekeeping.shutdown()
+        raise
     env = harness.stack_environment(
         settings, live_env, parts.workspace_root, parts.project, parts.api_token
     )
-    compose = stack.Compose(parts.command, parts.files, parts.project, {**os.environ, **env})
+    compose = stack.Compose(
+        parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
+    )
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
-    timings: dict[str, float] = {}
     report.update(
         timings=timings,
         target={
@@ -174,6 +193,23 @@ def _compose_target(
         timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
     finally:
         housekeeping.shutdown()
+
+
+def _prepare_images(
+    settings: Settings, parts: ComposeParts, timings: dict[str, float]
+) -> dict[str, str]:
+    """Base image, wheelhouses and, for the bundled stack, its images (one progress line
+    per step, timed); the variables compose needs (CODEX_BASE_IMAGE...)."""
+    try:
+        context = stackfiles.bundled_context(parts.files)
+        prepared = images.prepare(
+            context, live=settings.mode == "live", progress=parts.progress or images.to_stderr
+        )
+    except (images.ImagePrepError, stackfiles.StackFilesError) as error:
+        details = f"\n{error.details}" if isinstance(error, images.ImagePrepError) else ""
+        raise stack.StackError(f"codex stack: {error}{details.rstrip()}") from None
+    timings.update(prepared.timings)
+    return prepared.env
 
 
 def _roll_back(

@@ -23,12 +23,18 @@ ensure_venv() {
     echo "$want" > "$stamp"
 }
 
-# A Docker engine, a base image that needs no registry, and the wheelhouse the image
-# builds install from (with --worker also the live worker's wheels: the real Codex CLI).
-# Exports CODEX_BASE_IMAGE for compose.
-ensure_images() {
+# A Docker engine (Debian's docker.io and docker-compose, started when none answers).
+ensure_engine() {
     step "ensuring a Docker engine"
     bash "$REPO/scripts/ensure-docker.sh"
+}
+
+# The engine, a base image that needs no registry, and the wheel folders of builds made
+# straight from service/ (the project's own Docker tests; with --worker also the live
+# worker's wheels: the real Codex CLI). Exports CODEX_BASE_IMAGE. A `pytest --codex-mode`
+# run needs none of this but the engine: the plugin prepares its own (pytest_codex/images.py).
+ensure_images() {
+    ensure_engine
     step "ensuring a base image"
     CODEX_BASE_IMAGE=$(bash "$REPO/service/base-image/build.sh")
     export CODEX_BASE_IMAGE

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The main job: the mocked validation run. Brings the bundled orchestrator up in Docker
 # (pytest-docker + compose), runs every matrix under matrices/, writes the evidence
-# bundle under docs/evidence/<UTC timestamp>/mocked/ and verifies it.
+# bundle under docs/evidence/<UTC timestamp>/mocked/ and verifies it. The plugin prepares
+# the base image, the wheelhouse and the image itself (one line per step).
 #   bash scripts/validate.sh [pytest args...]     e.g. -v, --codex-keep-stack
 source "$(dirname "$0")/lib.sh"
 cd "$REPO"
 ensure_venv
-ensure_images
+ensure_engine
 step "mocked validation run: pytest --codex-mode=mocked"
 marker=$(mktemp)
 status=0

@@ -4,12 +4,16 @@
 # pullable; the project's own Debian image if already built; else build that one from
 # Debian packages (debootstrap + docker import), which needs no container registry.
 #
+# The plugin does the same lookup itself (pytest_codex/images.py) and runs this script
+# with --debian to skip it and build the Debian image (needs root).
+#
 #   service/base-image/build.sh            # prints e.g. pytest-codex/base:bookworm
 #   CODEX_BASE_IMAGE=my/base:1 service/base-image/build.sh
+#   service/base-image/build.sh --debian   # build pytest-codex/base:bookworm now
 set -euo pipefail
 
 DEFAULT_IMAGE=python:3.11-slim
-LOCAL_IMAGE=pytest-codex/base:bookworm
+LOCAL_IMAGE=${CODEX_DEBIAN_IMAGE:-pytest-codex/base:bookworm}
 SUITE=bookworm
 MIRROR=${CODEX_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=python3,python3-venv,ca-certificates
@@ -17,20 +21,25 @@ PACKAGES=python3,python3-venv,ca-certificates
 log() { printf 'base-image: %s\n' "$*" >&2; }
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 
-if [ -n "${CODEX_BASE_IMAGE:-}" ]; then
+if [ "${1:-}" = "--debian" ]; then
+    :  # straight to the build below
+elif [ -n "${CODEX_BASE_IMAGE:-}" ]; then
     if have "$CODEX_BASE_IMAGE" || docker pull -q "$CODEX_BASE_IMAGE" >/dev/null 2>&1; then
         echo "$CODEX_BASE_IMAGE"; exit 0
     fi
     log "CODEX_BASE_IMAGE=$CODEX_BASE_IMAGE is neither local nor pullable; unset it to build one"
     exit 1
-fi
-if have "$DEFAULT_IMAGE"; then echo "$DEFAULT_IMAGE"; exit 0; fi
-if have "$LOCAL_IMAGE"; then echo "$LOCAL_IMAGE"; exit 0; fi
-if timeout 60 docker pull -q "$DEFAULT_IMAGE" >/dev/null 2>&1; then
+elif have "$DEFAULT_IMAGE"; then echo "$DEFAULT_IMAGE"; exit 0
+elif have "$LOCAL_IMAGE"; then echo "$LOCAL_IMAGE"; exit 0
+elif timeout 30 docker pull -q "$DEFAULT_IMAGE" >/dev/null 2>&1; then
     echo "$DEFAULT_IMAGE"; exit 0
 fi
 
-log "$DEFAULT_IMAGE cannot be pulled; building $LOCAL_IMAGE from Debian $SUITE packages"
+if [ "$(id -u)" != 0 ]; then
+    log "$DEFAULT_IMAGE cannot be pulled and building $LOCAL_IMAGE needs root; run: sudo bash $0 --debian"
+    exit 1
+fi
+log "building $LOCAL_IMAGE from Debian $SUITE packages (debootstrap)"
 if ! command -v debootstrap >/dev/null 2>&1; then
     log "installing debootstrap"
     apt-get update -q >/dev/null

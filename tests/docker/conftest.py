@@ -66,8 +66,6 @@ def orchestrator_image(base_image: str) -> str:
         "pytest-codex/orchestrator:latest",
         "--build-arg",
         f"BASE_IMAGE={base_image}",
-        "-f",
-        str(REPO / "service" / "Dockerfile"),
-        str(REPO),
+        str(REPO / "service"),
     )
     return "pytest-codex/orchestrator:latest"

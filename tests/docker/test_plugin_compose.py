@@ -32,7 +32,7 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
     assert outcomes.get("failed", 0) == 0, result.stdout.str()
     assert outcomes.get("errors", 0) == 0, result.stdout.str()
     assert outcomes["passed"] >= 55
-    result.stdout.fnmatch_lines(["*codex evidence*", "timings: stack_start *"])
+    result.stdout.fnmatch_lines(["*codex evidence*", "timings: base_image *, stack_start *"])
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
     assert verify.main(["verify", str(bundle)]) == 0
     log = (bundle / "logs" / "service.log").read_text()
@@ -84,7 +84,7 @@ def test_startup_failure_shows_the_service_logs(pytester: pytest.Pytester, tmp_p
     broken.write_text(
         COMPOSE_FILE.read_text()
         .replace("USE_DUMMY_WORKER: ${USE_DUMMY_WORKER:-true}", "USE_DUMMY_WORKER: maybe")
-        .replace("context: ..", f"context: {REPO}")
+        .replace("context: .", f"context: {REPO / 'service'}")
     )
     pytester.mkdir("matrices")
     pytester.path.joinpath("matrices", "one.yaml").write_text(
