@@ -233,7 +233,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _refuse_space_form(config: pytest.Config, ignored: Path) -> None:
     """pytest ignored the ini file because it took a codex option's value for a path."""
-    pairs = settings_mod.space_form_values(config.invocation_params.args)
+    takes_value = {
+        f"--codex-{name}" for name, _, extra, _ in _OPTIONS if extra.get("action") != "store_true"
+    }
+    pairs = [
+        (option, value)
+        for option, value in settings_mod.space_form_values(config.invocation_params.args)
+        if option in takes_value
+    ]
     if pairs:
         option, value = pairs[0]
         raise SettingsError(
