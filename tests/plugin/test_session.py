@@ -371,3 +371,25 @@ def test_archive_and_retention(pytester: pytest.Pytester, orchestrator: Orchestr
         names = tar.getnames()
     assert f"{bundle.parent.name}/mocked/manifest.json" in names
     assert f"{bundle.parent.name}/mocked/index.html" in names
+
+
+def test_a_flag_before_a_test_path_is_not_taken_for_a_space_form_value(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytester.makeini("[pytest]\n")
+    elsewhere = tmp_path_factory.mktemp("matrices-elsewhere")
+    (elsewhere / "one.yaml").write_text(
+        "name: one\ncases:\n  - name: health\n    request: {path: /healthz}\n"
+        "    expect: {status: 200}\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url=http://127.0.0.1:{free_port()}",
+        "--codex-evidence-dir=evidence",
+        f"--codex-matrix={elsewhere}",
+        "--codex-keep-stack",
+        str(elsewhere),
+    )
+    # Not a usage error naming --codex-keep-stack: the run goes on and stops at the target.
+    assert result.ret == 1
+    result.stderr.no_fnmatch_line("*--codex-keep-stack: pytest took*")
