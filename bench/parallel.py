@@ -1,11 +1,14 @@
-"""pytest-xdist: the 264 traversal payloads (traversal.yaml + traversal-corpus.yaml) with
-`-n 4` against the same run with `-n 1`, both against one orchestrator process started
-here (`--codex-base-url`), so the figure is the harness's own parallel cost or gain.
+"""pytest-xdist, -n 4 against -n 1 in the same run:
 
-    .venv/bin/python bench/parallel.py [--rounds 3]
-Goal: report the ratio; each case takes milliseconds, so four workers' start-up (about a
-second each on 2 cores) is expected to outweigh the gain here: -n pays off when cases
-wait on slow work (live jobs), not on fast traversal checks.
+1. the 264 traversal payloads (traversal.yaml + traversal-corpus.yaml) against one
+   orchestrator process started here (`--codex-base-url`): fast cases, so the figure is
+   the harness's own parallel cost;
+2. a live run (hermetic: worker containers running the real Codex CLI against the model
+   stand-in, here told to take 3 s per turn) of 8 project creations, stack start, rollback
+   and teardown included: slow cases, where -n pays off.
+
+    .venv/bin/python bench/parallel.py [--rounds 3] [--live-rounds 1]   (needs the images)
+Goal: report both ratios.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
-from common import REPO, Row, alternate, median, run_harness, save
+from common import HARNESS_ENV, HARNESS_ONLY, REPO, Row, alternate, median, run_harness, save
 
 MATRICES = [REPO / "matrices" / "traversal.yaml", REPO / "matrices" / "traversal-corpus.yaml"]
 
@@ -78,9 +81,63 @@ def run(url: str, root: Path, workers: int, cases: list[int]) -> float:
     return seconds
 
 
+LIVE_CASES = 8
+TURN_DELAY_S = 3
+
+
+def live_matrix(root: Path) -> Path:
+    case = (
+        "  - name: create-{0}\n"
+        "    request: {{method: POST, path: /api/v1/projects, json: {{instruction: "
+        '"Create a Python CLI app that prints the first 10 Fibonacci numbers ({0})"}}}}\n'
+        "    expect: {{status: 200, json: {{status: completed}}}}\n"
+    )
+    path = root / "live-matrices" / "slow-live.yaml"
+    path.parent.mkdir(exist_ok=True)
+    body = "".join(case.format(n) for n in range(LIVE_CASES))
+    path.write_text(f"name: slow-live\nmodes: [live]\ncases:\n{body}")
+    return path
+
+
+def live_run(root: Path, workers: int, matrix: Path) -> float:
+    env_file = root / "bench.env.live"
+    env_file.write_text("OPENAI_API_KEY=sk-canary-bench-0000000000000000\n")
+    evidence = Path(tempfile.mkdtemp(dir=root))
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *HARNESS_ONLY,
+            "-p",
+            "xdist",
+            "-n",
+            str(workers),
+            "--codex-mode=live",
+            f"--codex-env-file={env_file}",
+            f"--codex-matrix={matrix}",
+            f"--codex-evidence-dir={evidence}",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=root,
+        env={**HARNESS_ENV, "MODEL_STUB_TURN_DELAY_S": str(TURN_DELAY_S)},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stdout[-3000:]
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--live-rounds", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -97,6 +154,13 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=10)
+        matrix = live_matrix(root)
+        live_a, live_b = alternate(
+            lambda: live_run(root, 4, matrix),
+            lambda: live_run(root, 1, matrix),
+            args.live_rounds,
+            "live",
+        )
     save(
         "parallel",
         [
@@ -112,7 +176,16 @@ def main() -> None:
                     "cases_recorded_n1": median([float(x) for x in one]),
                     "rounds": args.rounds,
                 },
-            )
+            ),
+            Row(
+                bench="parallel",
+                subject=f"live, {LIVE_CASES} creations, stand-in {TURN_DELAY_S} s a turn, -n 4",
+                baseline="the same, -n 1",
+                subject_s=median(live_a),
+                baseline_s=median(live_b),
+                goal="reported (slow cases: -n 4 should approach 1/4 of the case time)",
+                details={"rounds": args.live_rounds, "turn_delay_s": TURN_DELAY_S},
+            ),
         ],
     )
 

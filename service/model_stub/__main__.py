@@ -14,8 +14,22 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("serve", help="serve the Responses API stand-in")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8080)
+    run.add_argument(
+        "--turn-delay",
+        type=float,
+        default=float(os.environ.get("MODEL_STUB_TURN_DELAY_S") or 0),
+        help="seconds each model turn takes before its answer streams (default: "
+        "$MODEL_STUB_TURN_DELAY_S or 0); for benchmarks of slow models",
+    )
     args = parser.parse_args(argv)
-    serve(args.host, args.port, expected_key=os.environ.get("MODEL_STUB_EXPECTED_KEY") or None)
+    if not 0 <= args.turn_delay <= 600:
+        parser.error(f"--turn-delay: {args.turn_delay} is out of range; use 0 to 600 seconds")
+    serve(
+        args.host,
+        args.port,
+        expected_key=os.environ.get("MODEL_STUB_EXPECTED_KEY") or None,
+        turn_delay=args.turn_delay,
+    )
     return 0
 
 

@@ -48,9 +48,12 @@ class StubServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], expected_key: str | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], expected_key: str | None, turn_delay: float = 0.0
+    ) -> None:
         super().__init__(address, StubHandler)
         self.expected_key = expected_key
+        self.turn_delay = turn_delay  # seconds before each turn's answer (a slow model)
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
@@ -104,6 +107,8 @@ class StubHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.server.record({**entry, "status": 200})
+            if self.server.turn_delay:
+                time.sleep(self.server.turn_delay)
             self._stream(chosen, len(body.get("input") or []))
 
     def _authorized(self) -> bool:
@@ -168,11 +173,11 @@ def _error_body(fault: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-def serve(host: str, port: int, expected_key: str | None) -> None:
+def serve(host: str, port: int, expected_key: str | None, turn_delay: float = 0.0) -> None:
     """Serve until SIGTERM or SIGINT, then stop within a second (as PID 1 in a container
     Python would otherwise ignore SIGTERM; open `stall` / `hang` connections are daemon
     threads and end with the process)."""
-    server = StubServer((host, port), expected_key)
+    server = StubServer((host, port), expected_key, turn_delay)
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

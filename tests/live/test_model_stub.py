@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from model_stub.server import StubServer
 
 from tests.conftest import REPO, free_port, wait_healthy
 from tests.live.conftest import STUB_KEY, Stub
@@ -200,3 +201,20 @@ def _post_quietly(url: str) -> None:
             headers=AUTH,
             timeout=httpx.Timeout(5, read=10),
         )
+
+
+def test_a_turn_delay_slows_every_answer_by_that_much() -> None:
+    server = StubServer(("127.0.0.1", 0), STUB_KEY, turn_delay=0.6)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/responses"
+        started = time.perf_counter()
+        answer = httpx.post(url, json=turn("Create a Python CLI app"), headers=AUTH, timeout=10)
+        elapsed = time.perf_counter() - started
+        assert answer.status_code == 200
+        assert "response.completed" in answer.text
+        assert elapsed >= 0.6
+    finally:
+        server.shutdown()
+        server.server_close()
