@@ -179,6 +179,10 @@ def compose_stack(
                 "codex stack: compose up failed; fix the compose files or the images "
                 f"(see the output below), then rerun:\n{stack.tail(str(error), 25)}"
             ) from None
+        except BaseException:  # Ctrl-C or SIGTERM during `up`: pytest-docker's own
+            if not settings.keep_stack:  # cleanup is not registered yet
+                _down(compose)
+            raise
         if settings.keep_stack:
             exits.callback(_keep_logs, compose, evidence)  # the stack stays: a copy now
         else:

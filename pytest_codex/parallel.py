@@ -36,7 +36,7 @@ from pytest_codex.keys import (
 )
 from pytest_codex.redact import Redactor
 from pytest_codex.rollback import mocked_compose_files
-from pytest_codex.session import STACK_FAILURE
+from pytest_codex.session import INTERNAL_ERROR, STACK_FAILURE
 from pytest_codex.settings import Settings
 
 SHARED = "codex_shared"
@@ -91,21 +91,36 @@ def shared_bundle(config: pytest.Config, redactor: Redactor) -> EvidenceBundle |
 
 
 def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
-    """On a worker, at its end: send the case records and figures to the controller."""
+    """On a worker, when its bundle closes: send the case records, the schemas used and
+    the load figures to the controller."""
+    shared = _worker_output(config)
+    shared["cases"] = bundle.cases
+    shared["schemas"] = bundle.used_schemas
+    shared["load"] = config.stash[REPORT_KEY].get("load", {})
+
+
+def hand_over_session(config: pytest.Config) -> None:
+    """On a worker, at its end (also when none of its items set up a fixture): what it
+    collected and selected, and the cases it skipped before they ran."""
+    if _shared(config) is None:
+        return
     record = config.stash[SESSION_KEY]
-    for case, reason in config.stash[REPORT_KEY].pop("skipped_cases", []):
-        bundle.record_case(
-            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
-        )
-    workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
-    workeroutput[SHARED] = {
-        "cases": bundle.cases,
-        "schemas": bundle.used_schemas,
-        "load": config.stash[REPORT_KEY].get("load", {}),
+    shared = _worker_output(config)
+    shared |= {
         "collected": record.collected,
         "selected": record.selected,
         "deselected": record.deselected,
+        "skipped": [
+            [case.name, case.file.name, case.matrix_key, reason]
+            for case, reason in config.stash[REPORT_KEY].pop("skipped_cases", [])
+        ],
     }
+
+
+def _worker_output(config: pytest.Config) -> dict[str, Any]:
+    workeroutput: dict[str, Any] = getattr(config, "workeroutput", {})
+    shared: dict[str, Any] = workeroutput.setdefault(SHARED, {})
+    return shared
 
 
 def rollback_files(settings: Settings) -> tuple[Path, ...]:
@@ -129,7 +144,7 @@ class Controller:
         self.stack: Stack | None = None
         self.started = time.perf_counter()
         self.workers = 0
-        config.add_cleanup(self._close)  # also when another plugin's hook fails first
+        config.add_cleanup(self._cleanup)  # also when another plugin's hook fails first
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -199,34 +214,64 @@ class Controller:
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: object) -> None:
+        record = self.config.stash[SESSION_KEY]
+        if error is not None:  # the worker died: what it ran last is not in the bundle
+            record.stop(INTERNAL_ERROR, f"an xdist worker crashed: {str(error)[:200]}")
         output = getattr(node, "workeroutput", {}).get(SHARED)
         if not output or self.bundle is None:
             return
         self.workers += 1
-        self.bundle.merge_cases(output["cases"])
-        for file, entry in output["schemas"].items():
+        self.bundle.merge_cases(output.get("cases", []))
+        for file, entry in output.get("schemas", {}).items():
             known = self.bundle.used_schemas.setdefault(file, entry)
             if entry.get("role") == "result":
                 known["role"] = "result"
+        for name, file, matrix, reason in output.get("skipped", []):
+            self.bundle.record_case(name, file, "skipped", None, 0.0, None, reason, matrix=matrix)
         report = self.config.stash[REPORT_KEY]
-        for name, figures in output["load"].items():
+        for name, figures in output.get("load", {}).items():
             report.setdefault("load", {})[name] = figures
-        record = self.config.stash[SESSION_KEY]
-        record.collected = max(record.collected, output["collected"])
-        record.selected = max(record.selected, output["selected"])
-        record.deselected = max(record.deselected, output["deselected"])
+        record.collected = max(record.collected, output.get("collected", 0))
+        record.selected = max(record.selected, output.get("selected", 0))
+        record.deselected = max(record.deselected, output.get("deselected", 0))
+
+    @pytest.hookimpl
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        # The case a crashed worker was running: recorded as an error, never lost.
+        if self.bundle is not None:
+            path, _, name = crashitem.rpartition("::")
+            self.bundle.record_case(
+                name,
+                Path(path).name,
+                "error",
+                None,
+                0.0,
+                None,
+                f"{crashitem}: the xdist worker running it crashed",
+            )
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # The workers are down (their records merged) once the test loop ended.
         self.config.stash[SESSION_KEY].exitstatus = int(exitstatus)
+        if not self._close():
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _cleanup(self) -> None:
         self._close()
 
-    def _close(self) -> None:
+    def _close(self) -> bool:
+        """Tear the target down and close the bundle once; False when that found a
+        problem the run must fail on (a failed rollback, a secret in the bundle)."""
         if self.bundle is None or self.bundle.closed:
-            return
+            return True
+        report = self.config.stash[REPORT_KEY]
+        fine = True
         try:
             self.exits.close()  # the target's teardown: snapshots, logs, rollback, down
+        except (pytest.fail.Exception, stack.StackError) as error:
+            report["stop"] = str(error)
+            fine = False
         finally:
             record = self.config.stash[SESSION_KEY]
             record.workers = max(self.workers, 1)
@@ -234,3 +279,5 @@ class Controller:
                 startup.close_bundle(self.config, self.bundle, self.started)
             except SecretLeakError as error:
                 sys.stderr.write(f"pytest-codex: evidence: {error}\n")
+                fine = False
+        return fine

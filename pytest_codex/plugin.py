@@ -54,7 +54,13 @@ from pytest_codex.settings import RawOption, Settings, SettingsError
 
 # (option name, help, extra addoption arguments, ini type)
 _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
-    ("mode", "worker mode to validate: mocked (default) or live.", {}, "string"),
+    (
+        "mode",
+        "run the matrices in this worker mode: mocked or live (without it, or its ini "
+        "twin, a plain pytest only offers the fixtures).",
+        {},
+        "string",
+    ),
     ("base-url", "test the orchestrator running at this URL; no compose then.", {}, "string"),
     (
         "compose-file",
@@ -157,10 +163,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(
             f"--codex-{name}",
             dest=dest,
-            help=help_text.capitalize(),
+            help=help_text[0].upper() + help_text[1:],
             **({"default": None} | extra),
         )
-        parser.addini(dest, help_text.capitalize(), type=ini_type)  # type: ignore[arg-type]
+        parser.addini(dest, help_text[0].upper() + help_text[1:], type=ini_type)  # type: ignore[arg-type]
 
 
 @pytest.hookimpl
@@ -173,7 +179,9 @@ def pytest_configure(config: pytest.Config) -> None:
             cli=config.getoption(dest), ini=config.getini(dest)
         )
     invocation_dir = config.invocation_params.dir
-    ignored = settings_mod.ignored_ini_file(invocation_dir, config.rootpath, config.inipath)
+    ignored = settings_mod.ignored_ini_file(
+        invocation_dir, config.inipath, explicit=bool(config.getoption("inifilename"))
+    )
     try:
         if ignored is not None:
             _refuse_space_form(config, ignored)
@@ -222,13 +230,24 @@ def pytest_configure(config: pytest.Config) -> None:
         _warn_rootdir(config, settings)
     config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
     reporting.register(config)
-    if settings.mode_given and parallel.is_controller(config):
+    if parallel.is_controller(config) and _runs_matrices(config, settings):
         config.pluginmanager.register(parallel.Controller(config), "codex-xdist-controller")
     if settings.mode_given:
         _handle_sigterm(config)
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(path) for path in settings.matrix_paths]
+
+
+def _runs_matrices(config: pytest.Config, settings: Settings) -> bool:
+    """Whether this session runs matrices: --codex-mode (or its ini twin), or a path
+    below the matrix folders named on the command line."""
+    if settings.mode_given:
+        return True
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    named = (Path(arg.split("::")[0]) for arg in config.args)
+    return any(settings_mod.is_within(path, settings.matrix_paths) for path in named)
 
 
 def _refuse_space_form(config: pytest.Config, ignored: Path) -> None:
@@ -334,9 +353,10 @@ class SessionWatcher:
         )
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Runs before the session fixtures are torn down, so the bundle sees the end.
         self.record.exitstatus = int(exitstatus)
+        parallel.hand_over_session(session.config)
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             self.record.stop(session_mod.INTERNAL_ERROR, "pytest internal error")
 

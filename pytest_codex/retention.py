@@ -25,11 +25,20 @@ def prune(evidence_dir: Path, keep: int) -> list[str]:
     """Remove all but the `keep` newest run folders (`<UTC timestamp>`) of `evidence_dir`;
     other files and folders are never touched. Returns the names removed."""
     runs = sorted(
-        (p for p in evidence_dir.iterdir() if p.is_dir() and not p.is_symlink()),
-        key=lambda p: p.name,
+        (
+            p
+            for p in evidence_dir.iterdir()
+            if p.is_dir() and not p.is_symlink() and RUN_FOLDER.fullmatch(p.name)
+        ),
+        key=_age,
     )
-    runs = [p for p in runs if RUN_FOLDER.fullmatch(p.name)]
     removed = runs[: max(len(runs) - keep, 0)]
     for folder in removed:
         shutil.rmtree(folder)
     return [folder.name for folder in removed]
+
+
+def _age(folder: Path) -> tuple[str, int]:
+    """`<timestamp>-<n>` after `<timestamp>-<n-1>`, also past 9 (names sort as text)."""
+    stamp, _, counter = folder.name.partition("-")
+    return stamp, int(counter or 1)

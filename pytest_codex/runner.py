@@ -99,7 +99,7 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     evidence_file = case.evidence_file
     if evidence_name is not None:  # a prerequisite run: beside the case's own file
         folder = evidence_file.rsplit("/", 1)[0]
-        evidence_file = f"{folder}/{safe_path([evidence_name], '.case.json')}.case.json"
+        evidence_file = f"{folder}/{safe_path([evidence_name], '.case.json')}"
     keep_schemas(context, case)
     attempts: list[dict[str, Any]] = []
     leaked: set[str] = set()  # outside content in any poll attempt

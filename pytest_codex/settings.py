@@ -264,21 +264,23 @@ INI_FILES = (
 )
 
 
-def ignored_ini_file(invocation_dir: Path, rootdir: Path, inipath: Path | None) -> Path | None:
-    """A pytest ini file between the invocation directory and the rootdir that pytest
-    did not use: it chose its rootdir from a path argument above or beside it."""
-    if inipath is not None:
+def ignored_ini_file(
+    invocation_dir: Path, inipath: Path | None, *, explicit: bool = False
+) -> Path | None:
+    """The pytest ini file nearest above the invocation directory, when pytest did not
+    use it (it chose its rootdir and ini file from a path argument elsewhere); None when
+    it did, when there is none, or when one was given with `-c`."""
+    if explicit:
         return None
-    folder, root = invocation_dir.resolve(), rootdir.resolve()
+    folder = invocation_dir.resolve()
     for _ in range(64):  # bounded: a path has far fewer parents
-        if folder == root:
-            return None
         for name, marker in INI_FILES:
             candidate = folder / name
             if candidate.is_file() and (
                 not marker or marker in candidate.read_text(encoding="utf-8", errors="replace")
             ):
-                return candidate
+                used = inipath is not None and candidate.resolve() == inipath.resolve()
+                return None if used else candidate
         if folder.parent == folder:
             return None
         folder = folder.parent

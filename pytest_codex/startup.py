@@ -192,7 +192,8 @@ def _compose_target(
                 )
         timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
     finally:
-        housekeeping.shutdown()
+        housekeeping.shutdown(wait=False)
+        (parts.workspace_root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
 
 
 def _prepare_images(

@@ -179,7 +179,9 @@ def test_a_single_case_runs_its_prerequisites_first(
     assert session["deselected"] == session["collected"] - 1
     assert session["selection"]["keyword"] == "get-edit-job"
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
-    assert len(list(bundle.glob("cases/*/create-project.for-get-edit-job*.case.json"))) == 1
+    assert [p.name for p in bundle.glob("cases/*/create-project.for-*")] == [
+        "create-project.for-get-edit-job.case.json"
+    ]
 
 
 def test_a_failed_prerequisite_is_the_selected_cases_error(
@@ -393,3 +395,17 @@ def test_a_flag_before_a_test_path_is_not_taken_for_a_space_form_value(
     # Not a usage error naming --codex-keep-stack: the run goes on and stops at the target.
     assert result.ret == 1
     result.stderr.no_fnmatch_line("*--codex-keep-stack: pytest took*")
+
+
+def test_a_space_form_value_into_a_folder_with_its_own_ini_is_refused(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytester.makeini("[pytest]\ncodex_mode = mocked\n")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "pytest.ini").write_text("[pytest]\n")
+    (elsewhere / "ev").mkdir()  # an evidence folder from an earlier run: pytest sees a path
+    result = pytester.runpytest_subprocess("--codex-evidence-dir", str(elsewhere / "ev"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --codex-evidence-dir: pytest took '{elsewhere / 'ev'}' for a test path*"]
+    )
