@@ -100,7 +100,9 @@ def roll_back(
     `mocked_files`, wait for `health_path`, and run the smoke cases."""
     report = RollbackReport()
     started = time.perf_counter()
-    since = int(time.time())
+    # To the microsecond: the live run's last job may have created its worker within
+    # this same second, which a whole-second `--since` would count as the rollback's.
+    since = time.time()
     live_projects = stack.project_ids(workspace_root)[:LIVE_PROJECTS_CHECKED]
     env = {**live.env, "USE_DUMMY_WORKER": "true"}
     mocked = stack.Compose(live.command, mocked_files, live.project, env)
@@ -198,13 +200,13 @@ def _check_container(
         report.problems.append(f"the mocked orchestrator's environment holds {names}")
 
 
-def _check_no_workers(report: RollbackReport, run_id: str, since: int) -> None:
+def _check_no_workers(report: RollbackReport, run_id: str, since: float) -> None:
     """No worker container of this run was created since the rollback began."""
     try:
         created = _docker(
             "events",
             "--since",
-            str(since),
+            f"{since:.6f}",
             "--until",
             str(int(time.time()) + 1),
             "--filter",
