@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.chains import Chains
+from pytest_codex.chains import Chains, uses
 from pytest_codex.harness import Harness
 from pytest_codex.keys import SETTINGS_KEY
 from pytest_codex.load import LoadTarget, run_load
@@ -45,7 +45,9 @@ class MatrixFile(pytest.File):
         mode = settings.mode
         self.cases = [case for case in matrix.cases if case.runs_in(mode)]
         self.chains = Chains(self.cases)
+        self.saved_by: dict[str, str] = {}  # variable -> the case whose run saved it last
         self._in_order = 0  # the first `_in_order` cases have all run
+        self._furthest = -1  # the furthest position in the file that has run
         stub_only_skipped = (mode, settings.live_model) == ("live", "openai")
         for case in self.cases:
             item = CaseItem.from_parent(self, name=case.name, case=case, callobj=_matrix_case)
@@ -58,18 +60,30 @@ class MatrixFile(pytest.File):
             )
 
     def prerequisites(self, case: Case) -> list[Case]:
-        """The cases `case` depends on that this process has not run or that failed
-        (see `chains`); none when every earlier case of the file has run."""
-        if self.chains.position[case.name] <= self._in_order:
+        """The cases `case` depends on (see `chains`) that this process has not run, that
+        failed, or whose saved value a case run since has replaced (a reordered run:
+        `--ff`, node ids out of file order); none when the file has run in order so far."""
+        position = self.chains.position[case.name]
+        if position <= self._in_order and self._furthest < position:
             return []
+        dependencies = self.chains.dependencies(case)
+        used = uses(case).union(*(uses(d) for d in dependencies))
+
+        def replaced(dependency: Case) -> bool:
+            return any(
+                name in used and self.saved_by.get(name, dependency.name) != dependency.name
+                for name in dependency.save
+            )
+
         return [
-            c
-            for c in self.chains.dependencies(case)
-            if c.name not in self.ran or c.name in self.failed
+            d
+            for d in dependencies
+            if d.name not in self.ran or d.name in self.failed or replaced(d)
         ]
 
     def mark_run(self, case: Case) -> None:
         self.ran.add(case.name)
+        self._furthest = max(self._furthest, self.chains.position[case.name])
         while self._in_order < len(self.cases) and self.cases[self._in_order].name in self.ran:
             self._in_order += 1
 
@@ -99,8 +113,6 @@ class CaseItem(pytest.Function):
             )
             if prerequisite.name in matrix.failed:
                 message = f"{head} earlier in this run"
-            elif prerequisite.name in matrix.ran:
-                continue
             else:
                 try:
                     run_recorded(harness, matrix, prerequisite, self.case.name)
@@ -137,6 +149,23 @@ def run_recorded(
     role = "selected" if prerequisite_of is None else "prerequisite"
     started = time.perf_counter()
     matrix.mark_run(case)
+    before = dict(matrix.variables)
+    try:
+        _run_and_record(harness, matrix, case, prerequisite_of, role, started)
+    finally:
+        for name in case.save:
+            if name in matrix.variables and matrix.variables[name] != before.get(name):
+                matrix.saved_by[name] = case.name
+
+
+def _run_and_record(
+    harness: Harness,
+    matrix: MatrixFile,
+    case: Case,
+    prerequisite_of: str | None,
+    role: str,
+    started: float,
+) -> None:
     try:
         outcome = run_case(
             case,

@@ -409,3 +409,42 @@ def test_a_space_form_value_into_a_folder_with_its_own_ini_is_refused(
     result.stderr.fnmatch_lines(
         [f"ERROR: --codex-evidence-dir: pytest took '{elsewhere / 'ev'}' for a test path*"]
     )
+
+
+def test_a_reordered_run_uses_the_value_its_own_dependency_saved(
+    pytester: pytest.Pytester, orchestrator: Orchestrator
+) -> None:
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "order.yaml").write_text(
+        "name: order\ncases:\n"
+        "  - name: create-a\n"
+        '    request: {method: POST, path: /api/v1/projects, json: {instruction: "project A"}}\n'
+        "    expect: {status: 200}\n"
+        "    save: {project_id: id}\n"
+        "  - name: get-a\n"
+        '    request: {path: "/api/v1/projects/{project_id}"}\n'
+        '    expect: {status: 200, json: {instruction: "project A"}}\n'
+        "  - name: create-x\n"
+        '    request: {method: POST, path: /api/v1/projects, json: {instruction: "project X"}}\n'
+        "    expect: {status: 200}\n"
+        "    save: {project_id: id}\n"
+    )
+    # The order --ff gives after both creations failed once: the later creation replaces
+    # {project_id} before get-a runs, so get-a's own creation must run again first.
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url={orchestrator.url}",
+        "--codex-evidence-dir=evidence",
+        "matrices/order.yaml::create-a",
+        "matrices/order.yaml::create-x",
+        "matrices/order.yaml::get-a",
+    )
+    result.assert_outcomes(passed=3)
+    manifest = manifest_of(pytester.path / "evidence")
+    roles = [(c["name"], c["role"]) for c in manifest["cases"]]
+    assert roles == [
+        ("create-a", "selected"),
+        ("create-x", "selected"),
+        ("create-a", "prerequisite"),
+        ("get-a", "selected"),
+    ]
