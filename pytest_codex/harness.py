@@ -260,8 +260,3 @@ def model_stub_requests(logs: str) -> str:
             continue
         lines.append(rest[rest.index("{") :])
     return "".join(f"{line}\n" for line in lines)
-
-
-def snapshot_workspaces(evidence: EvidenceBundle, workspace_root: Path) -> None:
-    """The workspaces' evidence, bounded (see `snapshots`)."""
-    snapshots.snapshot_workspaces(evidence, workspace_root)

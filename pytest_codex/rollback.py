@@ -26,6 +26,7 @@ from pytest_codex import stack
 from pytest_codex.evidence import EvidenceBundle
 from pytest_codex.matrix import load_matrix
 from pytest_codex.runner import CaseFailedError, MissingVariableError, RunContext, run_case
+from pytest_codex.settings import Target
 
 SMOKE_MATRIX = Path(__file__).with_name("rollback.yaml")
 LIVE_OVERLAY = re.compile(r"(^|[._-])(live|hermetic)([._-]|$)", re.I)
@@ -47,6 +48,9 @@ def mocked_compose_files(files: Sequence[Path]) -> tuple[Path, ...]:
             "the base stack file too, or override the codex_rollback_compose_files fixture"
         )
     return kept
+
+
+DEFAULT_TARGET = Target()  # the bundled orchestrator
 
 
 @dataclass
@@ -92,12 +96,11 @@ def roll_back(
     leak_markers: tuple[str, ...],
     startup_timeout: float,
     request_timeout: float,
-    service: str = stack.DEFAULT_SERVICE,
-    port: int = stack.DEFAULT_PORT,
-    health_path: str = "/healthz",
+    target: Target = DEFAULT_TARGET,
 ) -> RollbackReport:
-    """Recreate the orchestrator (compose `service`, container `port`) as in
-    `mocked_files`, wait for `health_path`, and run the smoke cases."""
+    """Recreate the orchestrator (the target's compose service and container port) as in
+    `mocked_files`, wait for its readiness path, and run the smoke cases."""
+    service, port, health_path = target.service, target.port, target.health_path
     report = RollbackReport()
     started = time.perf_counter()
     # To the microsecond: the live run's last job may have created its worker within
@@ -170,9 +173,7 @@ def _docker(*argv: str) -> str:
     return done.stdout
 
 
-def _check_container(
-    report: RollbackReport, mocked: stack.Compose, service: str = stack.DEFAULT_SERVICE
-) -> None:
+def _check_container(report: RollbackReport, mocked: stack.Compose, service: str) -> None:
     """No Docker socket mounted and no OPENAI_* variable (names only) in the recreated
     orchestrator, as `docker inspect` sees it."""
     try:

@@ -23,12 +23,11 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from pytest_codex import rawhttp
+from pytest_codex.settings import DEFAULT_HEALTH_PATH
 
 OUTSIDE_CANARY_NAME = "OUTSIDE-CANARY.txt"
-DEFAULT_SERVICE = "orchestrator"
-DEFAULT_PORT = 8000
 COMMAND_TIMEOUT = 600.0
-HEALTH_PATH = "/healthz"
+HEALTH_PATH = DEFAULT_HEALTH_PATH  # the target description owns the default
 MAX_HEALTH_BODY = 1024 * 1024  # bytes of a health answer read; more is a failed probe
 MAX_WALK_DEPTH = 64  # folders below a workspace that a listing goes down
 MAX_WALK_ENTRIES = 100_000  # entries a listing (or the root's scan) looks at in all

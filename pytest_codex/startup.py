@@ -28,6 +28,7 @@ from pytest_codex import (
     leftovers,
     retention,
     signing,
+    snapshots,
     stack,
     stackfiles,
 )
@@ -115,7 +116,7 @@ def _running_target(
             workspace_root=root,
             leak_markers=(*harness.LEAK_MARKERS, canary),
         )
-        harness.snapshot_workspaces(evidence, root)
+        snapshots.snapshot_workspaces(evidence, root)
     finally:
         (root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
 
@@ -177,7 +178,7 @@ def _compose_target(
             )
             timings["cases"] = round(time.perf_counter() - cases_started, 3)
             teardown_started = time.perf_counter()
-            harness.snapshot_workspaces(evidence, parts.workspace_root)
+            snapshots.snapshot_workspaces(evidence, parts.workspace_root)
             if settings.mode == "live":
                 _roll_back(
                     report,
@@ -235,9 +236,7 @@ def _roll_back(
         leak_markers=markers,
         startup_timeout=settings.startup_timeout,
         request_timeout=settings.request_timeout,
-        service=settings.target.service,
-        port=settings.target.port,
-        health_path=settings.target.health_path,
+        target=settings.target,
     )
     report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
     smoke = len(outcome.cases)
