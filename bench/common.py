@@ -24,7 +24,7 @@ sys.path[:0] = [str(REPO), str(REPO / "service")]
 # pytest as a user of the harness has it: pytest-codex only, not the pytest plugins of
 # this project's dev tools (schemathesis and hypothesis add ~1.8 s to every start).
 HARNESS_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-HARNESS_ONLY = ("-p", "pytest_codex.plugin")
+HARNESS_ONLY = ("-p", "pytest_codex.adapter.plugin")
 
 
 def run_harness(*args: str, cwd: Path, timeout: float = 900) -> float:

@@ -20,9 +20,9 @@ from typing import Any
 
 from common import REPO, Row, alternate, median, run_harness, save
 
-from pytest_codex import stack
-from pytest_codex.matrix import Case, load_matrix
-from pytest_codex.runner import substitute
+from pytest_codex.cases.runner import substitute
+from pytest_codex.matrix.files import Case, load_matrix
+from pytest_codex.target import compose as stack
 
 MATRICES = [REPO / "matrices" / "mocked.yaml", REPO / "matrices" / "traversal.yaml"]
 

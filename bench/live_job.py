@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 from common import REPO, Row, alternate, median, save
 
-from pytest_codex import stack
+from pytest_codex.target import compose as stack
 
 KEY = f"sk-canary-bench-{secrets.token_hex(8)}"
 INSTRUCTION = "Create a Python CLI app that prints the first 10 Fibonacci numbers."

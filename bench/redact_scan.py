@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_codex.redact import Redactor
+from pytest_codex.secrets.redact import Redactor
 
 FILES = 1300
 FILE_SIZE = 6400  # 1,300 x 6.4 KB = 8.3 MB

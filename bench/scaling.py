@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from common import REPO, Row, run_harness, save
 
-from pytest_codex.matrix import load_matrix
+from pytest_codex.matrix.files import load_matrix
 
 SIZES = (100, 1000, 5000)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from common import REPO, Row, alternate, median, save
 
-from pytest_codex import stack
+from pytest_codex.target import compose as stack
 
 BASELINE = """\
 version: "3.8"

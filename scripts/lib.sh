@@ -32,7 +32,7 @@ ensure_engine() {
 # The engine, a base image that needs no registry, and the wheel folders of builds made
 # straight from service/ (the project's own Docker tests; with --worker also the live
 # worker's wheels: the real Codex CLI). Exports CODEX_BASE_IMAGE. A `pytest --codex-mode`
-# run needs none of this but the engine: the plugin prepares its own (pytest_codex/images.py).
+# run needs none of this but the engine: the plugin prepares its own (pytest_codex/target/images.py).
 ensure_images() {
     ensure_engine
     step "ensuring a base image"

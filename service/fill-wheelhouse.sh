@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fill the wheelhouse on the host, so image builds need no network (containers here
 # reach no package index): service/wheelhouse/ for the orchestrator image, for builds
-# straight from service/ (the plugin fills its own copy: pytest_codex/images.py). Reuses
+# straight from service/ (the plugin fills its own copy: pytest_codex/target/images.py). Reuses
 # what is there: the folder is refilled only when its requirements file changes.
 # With --worker, also service/worker/wheels/ for the live worker image (the real Codex
 # CLI, a ~142 MB wheel; live runs and the test suite need it, the mocked run does not).

@@ -4,7 +4,7 @@
 # pullable; the project's own Debian image if already built; else build that one from
 # Debian packages (debootstrap + docker import), which needs no container registry.
 #
-# The plugin does the same lookup itself (pytest_codex/images.py) and runs this script
+# The plugin does the same lookup itself (pytest_codex/target/images.py) and runs this script
 # with --debian to skip it and build the Debian image (needs root).
 #
 #   service/base-image/build.sh            # prints e.g. pytest-codex/base:bookworm

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 
-from pytest_codex import review
+from pytest_codex.review import page as review
 from tests.browser.conftest import WINDOW
 from tests.conftest import REPO
 from tests.harness.bundle_samples import make_bundle

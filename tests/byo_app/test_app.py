@@ -13,7 +13,7 @@ import httpx
 import jsonschema
 import pytest
 
-from pytest_codex import rawhttp
+from pytest_codex.cases import rawhttp
 from tests.byo_app.server import BYO, ByoServer, byo_server
 
 UUID4 = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.harness import Stack
+from pytest_codex.adapter.harness import Stack
 
 WORKER_IMAGE = "codex-worker:latest"
 PROBE = """

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_codex import verify
+from pytest_codex.review import cli as verify
 from tests.byo_app.server import BYO, byo_server
 from tests.conftest import REPO
 from tests.docker.conftest import build

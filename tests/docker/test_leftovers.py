@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from pytest_codex import leftovers
+from pytest_codex.target import leftovers
 from tests.conftest import REPO
 
 

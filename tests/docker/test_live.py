@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from pytest_codex import verify
+from pytest_codex.review import cli as verify
 from tests.conftest import REPO
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_codex import hostguard
+from pytest_codex.target import hostguard
 
 PROBE = """
 import socket, sys

@@ -27,7 +27,7 @@ RESTART = """
 import time
 import urllib.request
 
-from pytest_codex.harness import Stack
+from pytest_codex.adapter.harness import Stack
 
 
 def healthy(url: str) -> bool:

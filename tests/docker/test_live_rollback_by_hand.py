@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import stack
+from pytest_codex.target import compose as stack
 from tests.conftest import REPO, free_port
 
 SERVICE = REPO / "service"

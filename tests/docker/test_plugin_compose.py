@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import verify
+from pytest_codex.review import cli as verify
 from tests.conftest import REPO
 
 COMPOSE_FILE = REPO / "service" / "compose.yaml"

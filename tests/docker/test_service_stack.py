@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_codex import stack
+from pytest_codex.target import compose as stack
 from tests.conftest import FIBONACCI, REPO, SEED_FILES
 
 COMPOSE_FILE = REPO / "service" / "compose.yaml"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import images
+from pytest_codex.target import images
 from tests.conftest import REPO
 
 MAX_WHEEL_BYTES = 1_000_000  # the wheel holds sources and text only (~130 kB)

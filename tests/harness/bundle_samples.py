@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_codex import review
-from pytest_codex.evidence import EvidenceBundle
-from pytest_codex.redact import Redactor
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.review import page as review
+from pytest_codex.secrets.redact import Redactor
 from tests.conftest import Orchestrator
 
 HOSTILE = (

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from pytest_codex import stack
-from pytest_codex.rawhttp import DEFAULT_MAX_BODY, RawHttpError, send
+from pytest_codex.cases.rawhttp import DEFAULT_MAX_BODY, RawHttpError, send
+from pytest_codex.target import compose as stack
 from tests.hostile import answer, hostile_server, raw, stream
 
 GIB = 1024**3
@@ -22,7 +22,8 @@ MAX_RSS_MB = 300
 # Run in a fresh interpreter, so that its peak RSS is that of one exchange alone.
 MEASURE = """
 import json, resource, sys
-from pytest_codex import rawhttp, stack
+from pytest_codex.cases import rawhttp
+from pytest_codex.target import compose as stack
 url, what = sys.argv[1], sys.argv[2]
 try:
     if what == "send":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pytest_codex.chains import Chains
-from pytest_codex.matrix import load_matrix
+from pytest_codex.matrix.chains import Chains
+from pytest_codex.matrix.files import load_matrix
 from tests.conftest import REPO
 
 

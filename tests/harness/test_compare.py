@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_codex.compare import LIVE_ONLY, MOCKED_ONLY, comparison, side_by_side
-from pytest_codex.evidence import EvidenceBundle
-from pytest_codex.harness import model_stub_requests
-from pytest_codex.redact import Redactor
+from pytest_codex.adapter.harness import model_stub_requests
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.review.compare import LIVE_ONLY, MOCKED_ONLY, comparison, side_by_side
+from pytest_codex.secrets.redact import Redactor
 
 
 def case(name: str, outcome: str = "passed", status: int = 200) -> dict[str, object]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.compare import NO_WORKER, compare_worker, comparison, worker_facts
+from pytest_codex.review.compare import NO_WORKER, compare_worker, comparison, worker_facts
 from tests.conftest import REPO
 from tests.harness.bundle_samples import run_bundle
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import diff
-from pytest_codex.evidence import EvidenceBundle
-from pytest_codex.redact import Redactor
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.review import diff
+from pytest_codex.secrets.redact import Redactor
 from tests.conftest import REPO
 from tests.harness.bundle_samples import exchange, make_bundle, run_bundle
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.envfile import EnvFileError, git_ignored, load
+from pytest_codex.config.envfile import EnvFileError, git_ignored, load
 
 CANARY = "canary-key-5d1f0b9e7c3a"
 

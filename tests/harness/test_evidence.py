@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.evidence import EvidenceBundle, EvidencePathError, SecretLeakError
-from pytest_codex.redact import Redactor
+from pytest_codex.bundle.writer import EvidenceBundle, EvidencePathError, SecretLeakError
+from pytest_codex.secrets.redact import Redactor
 
 CANARY = "sk-canary-evidence-7c1e"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_codex import schemas
-from pytest_codex.expectations import check, leaks, subset_differences
-from pytest_codex.rawhttp import Exchange
+from pytest_codex.cases.expectations import check, leaks, subset_differences
+from pytest_codex.cases.rawhttp import Exchange
 
 RESULT = {
     "status": "success",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import images, stackfiles
+from pytest_codex.target import images, stackfiles
 from tests.conftest import REPO
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.load import LoadTarget, run_load
-from pytest_codex.matrix import MatrixError, load_matrix
+from pytest_codex.cases.load import LoadTarget, run_load
+from pytest_codex.matrix.files import MatrixError, load_matrix
 from tests.conftest import FIBONACCI, SEED_FILES, Orchestrator
 from tests.harness.shaped_api import FILES, ShapedApi, serve
 

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import matrix as matrix_module
-from pytest_codex.matrix import MatrixError, load_matrix, matrix_key, matrix_root, variables_in
+from pytest_codex.matrix import files as matrix_module
+from pytest_codex.matrix.files import (
+    MatrixError,
+    load_matrix,
+    matrix_key,
+    matrix_root,
+    variables_in,
+)
 from tests.conftest import REPO
 
 GOOD = """\

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import runner
-from pytest_codex.matrix import Case, load_matrix
-from pytest_codex.runner import CaseFailedError, RunContext, run_case
+from pytest_codex.cases import runner
+from pytest_codex.cases.runner import CaseFailedError, RunContext, run_case
+from pytest_codex.matrix.files import Case, load_matrix
 from tests.harness.shaped_api import ShapedApi, serve
 from tests.harness.test_runner import bundle, context
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pytest_codex.rawhttp import RawHttpError, send
+from pytest_codex.cases.rawhttp import RawHttpError, send
 
 
 @dataclass

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from pytest_codex import review
-from pytest_codex.evidence import EvidenceBundle
-from pytest_codex.redact import Redactor
-from pytest_codex.review_html import split_mismatch, verdict
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.review import page as review
+from pytest_codex.review.sections import split_mismatch, verdict
+from pytest_codex.secrets.redact import Redactor
 from tests.harness.bundle_samples import HOSTILE, make_bundle
 
 
@@ -197,8 +197,8 @@ def test_summary_of_a_folder_that_is_no_bundle_exits_2(
 
 def test_finalize_writes_the_page_before_the_manifest_hashes_it(tmp_path: Path) -> None:
     """finalize renders index.html first, then the manifest that lists (and hashes) it."""
-    from pytest_codex import verify  # noqa: PLC0415
-    from pytest_codex.session import SessionRecord  # noqa: PLC0415
+    from pytest_codex.bundle.session import SessionRecord  # noqa: PLC0415
+    from pytest_codex.review import cli as verify  # noqa: PLC0415
 
     bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
     bundle.write_json(

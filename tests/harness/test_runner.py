@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.evidence import EvidenceBundle
-from pytest_codex.matrix import Matrix, load_matrix
-from pytest_codex.redact import Redactor
-from pytest_codex.runner import CaseFailedError, RunContext, run_case
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.cases.runner import CaseFailedError, RunContext, run_case
+from pytest_codex.matrix.files import Matrix, load_matrix
+from pytest_codex.secrets.redact import Redactor
 from tests.harness.shaped_api import ShapedApi, serve
 
 PROJECT_SCHEMA = {

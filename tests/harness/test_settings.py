@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.settings import RawOption, SettingsError, is_within, resolve
+from pytest_codex.config.settings import RawOption, SettingsError, is_within, resolve
 
 NAMES = (
     "mode",

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pytest_codex import signing
-from pytest_codex.verify import main
+from pytest_codex.bundle import signing
+from pytest_codex.review.cli import main
 from tests.harness.test_verify import edit_manifest, make_bundle, manifest_of, rehash, unlist
 
 

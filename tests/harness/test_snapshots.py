@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from pytest_codex import snapshots
-from pytest_codex.evidence import EvidenceBundle
-from pytest_codex.redact import Redactor
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.secrets.redact import Redactor
+from pytest_codex.target import workspaces as snapshots
 
 
 def make_project(root: Path, name: str, status: str | None, when: float) -> None:

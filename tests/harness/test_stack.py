@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import patterns, stack
+from pytest_codex.secrets import patterns
+from pytest_codex.target import compose as stack
 
 
 def test_compose_argv_is_a_list_with_files_and_project() -> None:

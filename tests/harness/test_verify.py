@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.evidence import EvidenceBundle, bundle_files, sha256_file
-from pytest_codex.redact import Redactor
-from pytest_codex.verify import main
+from pytest_codex.bundle.writer import EvidenceBundle, bundle_files, sha256_file
+from pytest_codex.review.cli import main
+from pytest_codex.secrets.redact import Redactor
 from tests.harness.test_expectations import RESULT
 
 CANARY = "sk-canary-verify-91ab"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.rollback import RollbackFilesError, mocked_compose_files
+from pytest_codex.target.rollback import RollbackFilesError, mocked_compose_files
 
 
 def test_the_bundled_live_overlays_are_left_out() -> None:

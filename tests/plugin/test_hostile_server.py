@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from pytest_codex.redact import Redactor
+from pytest_codex.secrets.redact import Redactor
 from tests.hostile import Route, answer, hostile_server, raw
 
 CANARY = "sk-canary-7f3e9b1d5c2a4e6f8091a2b3c4d5e6f7"

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from pytest_codex import reporting
+from pytest_codex.adapter import junit as reporting
 from tests.conftest import Orchestrator
 
 REGISTER = (
-    "from pytest_codex import reporting\n\n\n"
+    "from pytest_codex.adapter import junit as reporting\n\n\n"
     "def pytest_configure(config):\n    reporting.register(config)\n"
 )
 MATRIX = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import verify
+from pytest_codex.review import cli as verify
 from tests.conftest import REPO, SEED_FILES, Orchestrator
 
 CANARY = "canary-value-3f9a1c7e5b2d"

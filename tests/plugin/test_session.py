@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex import verify
+from pytest_codex.review import cli as verify
 from tests.conftest import REPO, Orchestrator, free_port
 
 SLOW_CASES = 60

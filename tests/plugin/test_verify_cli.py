@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import signing, verify
+from pytest_codex.bundle import signing
+from pytest_codex.review import cli as verify
 from tests.conftest import Orchestrator
 from tests.harness.test_verify import rehash
 

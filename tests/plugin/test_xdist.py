@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex import verify
+from pytest_codex.review import cli as verify
 from tests.conftest import REPO, Orchestrator
 
 

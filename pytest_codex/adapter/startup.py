@@ -1,0 +1,342 @@
+"""Bringing the target up for a session and down again: the compose stack (pytest-docker),
+or an orchestrator already running at `--codex-base-url`. Used by the `codex_stack`
+fixture and, under pytest-xdist, by the controller, which starts one target for all
+workers. A target that cannot be started or reached raises `stack.StackError`; the
+plugin turns that into one stop of the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pytest_codex
+from pytest_codex.adapter import harness
+from pytest_codex.adapter.harness import Stack
+from pytest_codex.adapter.stash import (
+    LIVE_ENV_KEY,
+    REPORT_KEY,
+    SESSION_KEY,
+    SETTINGS_KEY,
+    SIGNING_KEY,
+)
+from pytest_codex.bundle import retention, signing
+from pytest_codex.bundle import session as session_mod
+from pytest_codex.bundle.writer import EvidenceBundle, SecretLeakError, sha256_file
+from pytest_codex.config import envfile
+from pytest_codex.config.envfile import LiveEnv
+from pytest_codex.config.settings import Settings
+from pytest_codex.review import compare
+from pytest_codex.secrets.redact import Redactor
+from pytest_codex.target import compose as stack
+from pytest_codex.target import images, leftovers, stackfiles
+from pytest_codex.target import workspaces as snapshots
+from pytest_codex.target.rollback import roll_back
+
+NOT_RUN_WITHOUT_WORKSPACES = (
+    "outside canary: no content planted beside the workspaces (the response is still "
+    "checked for /etc/passwd lines)",
+    "result.json on disk: not compared with the API's copy",
+    "workspace snapshots: no listing or result.json of the projects in the bundle",
+)
+
+
+@dataclass(frozen=True)
+class ComposeParts:
+    """What a compose start needs beyond the settings (each part a fixture of its own)."""
+
+    workspace_root: Path
+    command: tuple[str, ...]
+    files: tuple[Path, ...]
+    project: str
+    rollback_files: tuple[Path, ...] = ()
+    api_token: str | None = None  # required by a live stack (harness.live_api_token)
+    # Where the image preparation's progress lines go (default stderr).
+    progress: Callable[[str], None] | None = None
+
+
+@contextlib.contextmanager
+def target_session(
+    settings: Settings,
+    live_env: LiveEnv | None,
+    evidence: EvidenceBundle,
+    redactor: Redactor,
+    report: dict[str, Any],
+    parts: ComposeParts | None,
+    signing_key: Any = None,
+) -> Iterator[Stack]:
+    """The target for the session's cases; `parts` None means `--codex-base-url`;
+    `signing_key` also signs the rollback bundle of a live run."""
+    if parts is None:
+        with _running_target(settings, evidence, report) as running:
+            yield running
+    else:
+        with _compose_target(
+            settings, live_env, evidence, redactor, report, parts, signing_key
+        ) as started:
+            yield started
+
+
+@contextlib.contextmanager
+def _running_target(
+    settings: Settings, evidence: EvidenceBundle, report: dict[str, Any]
+) -> Iterator[Stack]:
+    """An orchestrator the harness did not start: its workspaces are checked only when
+    `--codex-workspace-root` says where they are on this host."""
+    target = settings.target
+    base_url = str(settings.base_url)
+    if not stack.probe(base_url, settings.request_timeout, target.health_path):
+        raise stack.StackError(
+            f"codex stack: {base_url}{target.health_path} does not answer 2xx; start the "
+            "orchestrator, fix --codex-base-url, or set --codex-health-path to its "
+            "readiness path"
+        )
+    report["target"] = {"base_url": base_url, "health_path": target.health_path}
+    report["target_version"] = stack.health(base_url, 10, target.health_path).get("version")
+    root = target.workspace_root
+    if root is None:
+        report["checks_not_run"] = [
+            f"{line} (give --codex-workspace-root)" for line in NOT_RUN_WITHOUT_WORKSPACES
+        ]
+        yield Stack(base_url=base_url)
+        return
+    canary = stack.plant_outside_canary(root)
+    report["target"]["workspace_root"] = str(root)
+    try:
+        yield Stack(
+            base_url=base_url,
+            workspace_root=root,
+            leak_markers=(*harness.LEAK_MARKERS, canary),
+        )
+        snapshots.snapshot_workspaces(evidence, root)
+    finally:
+        (root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _compose_target(
+    settings: Settings,
+    live_env: LiveEnv | None,
+    evidence: EvidenceBundle,
+    redactor: Redactor,
+    report: dict[str, Any],
+    parts: ComposeParts,
+    signing_key: Any,
+) -> Iterator[Stack]:
+    target = settings.target
+    # Leftovers of killed runs (their pid is gone) are removed, and the engine's version
+    # read, while this run's stack starts: neither touches it (saves ~0.3 s a run).
+    housekeeping = ThreadPoolExecutor(max_workers=2)
+    removed = housekeeping.submit(leftovers.clean)
+    docker_version = housekeeping.submit(stack.docker_server_version)
+    timings: dict[str, float] = {}
+    try:
+        prepared = _prepare_images(settings, parts, timings)
+    except stack.StackError:
+        housekeeping.shutdown()
+        raise
+    env = harness.stack_environment(
+        settings, live_env, parts.workspace_root, parts.project, parts.api_token
+    )
+    compose = stack.Compose(
+        parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
+    )
+    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
+    report.update(
+        timings=timings,
+        target={
+            "compose_files": [str(f) for f in parts.files],
+            "project": parts.project,
+            "service": target.service,
+            "port": target.port,
+            "health_path": target.health_path,
+        },
+    )
+    try:
+        with harness.compose_stack(settings, compose, evidence, timings) as base_url:
+            report["leftovers_removed"] = removed.result()
+            report["docker_version"] = docker_version.result()
+            report["target"]["base_url"] = base_url
+            report["target_version"] = stack.health(base_url, 10, target.health_path).get(
+                "version"
+            )
+            cases_started = time.perf_counter()
+            yield Stack(
+                base_url=base_url,
+                workspace_root=parts.workspace_root,
+                compose=compose,
+                leak_markers=markers,
+                api_token=parts.api_token,
+            )
+            timings["cases"] = round(time.perf_counter() - cases_started, 3)
+            teardown_started = time.perf_counter()
+            snapshots.snapshot_workspaces(evidence, parts.workspace_root)
+            if settings.mode == "live":
+                _roll_back(
+                    report,
+                    settings,
+                    compose,
+                    parts.rollback_files,
+                    evidence,
+                    redactor,
+                    parts.workspace_root,
+                    markers,
+                    signing_key,
+                )
+        timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
+    finally:
+        housekeeping.shutdown(wait=False)
+        (parts.workspace_root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
+
+
+def _prepare_images(
+    settings: Settings, parts: ComposeParts, timings: dict[str, float]
+) -> dict[str, str]:
+    """Base image, wheelhouses and, for the bundled stack, its images (one progress line
+    per step, timed); the variables compose needs (CODEX_BASE_IMAGE...)."""
+    try:
+        context = stackfiles.bundled_context(parts.files)
+        prepared = images.prepare(
+            context, live=settings.mode == "live", progress=parts.progress or images.to_stderr
+        )
+    except (images.ImagePrepError, stackfiles.StackFilesError) as error:
+        details = f"\n{error.details}" if isinstance(error, images.ImagePrepError) else ""
+        raise stack.StackError(f"codex stack: {error}{details.rstrip()}") from None
+    timings.update(prepared.timings)
+    return prepared.env
+
+
+def _roll_back(
+    report: dict[str, Any],
+    settings: Settings,
+    compose: stack.Compose,
+    files: tuple[Path, ...],
+    live: EvidenceBundle,
+    redactor: Redactor,
+    workspace_root: Path,
+    markers: tuple[str, ...],
+    signing_key: Any = None,
+) -> None:
+    mocked = EvidenceBundle(
+        settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
+    )
+    outcome = roll_back(
+        compose,
+        files,
+        mocked,
+        workspace_root=workspace_root,
+        leak_markers=markers,
+        startup_timeout=settings.startup_timeout,
+        request_timeout=settings.request_timeout,
+        target=settings.target,
+    )
+    report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
+    smoke = len(outcome.cases)
+    record = session_mod.SessionRecord(collected=smoke, selected=smoke)
+    if not outcome.restarted:
+        record.stop(session_mod.STACK_FAILURE, outcome.error or "the mocked stack did not start")
+    mocked.will_sign = signing_key is not None
+    mocked.finalize(
+        {
+            "rollback_of": "live",
+            "rollback": outcome.as_dict(),
+            "session": record.as_dict(run=smoke),
+        }
+    )
+    if signing_key is not None:
+        signing.sign_bundle(mocked.path, signing_key)
+    if not outcome.passed:
+        pytest.fail(
+            "codex rollback to mocked mode failed: "
+            f"{outcome.error or outcome.problems or outcome.cases}",
+            pytrace=False,
+        )
+
+
+def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) -> None:
+    """Write the bundle's summary and manifest with everything the run recorded; raises
+    SecretLeakError (also kept in the report) when the final scan finds a secret."""
+    report = config.stash[REPORT_KEY]
+    settings = config.stash[SETTINGS_KEY]
+    live_env = config.stash[LIVE_ENV_KEY]
+    if settings.result_schema is not None:
+        keep_result_schema(bundle, settings.result_schema)
+    for case, reason in report.get("skipped_cases", []):
+        bundle.record_case(
+            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
+        )
+    metadata: dict[str, Any] = {
+        "versions": {
+            "pytest_codex": pytest_codex.__version__,
+            "pytest": pytest.__version__,
+            "python": platform.python_version(),
+            "docker": report.get("docker_version", "not used"),
+            "target": report.get("target_version", "unknown"),
+        },
+        "target": report.get("target", {}),
+        "timings_s": {
+            **report.get("timings", {}),
+            "session": round(time.perf_counter() - started, 3),
+        },
+        "session": config.stash[SESSION_KEY].as_dict(
+            run=sum(case["role"] == "selected" for case in bundle.cases)
+        ),
+    }
+    for key in ("checks_not_run", "rollback", "load"):
+        if report.get(key):
+            metadata[key] = report[key]
+    if live_env is not None:
+        metadata["live"] = {
+            "env_file": live_env.path.name,
+            "env": live_env.presence(),
+            "model": settings.live_model,
+            "git_ignore": envfile.git_ignored(config.rootpath),
+        }
+    if bundle.used_schemas:
+        metadata["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
+    if "leftovers_removed" in report:
+        metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
+    if settings.mode == "live":
+        metadata["comparison_with_mocked"] = compare.comparison(
+            settings.evidence_dir, bundle.cases, live_bundle=bundle.path
+        )
+    report["verdict"] = session_mod.verdict_line(bundle.mode, metadata["session"], bundle.totals())
+    signing_key = config.stash.get(SIGNING_KEY, None)
+    bundle.will_sign = signing_key is not None
+    try:
+        bundle.finalize(metadata)
+    except SecretLeakError as error:
+        report["leak"] = str(error)
+        raise
+    if signing_key is not None:
+        signing.sign_bundle(bundle.path, signing_key)
+        report["signed"] = True
+    if settings.evidence_archive:
+        report["archive"] = retention.archive(bundle.path)
+    if settings.evidence_keep is not None:
+        report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)
+
+
+TARGET_RESULT_SCHEMA = "schemas/target-result.schema.json"
+
+
+def keep_result_schema(bundle: EvidenceBundle, path: Path) -> None:
+    """The target's result.json schema (`--codex-result-schema`) into the bundle, marked
+    as the one every result.json of the run must meet (verify uses it)."""
+    written = bundle.write_bytes(TARGET_RESULT_SCHEMA, path.read_bytes())
+    bundle.used_schemas[TARGET_RESULT_SCHEMA] = {
+        "schema": str(path.name),
+        "source": "--codex-result-schema",
+        "file": TARGET_RESULT_SCHEMA,
+        "sha256": sha256_file(written),
+        "role": "result",
+    }

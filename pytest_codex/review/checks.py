@@ -1,0 +1,520 @@
+"""The checks behind `codex-evidence verify`: a bundle's integrity and its run's verdict.
+
+`verify_bundle(bundle, redactor, accept=..., public_key=...)` returns a `Report`: the
+integrity problems (files, hashes, cross-checks of the manifest, its cases' evidence and
+SUMMARY.md, result.json schemas, secrets, the signature) and the verdict's refusals
+(failed cases, partial, empty or broken runs) unless the `Acceptance` accepts them. Every
+problem is one line. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+
+from pytest_codex import schemas
+from pytest_codex.bundle import signing
+from pytest_codex.bundle.writer import (
+    MANIFEST,
+    OUTCOMES,
+    SUMMARY,
+    bundle_files,
+    scan_bundle,
+    sha256_file,
+)
+from pytest_codex.secrets.patterns import scan_patterns
+from pytest_codex.secrets.redact import Redactor
+
+ATTESTATION = signing.ATTESTATION
+ENDS = ("completed", "interrupted", "stack_failure", "usage_error", "internal_error")
+RESULT_SCHEMA = "schemas/result.schema.json"
+# Bounds on what verify reads into memory (files are hashed in blocks, whatever their size).
+MAX_JSON_BYTES = 16 * 1024 * 1024  # a case's evidence, a result.json, a schema
+MAX_SUMMARY_BYTES = 16 * 1024 * 1024
+MAX_NAMES_SHOWN = 10  # failed cases named on a verdict line
+TOTALS_LINE = re.compile(
+    r"(\d+) cases: (\d+) passed, (\d+) failed,\s+(\d+) errors?, (\d+) skipped", re.ASCII
+)
+FIRST_LINE = re.compile(r"# pytest-codex \S+ run: ([A-Z][A-Z_ ]*[A-Z])\b(.*)", re.ASCII)
+# `# pytest-codex mocked run: COMPLETED, 284 passed, 2 failed, 0 error, 0 skipped
+# (286 run of 288 selected, 2 of 290 deselected)`; each part is checked when present.
+FIRST_LINE_COUNTS = re.compile(
+    r"(\d+) passed, (\d+) failed(?:, (\d+) errors?, (\d+) skipped)?", re.ASCII
+)
+FIRST_LINE_RUN = re.compile(r"(\d+) run of (\d+) selected", re.ASCII)
+FIRST_LINE_SELECTED = re.compile(r"\((\d+) of (\d+) selected\)", re.ASCII)
+FIRST_LINE_DESELECTED = re.compile(r"(\d+) of (\d+) deselected", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What a caller accepts besides a complete, all-passed run."""
+
+    failures: bool = False  # --allow-failures
+    partial: bool = False  # --allow-partial
+    integrity_only: bool = False  # --integrity-only
+
+
+@dataclass
+class Report:
+    """One bundle's checks: integrity problems, the verdict's refusals, what was accepted."""
+
+    folder: Path
+    problems: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    totals: str | None = None
+    signature: str = "unsigned"
+    files: int = 0
+    results: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.refusals
+
+
+def verify_bundle(
+    bundle: Path,
+    redactor: Redactor,
+    *,
+    accept: Acceptance = Acceptance(),
+    public_key: Ed25519PublicKey | None = None,
+) -> Report:
+    """Check one mode folder; see the module docstring for what is checked."""
+    report = Report(bundle)
+    others: list[str] = []
+    try:
+        files = bundle_files(bundle, others=others)
+    except (OSError, ValueError) as error:
+        report.problems.append(f"{bundle}: cannot walk the bundle ({error})")
+        return report
+    report.files = len(files)
+    report.problems += [_odd_entry(bundle, relative) for relative in sorted(others)]
+    manifest = _load_manifest(bundle, files, report)
+    if manifest is not None:
+        report.problems += _file_problems(bundle, files, manifest)
+        report.problems += _case_problems(bundle, files, manifest)
+        report.problems += _summary_problems(bundle, files, manifest)
+        report.problems += _session_problems(manifest, report)
+        report.totals = _totals_line(manifest)
+        if not accept.integrity_only:
+            _verdict(manifest, accept, report)
+    report.problems += _result_problems(bundle, files, manifest, report)
+    report.problems += [f"secret found: {hit}" for hit in scan_bundle(bundle, redactor)]
+    report.problems += [f"secret pattern found: {hit}" for hit in scan_patterns(bundle)]
+    signed = ATTESTATION in files
+    if public_key is not None:
+        valid, problems = signing.verify_attestation(bundle, public_key)
+        report.problems += problems
+        key = signing.key_id(public_key)[:16]
+        if not signed:
+            report.signature = "unsigned, but --key was given"
+        elif not valid:
+            report.signature = f"NOT valid for key {key}…"
+        elif problems:
+            report.signature = f"signed by key {key}…, but the bundle changed since"
+        else:
+            report.signature = f"good, by key {key}…"
+    else:
+        report.signature = "present, NOT checked (give --key)" if signed else "unsigned"
+    return report
+
+
+def _odd_entry(bundle: Path, relative: str) -> str:
+    try:
+        mode = os.lstat(bundle / relative).st_mode
+    except OSError:
+        mode = 0
+    kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file (fifo, socket, device)"
+    return f"{relative}: {kind}; a bundle holds regular files only"
+
+
+def _read_json(bundle: Path, relative: str) -> tuple[Any, str | None]:
+    """A bundle file's JSON, or None and the reason it cannot be read."""
+    with (bundle / relative).open("rb") as handle:
+        data = handle.read(MAX_JSON_BYTES + 1)
+    if len(data) > MAX_JSON_BYTES:
+        return None, f"larger than {MAX_JSON_BYTES} bytes"
+    try:
+        return json.loads(data), None
+    except ValueError as error:
+        return None, f"not JSON ({error})"
+
+
+def _load_manifest(bundle: Path, files: list[str], report: Report) -> dict[str, Any] | None:
+    if MANIFEST not in files:
+        report.problems.append(
+            f"{MANIFEST}: missing; is this a bundle folder (…/<timestamp>/<mode>)?"
+        )
+        return None
+    try:
+        manifest = signing.read_manifest(bundle)
+    except signing.SigningError as error:
+        report.problems.append(str(error))
+        return None
+    shape = _shape_problems(manifest)
+    if shape:
+        report.problems += [f"{MANIFEST}: {line}; not a bundle manifest" for line in shape]
+        return None
+    return manifest
+
+
+def _shape_problems(manifest: dict[str, Any]) -> list[str]:
+    """What a manifest must hold for the cross-checks to be meaningful."""
+    problems = []
+    files, cases, totals = manifest.get("files"), manifest.get("cases"), manifest.get("totals")
+    if not isinstance(files, list) or not all(
+        isinstance(e, dict)
+        and isinstance(e.get("path"), str)
+        and isinstance(e.get("sha256"), str)
+        and isinstance(e.get("size"), int)
+        for e in files
+    ):
+        problems.append("files: not a list of {path, sha256, size}")
+    if not isinstance(cases, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and isinstance(c.get("file"), str)
+        and c.get("outcome") in OUTCOMES
+        and (c.get("evidence") is None or isinstance(c.get("evidence"), str))
+        for c in cases
+    ):
+        problems.append(f"cases: not a list of {{name, file, outcome in {OUTCOMES}, evidence}}")
+    if not isinstance(totals, dict) or not all(isinstance(totals.get(o), int) for o in OUTCOMES):
+        problems.append(f"totals: not a count for each of {OUTCOMES}")
+    form = manifest.get("format", 1)
+    if form not in (1, 2):
+        problems.append(f"format: {form!r}, expected 1 or 2")
+    session = manifest.get("session")
+    if session is not None:  # without one (format 1), the run counts as partial
+        counts = ("collected", "selected", "deselected", "run")
+        if not isinstance(session, dict):
+            problems.append("session: not an object")
+        elif session.get("end") not in ENDS:
+            problems.append(f"session.end: {session.get('end')!r}, expected one of {ENDS}")
+        elif not all(isinstance(session.get(n), int) and session[n] >= 0 for n in counts):
+            problems.append(f"session: {', '.join(counts)} must be counts")
+    return problems
+
+
+def _file_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> list[str]:
+    problems = []
+    listed = {entry["path"]: entry for entry in manifest["files"]}
+    present = set(files) - {MANIFEST, ATTESTATION}
+    for relative in sorted(set(listed) - present):
+        problems.append(f"{relative}: listed in the manifest but missing")
+    for relative in sorted(present - set(listed)):
+        problems.append(f"{relative}: not in the manifest (added after the run?)")
+    for relative in sorted(present & set(listed)):
+        entry = listed[relative]
+        size = (bundle / relative).lstat().st_size
+        digest = sha256_file(bundle / relative)
+        if size != entry["size"]:
+            problems.append(f"{relative}: size {size}, the manifest says {entry['size']}")
+        if digest != entry["sha256"]:
+            problems.append(
+                f"{relative}: sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…"
+            )
+    return problems
+
+
+def _counts(cases: list[dict[str, Any]]) -> dict[str, int]:
+    return {name: sum(c["outcome"] == name for c in cases) for name in OUTCOMES}
+
+
+def _case_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> list[str]:
+    """Totals against cases; each case's evidence file present and of the same outcome."""
+    problems = []
+    cases: list[dict[str, Any]] = manifest["cases"]
+    totals = {name: manifest["totals"][name] for name in OUTCOMES}
+    # Totals count every case; those of a format-2 manifest may leave prerequisites out.
+    selected = [c for c in cases if c.get("role") != "prerequisite"]
+    if totals not in (_counts(cases), _counts(selected)):
+        problems.append(
+            f"{MANIFEST}: totals {_pairs(totals)} contradict its cases ({_pairs(_counts(cases))})"
+        )
+    present = set(files)
+    for case in cases:
+        label, evidence = f"{case['file']}::{case['name']}", case.get("evidence")
+        if evidence is None:
+            continue
+        if evidence not in present:
+            problems.append(f"case {label}: its evidence {evidence} is missing from the bundle")
+            continue
+        document, error = _read_json(bundle, evidence)
+        recorded: object = None
+        if isinstance(document, dict):
+            recorded = document.get("outcome")
+            if recorded is None and isinstance(document.get("passed"), bool):
+                recorded = "passed" if document["passed"] else "failed"  # a load run's figures
+        if error is not None:
+            problems.append(f"case {label}: its evidence {evidence} is {error}")
+        elif recorded is None and case["outcome"] == "passed":
+            problems.append(f"case {label}: passed, but {evidence} records no outcome")
+        elif recorded is not None and recorded != case["outcome"]:
+            problems.append(
+                f"case {label}: {case['outcome']} in the manifest, {recorded} in {evidence}"
+            )
+    return problems
+
+
+def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> list[str]:
+    if SUMMARY not in files:
+        return [f"{SUMMARY}: missing; a finalized bundle has one"]
+    with (bundle / SUMMARY).open("rb") as handle:
+        text = handle.read(MAX_SUMMARY_BYTES).decode("utf-8", "replace")
+    totals, count = manifest["totals"], len(manifest["cases"])
+    found = TOTALS_LINE.search(text)
+    if found is None:
+        return [f"{SUMMARY}: no totals line ('N cases: N passed, N failed, N errors, …')"]
+    said = [int(group) for group in found.groups()]
+    counts = [totals[name] for name in OUTCOMES]
+    selected = sum(c.get("role") != "prerequisite" for c in manifest["cases"])
+    problems = []
+    if said not in ([count, *counts], [selected, *counts]):
+        problems.append(
+            f"{SUMMARY}: says '{' '.join(found.group(0).split())}', the manifest has "
+            f"{count} cases: {_pairs(totals)}"
+        )
+    first = FIRST_LINE.match(text.split("\n", 1)[0])
+    session = manifest.get("session")
+    if first is not None and isinstance(session, dict):
+        end = first.group(1).lower().replace(" ", "_")
+        if end in ENDS and end != session["end"]:  # a word it does not know: not checked
+            problems.append(
+                f"{SUMMARY}: its first line says {first.group(1)}, "
+                f"the manifest's session ended {session['end']}"
+            )
+        problems += _first_line_problems(first.group(2), session, counts)
+    return problems
+
+
+def _first_line_problems(rest: str, session: dict[str, Any], counts: list[int]) -> list[str]:
+    """The numbers SUMMARY.md's first line states, against the manifest's."""
+    collected, selected, run = session["collected"], session["selected"], session["run"]
+    checks = [
+        (FIRST_LINE_COUNTS, counts, _pairs(dict(zip(OUTCOMES, counts, strict=True)))),
+        (FIRST_LINE_RUN, [run, selected], f"{run} run of {selected} selected"),
+        (FIRST_LINE_SELECTED, [selected, collected], f"{selected} of {collected} selected"),
+        (
+            FIRST_LINE_DESELECTED,
+            [collected - selected, collected],
+            f"{collected - selected} of {collected} deselected",
+        ),
+    ]
+    problems = []
+    for pattern, numbers, manifest_says in checks:
+        found = pattern.search(rest)
+        if found is None:
+            continue
+        said = [int(group) for group in found.groups() if group is not None]
+        if said != numbers[: len(said)]:
+            problems.append(
+                f"{SUMMARY}: its first line says '{found.group(0)}', the manifest {manifest_says}"
+            )
+    return problems
+
+
+def _session_problems(manifest: dict[str, Any], report: Report) -> list[str]:
+    session = manifest.get("session")
+    if not isinstance(session, dict):
+        report.warnings.append(f"format {manifest.get('format', 1)}: no session record")
+        return []
+    collected, selected = session["collected"], session["selected"]
+    deselected, run = session["deselected"], session["run"]
+    problems = []
+    if selected + deselected != collected:
+        problems.append(
+            f"{MANIFEST}: session: {selected} selected and {deselected} deselected "
+            f"do not make the {collected} collected"
+        )
+    if run > selected:
+        problems.append(f"{MANIFEST}: session: {run} run, more than the {selected} selected")
+    ran = sum(c.get("role") != "prerequisite" for c in manifest["cases"])
+    if ran != run:
+        report.warnings.append(f"the session ran {run} tests; the manifest records {ran} cases")
+    return problems
+
+
+def _totals_line(manifest: dict[str, Any]) -> str:
+    totals, count = manifest["totals"], len(manifest["cases"])
+    line = f"{count} cases: " + ", ".join(f"{totals[name]} {name}" for name in OUTCOMES)
+    session = manifest.get("session")
+    if not isinstance(session, dict):
+        return f"{line}; session not recorded (format {manifest.get('format', 1)})"
+    reason = f" ({session['reason']})" if session.get("reason") else ""
+    return (
+        f"{line}; session {session['end']}{reason}; "
+        f"selected {session['selected']} of {session['collected']}"
+    )
+
+
+def _verdict(manifest: dict[str, Any], accept: Acceptance, report: Report) -> None:
+    """Refuse (or accept, when told) what a complete, all-passed run would not show."""
+    cases, totals = manifest["cases"], manifest["totals"]
+    session = manifest.get("session")
+
+    def judge(line: str, accepted: bool, flag: str | None) -> None:
+        if accepted:
+            report.accepted.append(f"{line} ({flag})")
+        elif flag is None:
+            report.refusals.append(f"{line} (only --integrity-only ignores it)")
+        else:
+            report.refusals.append(f"{line} (give {flag} to accept)")
+
+    bad = [f"{c['file']}::{c['name']}" for c in cases if c["outcome"] in ("failed", "error")]
+    if totals["failed"] or totals["error"] or bad:
+        more = f" (+{len(bad) - MAX_NAMES_SHOWN} more)" if len(bad) > MAX_NAMES_SHOWN else ""
+        names = ", ".join(bad[:MAX_NAMES_SHOWN]) + more
+        judge(
+            f"{totals['failed']} failed, {totals['error']} error: {names}",
+            accept.failures,
+            "--allow-failures",
+        )
+    if not cases:
+        judge("empty run: no case ran", False, None)
+    if not isinstance(session, dict):
+        judge(
+            f"no session record (format {manifest.get('format', 1)}): the run may be partial",
+            accept.partial,
+            "--allow-partial",
+        )
+        return
+    reason = f" ({session['reason']})" if session.get("reason") else ""
+    if session["end"] == "interrupted":
+        judge(
+            f"interrupted{reason} after {session['run']} of {session['selected']} selected",
+            accept.partial,
+            "--allow-partial",
+        )
+    elif session["end"] != "completed":
+        judge(f"session ended in {session['end']}{reason}", False, None)
+    elif session["run"] < session["selected"]:
+        judge(
+            f"ran {session['run']} of {session['selected']} selected",
+            accept.partial,
+            "--allow-partial",
+        )
+    if session["selected"] < session["collected"]:
+        judge(
+            f"deselection: {session['selected']} of {session['collected']} selected"
+            f"{_selection(session.get('selection'))}",
+            accept.partial,
+            "--allow-partial",
+        )
+
+
+def _selection(selection: object) -> str:
+    if not isinstance(selection, dict):
+        return ""
+    parts = [
+        f"{flag} {selection[key]!r}"
+        for flag, key in (("-k", "keyword"), ("-m", "markers"))
+        if selection.get(key)
+    ]
+    deselect = selection.get("deselect")
+    if isinstance(deselect, list) and deselect:
+        parts.append(f"--deselect x{len(deselect)}")
+    return f" by {', '.join(parts)}" if parts else ""
+
+
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{counts[name]} {name}" for name in OUTCOMES)
+
+
+def _result_problems(
+    bundle: Path, files: list[str], manifest: dict[str, Any] | None, report: Report
+) -> list[str]:
+    """Every result.json against the bundle's result schema, else the shipped one."""
+    results = [p for p in files if p.rsplit("/", 1)[-1] == "result.json"]
+    report.results = len(results)
+    check, problems = _result_checker(bundle, files, manifest)
+    for relative in results:
+        document, error = _read_json(bundle, relative)
+        if error is not None:
+            problems.append(f"{relative}: {error}")
+        elif check is not None:
+            problems += [f"{relative}: {line}" for line in check(document)]
+    return problems
+
+
+def _result_checker(
+    bundle: Path, files: list[str], manifest: dict[str, Any] | None
+) -> tuple[Callable[[object], list[str]] | None, list[str]]:
+    paths = _result_schema_paths(manifest)
+    missing = [p for p in paths if p not in files]
+    if missing:
+        return None, [f"{missing[0]}: the manifest's result schema is missing"]
+    if len(paths) > 1:  # several result schemas in one run: each file must meet one
+        checkers = []
+        for one in paths:
+            checker, problems = _schema_checker(bundle, one)
+            if checker is None:
+                return None, problems
+            checkers.append(checker)
+
+        def any_of(document: object) -> list[str]:
+            found = [checker(document) for checker in checkers]
+            return [] if any(not problems for problems in found) else found[0]
+
+        return any_of, []
+    path = paths[0] if paths else RESULT_SCHEMA
+    if path not in files:
+        return lambda document: schemas.errors("result", document), []
+    return _schema_checker(bundle, path)
+
+
+def _result_schema_paths(manifest: dict[str, Any] | None) -> list[str]:
+    """The result schemas the manifest names: a list of {name, path} (the first format)
+    or a map of bundle file -> {role, ...} (what the runner writes)."""
+    named = manifest.get("schemas") if manifest is not None else None
+    if isinstance(named, list):
+        return [
+            str(entry.get("path"))
+            for entry in named
+            if isinstance(entry, dict) and entry.get("name") == "result"
+        ][:1]
+    if isinstance(named, dict):
+        return sorted(
+            str(file)
+            for file, entry in named.items()
+            if isinstance(entry, dict) and entry.get("role") == "result"
+        )
+    return []
+
+
+def _schema_checker(
+    bundle: Path, path: str
+) -> tuple[Callable[[object], list[str]] | None, list[str]]:
+    schema, error = _read_json(bundle, path)
+    if error is None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as invalid:
+            error = f"not a JSON Schema ({invalid.message})"
+    if error is not None:
+        return None, [f"{path}: {error}"]
+    # No registry entries: a $ref to anything outside the schema is an error, never fetched.
+    validator = Draft202012Validator(schema, registry=Registry())
+
+    def check(document: object) -> list[str]:
+        try:
+            found = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
+        except Unresolvable as unresolvable:
+            return [f"{path}: a $ref that cannot be resolved ({unresolvable})"]
+        return [f"{schemas.json_path(e.absolute_path)}: {e.message}" for e in found]
+
+    return check, []

@@ -1,0 +1,355 @@
+"""`codex-evidence diff A B`: two bundles side by side (run vs run, mocked vs live).
+
+Cases are matched by matrix file and name. For each, the outcome and the compared fields
+(status, request line, response headers and body, mismatches) are set side by side after
+the volatile parts are blanked by the rules of `VOLATILE_TEXT`, `VOLATILE_KEYS` and
+`VOLATILE_HEADERS` (dates, ports, ids, timings, tokens, Date/Server headers). Exit 1 when
+an outcome got worse, a new case fails, or a compared field changed; 0 otherwise; 2 for a
+usage error. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_codex.review import page as review
+from pytest_codex.review.sections import esc
+
+PROG = "codex-evidence"
+FIELDS = ("status", "request", "headers", "body", "mismatches")
+MAX_LEAVES = 2000  # values compared per field of one case; the rest are counted
+MAX_CHANGES_SHOWN = 12  # changed values listed per case
+MAX_VALUE_CHARS = 160  # characters of one changed value shown
+MAX_EMBEDDED_JSON = 256 * 1024  # a string this long or shorter holding JSON is compared inside
+RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 2}
+
+# What changes from run to run without meaning anything: (rule, pattern, stand-in).
+# Applied, in order, to every string that is compared.
+VOLATILE_TEXT: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("uuid", re.compile(r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"), "<uuid>"),
+    ("hex id", re.compile(r"\b[0-9a-fA-F]{16,}\b"), "<hex-id>"),
+    (
+        "ISO date",
+        re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)?"),
+        "<date>",
+    ),
+    (
+        "HTTP date",
+        re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT"),
+        "<date>",
+    ),
+    ("bundle timestamp", re.compile(r"\b\d{8}T\d{6}Z(?:-\d+)?\b"), "<timestamp>"),
+    ("port", re.compile(r"\b((?:\d{1,3}\.){3}\d{1,3}|localhost|\[[0-9a-fA-F:]+\]):\d{2,5}\b"),
+     r"\1:<port>"),
+    ("bearer token", re.compile(r"\b(Bearer) [A-Za-z0-9._~+/=-]+"), r"\1 <token>"),
+    ("API key", re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "<token>"),
+    ("duration", re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s)\b"), "<duration>"),
+    ("temp path", re.compile(r"/tmp/[^\s\"']+"), "<tmp-path>"),  # noqa: S108 - matched
+)  # fmt: skip
+# JSON keys whose values are timings, clocks or per-run ids: left out wherever they occur.
+VOLATILE_KEYS = frozenset(
+    {
+        "elapsed_ms", "seconds", "per_s", "p50_ms", "p99_ms", "duration_ms", "created_at",
+        "updated_at", "started_at", "finished_at", "completed_at", "timestamp", "run_id",
+        "date", "time",
+    }
+)  # fmt: skip
+# Response headers that differ between runs by nature; Content-Length follows the body,
+# which is compared itself.
+VOLATILE_HEADERS = frozenset({"date", "server", "content-length", "x-request-id", "etag"})
+# Files that record their own timings (.codex/result.json holds duration_ms): their `size`
+# in a listing changes with the digits of a timing, so it is left out; their content is
+# compared value by value, timings left out, where a case reads them.
+VOLATILE_SIZE_OF = re.compile(r"(?:^|/)\.codex/[^/]+\.json$")
+
+
+def blank(text: str) -> str:
+    """`text` with every volatile part replaced by its stand-in."""
+    for _, pattern, stand_in in VOLATILE_TEXT:
+        text = pattern.sub(stand_in, text)
+    return text
+
+
+def flatten(value: object, limit: int = MAX_LEAVES) -> dict[str, str]:
+    """`{json path: blanked value}` of every leaf, volatile keys left out; walks with a
+    stack (no recursion) and stops after `limit` leaves (noted under `$…`)."""
+    leaves: dict[str, str] = {}
+    stack: list[tuple[str, object]] = [("$", value)]
+    skipped = 0
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, Mapping):
+            skip_size = isinstance(item.get("path"), str) and bool(
+                VOLATILE_SIZE_OF.search(item["path"])
+            )
+            for key in sorted(item, key=str, reverse=True):
+                if str(key).lower() in VOLATILE_KEYS or (skip_size and key == "size"):
+                    continue
+                stack.append((f"{path}.{blank(str(key))}", item[key]))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+        elif len(leaves) >= limit:
+            skipped += 1
+        elif isinstance(item, str) and _embedded_json(item) is not None:
+            # A file's contents that is JSON itself (result.json): compared value by value.
+            stack.append((f"{path}(json)", _embedded_json(item)))
+        else:
+            text = item if isinstance(item, str) else json.dumps(item)
+            leaves[path] = blank(text)
+    if skipped:
+        leaves["$…"] = f"{skipped} more values not compared"
+    return leaves
+
+
+def _embedded_json(text: str) -> object:
+    """The JSON object or array a string holds, else None."""
+    stripped = text.strip()
+    if len(stripped) > MAX_EMBEDDED_JSON or stripped[:1] not in ("{", "["):
+        return None
+    try:
+        value: object = json.loads(stripped)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict | list) else None
+
+
+def _short(text: str | None) -> str:
+    if text is None:
+        return "(absent)"
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "…"
+
+
+def fields_of(row: Mapping[str, Any], evidence: Mapping[str, Any] | None) -> dict[str, object]:
+    """The compared fields of one case, before blanking."""
+    evidence = evidence or {}
+    request = evidence.get("request") if isinstance(evidence.get("request"), Mapping) else {}
+    response = evidence.get("response") if isinstance(evidence.get("response"), Mapping) else {}
+    headers: dict[str, str] = {}
+    raw_headers = response.get("headers") if response else None
+    for pair in raw_headers if isinstance(raw_headers, list) else []:
+        if (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and str(pair[0]).lower() not in (VOLATILE_HEADERS)
+        ):
+            headers[str(pair[0]).lower()] = str(pair[1])
+    return {
+        "status": row.get("status"),
+        "request": request.get("line") if request else None,
+        "headers": headers,
+        "body": response.get("body") if response else None,
+        "mismatches": evidence.get("mismatches") or [],
+    }
+
+
+@dataclass
+class CaseDiff:
+    """One case of either bundle: how it changed from A to B."""
+
+    file: str
+    name: str
+    kind: str  # same | regressed | improved | changed | added | removed
+    outcome_a: str | None
+    outcome_b: str | None
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.file}::{self.name}"
+
+
+@dataclass
+class DiffReport:
+    """What `diff_bundles` found; `regressed` decides the exit code."""
+
+    a: Path
+    b: Path
+    modes: tuple[str, str]
+    totals: tuple[Mapping[str, int], Mapping[str, int]]
+    cases: list[CaseDiff]
+    fields: tuple[str, ...]
+
+    def count(self, kind: str) -> int:
+        return sum(case.kind == kind for case in self.cases)
+
+    @property
+    def regressed(self) -> bool:
+        return any(case.kind in ("regressed", "changed") for case in self.cases) or any(
+            case.kind == "added" and RANK.get(case.outcome_b or "", 2) == 2 for case in self.cases
+        )
+
+
+def _cases(bundle: Path, manifest: Mapping[str, Any]) -> dict[tuple[str, str], review.CaseView]:
+    rows = [row for row in manifest.get("cases") or [] if isinstance(row, Mapping)]
+    found = {}
+    for index, row in enumerate(rows[: review.MAX_CASES]):
+        view = review.case_view(bundle, index, row)
+        found[(str(row.get("file", "")), str(row.get("name", "")))] = view
+    return found
+
+
+def compare_case(
+    a: review.CaseView, b: review.CaseView, fields: Sequence[str] = FIELDS
+) -> list[str]:
+    """`<field> <path>: <A> -> <B>` for every compared value that differs."""
+    before, after = fields_of(a.row, a.evidence), fields_of(b.row, b.evidence)
+    changes = []
+    for name in fields:
+        left, right = flatten(before[name]), flatten(after[name])
+        for path in sorted(set(left) | set(right)):
+            if left.get(path) != right.get(path):
+                where = "" if path == "$" else f" {path}"
+                changes.append(
+                    f"{name}{where}: {_short(left.get(path))} -> {_short(right.get(path))}"
+                )
+    return changes
+
+
+def diff_bundles(a: Path, b: Path, fields: Sequence[str] = FIELDS) -> DiffReport:
+    """Bundle A (before) against bundle B (after). Raises review.ReviewError for a folder
+    that is not a bundle."""
+    manifest_a, manifest_b = review.read_manifest(a), review.read_manifest(b)
+    cases_a, cases_b = _cases(a, manifest_a), _cases(b, manifest_b)
+    found = []
+    for key, after in cases_b.items():
+        before = cases_a.pop(key, None)
+        if before is None:
+            found.append(CaseDiff(*key, "added", None, after.outcome))
+            continue
+        rank_a, rank_b = RANK.get(before.outcome, 2), RANK.get(after.outcome, 2)
+        changes = compare_case(before, after, fields)
+        if rank_b > rank_a:
+            kind = "regressed"
+        elif rank_b < rank_a:
+            kind = "improved"
+        else:
+            kind = "changed" if changes else "same"
+        found.append(CaseDiff(*key, kind, before.outcome, after.outcome, changes))
+    found += [CaseDiff(*key, "removed", view.outcome, None) for key, view in cases_a.items()]
+    return DiffReport(
+        a=a,
+        b=b,
+        modes=(str(manifest_a.get("mode", "?")), str(manifest_b.get("mode", "?"))),
+        totals=(manifest_a.get("totals") or {}, manifest_b.get("totals") or {}),
+        cases=found,
+        fields=tuple(fields),
+    )
+
+
+ORDER = ("regressed", "changed", "added", "removed", "improved", "same")
+
+
+def _totals(totals: Mapping[str, int]) -> str:
+    return ", ".join(f"{totals.get(k, 0)} {k}" for k in ("passed", "failed", "error", "skipped"))
+
+
+def render_text(report: DiffReport) -> str:
+    lines = [
+        f"{PROG} diff: A {report.a} ({report.modes[0]}) vs B {report.b} ({report.modes[1]})",
+        f"  A: {_totals(report.totals[0])}",
+        f"  B: {_totals(report.totals[1])}",
+        "  compared: outcome, " + ", ".join(report.fields) + " (volatile parts blanked)",
+        "  " + ", ".join(f"{report.count(kind)} {kind}" for kind in ORDER),
+    ]
+    for kind in ORDER[:-1]:
+        for case in (c for c in report.cases if c.kind == kind):
+            lines.append(f"{kind.upper():9} {case.label}: {case.outcome_a} -> {case.outcome_b}")
+            lines += [f"    {change}" for change in case.changes[:MAX_CHANGES_SHOWN]]
+            if len(case.changes) > MAX_CHANGES_SHOWN:
+                lines.append(f"    ... and {len(case.changes) - MAX_CHANGES_SHOWN} more")
+    lines.append("REGRESSED" if report.regressed else "no regression")
+    return "\n".join(lines) + "\n"
+
+
+def render_html(report: DiffReport) -> str:
+    """The diff as one self-contained page (no network), every value escaped."""
+    rows = []
+    for kind in ORDER:
+        for case in (c for c in report.cases if c.kind == kind):
+            shown = case.changes[:MAX_CHANGES_SHOWN]
+            more = len(case.changes) - len(shown)
+            changes = "\n".join(shown) + (f"\n... and {more} more" if more > 0 else "")
+            rows.append(
+                f'<tr class="{esc(kind)}"><td>{esc(kind)}</td><td>{esc(case.label)}</td>'
+                f"<td>{esc(case.outcome_a or '-')}</td><td>{esc(case.outcome_b or '-')}</td>"
+                f"<td><pre>{esc(changes)}</pre></td></tr>"
+            )
+    verdict = "REGRESSED" if report.regressed else "no regression"
+    counts = ", ".join(f"{report.count(kind)} {kind}" for kind in ORDER)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'\"><title>pytest-codex diff</title><style>"
+        "body{font-family:system-ui,sans-serif;margin:1rem 2rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #d0d7de;padding:.2rem .5rem;"
+        "vertical-align:top;text-align:left}pre{margin:0;white-space:pre-wrap;"
+        "word-break:break-all;font-size:.8rem}tr.regressed,tr.changed{background:#ffebe9}"
+        "tr.improved{background:#dafbe1}tr.added,tr.removed{background:#fff8c5}"
+        f'</style></head><body><h1 id="verdict">{esc(verdict)}</h1>'
+        f"<p>A: {esc(report.a)} ({esc(report.modes[0])}): {esc(_totals(report.totals[0]))}"
+        f"<br>B: {esc(report.b)} ({esc(report.modes[1])}): {esc(_totals(report.totals[1]))}"
+        f"<br>{esc(counts)}; compared: outcome, {esc(', '.join(report.fields))}</p>"
+        "<table><tr><th>kind</th><th>case</th><th>A</th><th>B</th><th>changes</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>\n"
+    )
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `diff` to a `codex-evidence` parser; the handler is `args.handler(args)`."""
+    parser = commands.add_parser(
+        "diff", help="compare two bundles; exit 1 when an outcome or compared field regresses"
+    )
+    parser.add_argument("a", type=Path, help="the earlier bundle (…/<timestamp>/<mode>)")
+    parser.add_argument("b", type=Path, help="the later bundle, or the live one")
+    parser.add_argument(
+        "--fields",
+        default=",".join(FIELDS),
+        help=f"comma-separated fields compared besides the outcome (default: {','.join(FIELDS)})",
+    )
+    parser.add_argument("--html", type=Path, metavar="OUT", help="also write the diff as HTML")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    fields = tuple(name.strip() for name in str(args.fields).split(",") if name.strip())
+    unknown = [name for name in fields if name not in FIELDS]
+    if unknown:
+        print(
+            f"{PROG} diff: --fields: unknown {', '.join(unknown)}; choose from "
+            f"{', '.join(FIELDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = diff_bundles(args.a, args.b, fields)
+    except review.ReviewError as error:
+        print(f"{PROG} diff: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_text(report))
+    if args.html is not None:
+        args.html.write_text(render_html(report), encoding="utf-8")
+        print(f"html: {args.html}")
+    return 1 if report.regressed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`diff` on its own, for tests and until verify.py's CLI registers it."""
+    parser = argparse.ArgumentParser(prog=PROG)
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

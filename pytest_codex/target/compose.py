@@ -1,0 +1,275 @@
+"""Compose helpers the harness needs beyond pytest-docker: finding the compose command,
+running it with argument lists, reading service logs, probing health, and looking at the
+bind-mounted workspaces. Bounded against a hostile target: health answers through rawhttp
+(a deadline and MAX_HEALTH_BODY), workspace walks with an explicit stack (MAX_WALK_DEPTH,
+MAX_WALK_ENTRIES), never through a symlink. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shlex
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+from pytest_codex.cases import rawhttp
+from pytest_codex.config.settings import DEFAULT_HEALTH_PATH
+
+OUTSIDE_CANARY_NAME = "OUTSIDE-CANARY.txt"
+COMMAND_TIMEOUT = 600.0
+HEALTH_PATH = DEFAULT_HEALTH_PATH  # the target description owns the default
+MAX_HEALTH_BODY = 1024 * 1024  # bytes of a health answer read; more is a failed probe
+MAX_WALK_DEPTH = 64  # folders below a workspace that a listing goes down
+MAX_WALK_ENTRIES = 100_000  # entries a listing (or the root's scan) looks at in all
+MAX_RESULT_BYTES = 4 * 1024 * 1024  # largest result.json read
+
+
+class StackError(Exception):
+    """The stack could not be started, reached or stopped; the text says why."""
+
+
+def detect_compose_command() -> tuple[str, ...]:
+    """Compose v2 (`docker compose`) where present, `docker-compose` v1 otherwise."""
+    docker = shutil.which("docker")
+    if docker is not None:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+        if probe.returncode == 0:
+            return ("docker", "compose")
+    if shutil.which("docker-compose") is not None:
+        return ("docker-compose",)
+    raise StackError(
+        "compose: neither `docker compose` nor `docker-compose` was found; "
+        "install one (scripts/ensure-docker.sh does) or pass --codex-base-url"
+    )
+
+
+@dataclass(frozen=True)
+class Compose:
+    """One compose project: its command, files, name and the environment it sees."""
+
+    command: tuple[str, ...]
+    files: tuple[Path, ...]
+    project: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def argv(self, *args: str) -> list[str]:
+        argv = list(self.command)
+        for path in self.files:
+            argv += ["-f", str(path)]
+        return [*argv, "-p", self.project, *args]
+
+    def run(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
+        """Run a compose subcommand; its combined output, or StackError with the tail."""
+        try:
+            done = subprocess.run(
+                self.argv(*args),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=dict(self.env),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise StackError(f"compose {args[0]}: no answer within {timeout:.0f} s") from None
+        output = done.stdout + done.stderr
+        if done.returncode != 0:
+            raise StackError(f"compose {shlex.join(args)} failed:\n{tail(output, 30)}")
+        return output
+
+    def logs(self) -> str:
+        """All service logs (best effort: a failure is reported in the text)."""
+        try:
+            return self.run("logs", "--no-color", "--timestamps", timeout=60)
+        except StackError as error:
+            return f"[logs unavailable: {error}]\n"
+
+
+class LogFollower:
+    """`compose logs -f` from start to teardown: the logs come at no extra cost at the end,
+    and hold the services' last lines too (the follower ends when `down` stops them)."""
+
+    def __init__(self, compose: Compose) -> None:
+        self.compose = compose
+        self.process: subprocess.Popen[bytes] | None = None
+        self.sink: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self.sink = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish()
+        self.process = subprocess.Popen(
+            self.compose.argv("logs", "--no-color", "--timestamps", "-f"),
+            stdout=self.sink,
+            stderr=subprocess.STDOUT,
+            env=dict(self.compose.env),
+        )
+
+    def finish(self, timeout: float = 15.0) -> str | None:
+        """The logs followed (None when it never started); call after `down`."""
+        if self.process is None or self.sink is None:
+            return None
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.sink.seek(0)
+        text = self.sink.read().decode("utf-8", "replace")
+        self.sink.close()
+        return text
+
+
+def tail(text: str, lines: int) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def probe(base_url: str, timeout: float = 2.0, path: str = HEALTH_PATH) -> bool:
+    """Whether `GET <path>` answers 2xx (the target's readiness) within `timeout` seconds
+    in all (a slow, endless or huge answer is a no, never a hang)."""
+    try:
+        return 200 <= _get(base_url, path, timeout).status < 300
+    except rawhttp.RawHttpError:
+        return False
+
+
+def health(base_url: str, timeout: float, path: str = HEALTH_PATH) -> dict[str, object]:
+    """The orchestrator's health document (empty when it is not JSON, not an object, or
+    not there within `timeout` seconds and MAX_HEALTH_BODY bytes)."""
+    try:
+        body = _get(base_url, path, timeout).json()
+    except (rawhttp.RawHttpError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _get(base_url: str, path: str, timeout: float) -> rawhttp.Exchange:
+    prefix = urlsplit(base_url).path.rstrip("/")
+    return rawhttp.send(
+        base_url, "GET", prefix + path, timeout=timeout, deadline=timeout, max_body=MAX_HEALTH_BODY
+    )
+
+
+def docker_server_version() -> str:
+    try:
+        done = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    return done.stdout.strip() or "unavailable"
+
+
+def plant_outside_canary(workspace_root: Path) -> str:
+    """Write a file beside the project workspaces (inside the mount, outside every
+    project) whose content must never come back from the API; returns that content."""
+    workspace_root.mkdir(parents=True, exist_ok=True)
+    content = f"pytest-codex-outside-canary-{secrets.token_hex(8)}"
+    (workspace_root / OUTSIDE_CANARY_NAME).write_text(content + "\n")
+    return content
+
+
+def project_ids(workspace_root: Path, max_entries: int = MAX_WALK_ENTRIES) -> list[str]:
+    """The project workspaces: every folder directly below the root, whatever its id
+    format, except hidden bookkeeping (`.jobs/`), symlinks and the outside canary; at
+    most `max_entries` entries of the root are looked at."""
+    found = []
+    try:
+        with os.scandir(workspace_root) as entries:
+            for count, entry in enumerate(entries):
+                if count >= max_entries:
+                    break
+                if (
+                    not entry.name.startswith(".")
+                    and entry.name != OUTSIDE_CANARY_NAME
+                    and entry.is_dir(follow_symlinks=False)
+                ):
+                    found.append(entry.name)
+    except OSError:
+        return []
+    return sorted(found)
+
+
+def listing(
+    workspace: Path, max_depth: int = MAX_WALK_DEPTH, max_entries: int = MAX_WALK_ENTRIES
+) -> list[dict[str, object]]:
+    """Regular files below a workspace with their sizes, walked with an explicit stack
+    (no recursion), never through a symlink. What the limits leave out is named:
+    `{"path": <folder>, "skipped": <why>}` (deeper than `max_depth` folders, more than
+    `max_entries` entries in all, or a folder that cannot be read)."""
+    files: list[dict[str, object]] = []
+    skipped: list[dict[str, object]] = []
+    pending: list[tuple[str, int]] = [("", 0)]
+    seen = 0
+    while pending:
+        relative, depth = pending.pop()
+        if depth > max_depth:
+            skipped.append({"path": relative, "skipped": f"deeper than {max_depth} folders"})
+            continue
+        try:
+            with os.scandir(workspace / relative if relative else workspace) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > max_entries:
+                        skipped.append(
+                            {"path": relative, "skipped": f"over {max_entries} entries in all"}
+                        )
+                        pending.clear()
+                        break
+                    path = f"{relative}/{entry.name}" if relative else entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append((path, depth + 1))
+                    elif entry.is_file(follow_symlinks=False):
+                        with contextlib.suppress(OSError):  # gone in the meantime
+                            size = entry.stat(follow_symlinks=False).st_size
+                            files.append({"path": path, "size": size})
+        except OSError as error:
+            skipped.append({"path": relative, "skipped": f"unreadable ({error.strerror})"})
+    return sorted(files, key=lambda e: str(e["path"])) + sorted(
+        skipped, key=lambda e: str(e["path"])
+    )
+
+
+def read_result(workspace: Path, max_bytes: int = MAX_RESULT_BYTES) -> object | None:
+    """`.codex/result.json` parsed, or None when it is missing, not JSON, over
+    `max_bytes`, not a regular file, or reached through a symlink (a worker could plant
+    one pointing at the harness's own files)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    descriptors: list[int] = []
+    try:
+        descriptors.append(os.open(workspace, flags | os.O_DIRECTORY))
+        descriptors.append(os.open(".codex", flags | os.O_DIRECTORY, dir_fd=descriptors[-1]))
+        # O_NONBLOCK: a FIFO planted there must not block the open.
+        descriptors.append(os.open("result.json", flags | os.O_NONBLOCK, dir_fd=descriptors[-1]))
+        status = os.fstat(descriptors[-1])
+        if not stat.S_ISREG(status.st_mode) or status.st_size > max_bytes:
+            return None
+        with os.fdopen(descriptors.pop(), "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            return None
+        loaded: object = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
+    return loaded
+
+
+def shell_command(command: Sequence[str]) -> str:
+    """The compose command as the shell string pytest-docker expects."""
+    return shlex.join(command)
