@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pytest_docker.plugin import Services, get_docker_services
 
+from pytest_codex.bundle.record import CaseRecord, RunRecord
 from pytest_codex.bundle.writer import EvidenceBundle
-from pytest_codex.cases.runner import RunContext
+from pytest_codex.cases.runner import CaseOutcome, RunContext
 from pytest_codex.config.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.config.settings import Settings, Target
 from pytest_codex.matrix.files import Case
@@ -59,7 +59,7 @@ class Harness:
     stack: Stack
     evidence: EvidenceBundle
     api_token: str | None
-    report: dict[str, Any] = field(default_factory=dict)
+    run: RunRecord = field(default_factory=RunRecord)
 
     def context(self, variables: dict[str, str]) -> RunContext:
         return RunContext(
@@ -73,28 +73,24 @@ class Harness:
             max_body=self.settings.max_response_bytes,
         )
 
-    def record(
-        self,
-        case: Case,
-        outcome: str,
-        status: int | None,
-        elapsed_ms: float,
-        evidence: str | None,
-        message: str | None,
-        *,
-        role: str = "selected",
-    ) -> None:
-        self.evidence.record_case(
-            case.name,
-            case.file.name,
-            outcome,
-            status,
-            elapsed_ms,
-            evidence,
-            message,
-            role=role,
-            matrix=case.matrix_key or matrix_label(case.file, self.settings.matrix_paths),
+    def record(self, case: Case, outcome: CaseOutcome, *, role: str = "selected") -> None:
+        """A matrix case's outcome into the bundle, named as the run names its file."""
+        self.evidence.record(
+            CaseRecord(
+                case.name,
+                case.file.name,
+                outcome.outcome,
+                outcome.elapsed_ms,
+                matrix=self.matrix_of(case),
+                role=role,
+                status=outcome.status,
+                evidence=outcome.evidence,
+                message=outcome.message,
+            )
         )
+
+    def matrix_of(self, case: Case) -> str:
+        return case.matrix_key or matrix_label(case.file, self.settings.matrix_paths)
 
 
 def matrix_label(path: Path, roots: tuple[Path, ...]) -> str:

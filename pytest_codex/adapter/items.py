@@ -3,6 +3,7 @@ yields one item per case of the current mode, and the item that runs a case."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -11,9 +12,15 @@ from typing import Any
 import pytest
 
 from pytest_codex.adapter.harness import Harness
-from pytest_codex.adapter.stash import SETTINGS_KEY
+from pytest_codex.adapter.stash import RECORD_KEY, SETTINGS_KEY
+from pytest_codex.bundle.record import CaseRecord
 from pytest_codex.cases.load import LoadTarget, run_load
-from pytest_codex.cases.runner import CaseFailedError, MissingVariableError, run_case
+from pytest_codex.cases.runner import (
+    CaseFailedError,
+    CaseOutcome,
+    MissingVariableError,
+    run_outcome,
+)
 from pytest_codex.matrix.chains import Chains, uses
 from pytest_codex.matrix.files import Case, MatrixError, load_matrix, matrix_root
 
@@ -44,6 +51,11 @@ class MatrixFile(pytest.File):
         self.failed: set[str] = set()  # of those, the ones that did not pass
         mode = settings.mode
         self.cases = [case for case in matrix.cases if case.runs_in(mode)]
+        # What the run used, by hash of the bytes: `codex-evidence diff` tells drift by it.
+        self.config.stash[RECORD_KEY].matrices[matrix.key] = {
+            "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest(),
+            "cases": len(self.cases),
+        }
         self.chains = Chains(self.cases)
         self.saved_by: dict[str, str] = {}  # variable -> the case whose run saved it last
         self._in_order = 0  # the first `_in_order` cases have all run
@@ -119,7 +131,7 @@ class CaseItem(pytest.Function):
                     continue
                 except Exception as error:
                     message = f"{head}:\n{error}"
-            harness.record(self.case, "error", None, 0.0, None, message)
+            harness.record(self.case, CaseOutcome("error", None, 0.0, None, message))
             matrix.failed.add(self.case.name)
             raise PrerequisiteFailedError(message)
         run_recorded(harness, matrix, self.case, None)
@@ -144,63 +156,24 @@ class CaseItem(pytest.Function):
 def run_recorded(
     harness: Harness, matrix: MatrixFile, case: Case, prerequisite_of: str | None
 ) -> None:
-    """Run one case and record its outcome whatever it raised: passed, failed (the
-    expectations), or error (anything else, with its type and message)."""
-    role = "selected" if prerequisite_of is None else "prerequisite"
-    started = time.perf_counter()
+    """Run one case and record its outcome whatever it raised (`runner.run_outcome`):
+    passed, failed (the expectations), or error (anything else); then raise what it
+    raised."""
     matrix.mark_run(case)
     before = dict(matrix.variables)
-    try:
-        _run_and_record(harness, matrix, case, prerequisite_of, role, started)
-    finally:
-        for name in case.save:
-            if name in matrix.variables and matrix.variables[name] != before.get(name):
-                matrix.saved_by[name] = case.name
-
-
-def _run_and_record(
-    harness: Harness,
-    matrix: MatrixFile,
-    case: Case,
-    prerequisite_of: str | None,
-    role: str,
-    started: float,
-) -> None:
-    try:
-        outcome = run_case(
-            case,
-            harness.context(matrix.variables),
-            evidence_name=None
-            if prerequisite_of is None
-            else f"{case.name}.for-{prerequisite_of}",
-        )
-    except CaseFailedError as failure:
-        matrix.failed.add(case.name)
-        failed = failure.outcome
-        harness.record(
-            case,
-            failed.outcome,
-            failed.status,
-            failed.elapsed_ms,
-            failed.evidence,
-            str(failure),
-            role=role,
-        )
-        raise
-    except Exception as error:
-        message = (
-            str(error)
-            if isinstance(error, MissingVariableError)
-            else (f"{matrix.path.name}::{case.name}: {type(error).__name__}: {error}")
-        )
-        elapsed = (time.perf_counter() - started) * 1000
-        harness.record(case, "error", None, elapsed, None, message, role=role)
-        matrix.failed.add(case.name)
-        raise
-    matrix.failed.discard(case.name)  # a later run of it passed: no longer a blocker
-    harness.record(
-        case, "passed", outcome.status, outcome.elapsed_ms, outcome.evidence, None, role=role
+    outcome, error = run_outcome(
+        case,
+        harness.context(matrix.variables),
+        evidence_name=None if prerequisite_of is None else f"{case.name}.for-{prerequisite_of}",
     )
+    for name in case.save:
+        if name in matrix.variables and matrix.variables[name] != before.get(name):
+            matrix.saved_by[name] = case.name
+    harness.record(case, outcome, role="selected" if prerequisite_of is None else "prerequisite")
+    if error is not None:
+        matrix.failed.add(case.name)
+        raise error
+    matrix.failed.discard(case.name)  # a later run of it passed: no longer a blocker
 
 
 class LoadFailedError(AssertionError):
@@ -220,23 +193,29 @@ class LoadItem(pytest.Function):
         harness = self.funcargs["codex_harness"]
         assert isinstance(harness, Harness)
         started = time.perf_counter()
+        outcome = CaseOutcome("error", None, 0.0, None, f"load {self.name}: did not finish")
         try:
-            self._run(harness)
-        except LoadFailedError:
-            raise
+            outcome = self._run(harness)
         except Exception as error:
-            harness.evidence.record_case(
-                self.name,
-                self.path.name,
-                "error",
-                None,
-                (time.perf_counter() - started) * 1000,
-                None,
-                f"load {self.name}: {type(error).__name__}: {error}",
-            )
+            message = f"load {self.name}: {type(error).__name__}: {error}"
+            outcome = CaseOutcome("error", None, 0.0, None, message)
             raise
+        finally:  # the one record of the load run, whatever it raised, with its duration
+            harness.evidence.record(
+                CaseRecord(
+                    self.name,
+                    self.path.name,
+                    outcome.outcome,
+                    outcome.elapsed_ms or (time.perf_counter() - started) * 1000,
+                    status=outcome.status,
+                    evidence=outcome.evidence,
+                    message=outcome.message,
+                )
+            )
+        if outcome.message is not None:
+            raise LoadFailedError(outcome.message)
 
-    def _run(self, harness: Harness) -> None:
+    def _run(self, harness: Harness) -> CaseOutcome:
         report = run_load(
             harness.stack.base_url,
             creations=int(self.load["creations"]),
@@ -251,22 +230,16 @@ class LoadItem(pytest.Function):
         figures = report.figures()
         evidence = f"load/{self.name}.json"
         harness.evidence.write_json(evidence, figures)
-        harness.report.setdefault("load", {})[self.name] = {
+        harness.run.load[self.name] = {
             key: figures[key] for key in ("clients", "create", "read", "projects", "passed")
         }
-        outcome = "passed" if report.passed else "failed"
-        message = None if report.passed else _load_failure(self.name, figures, harness, evidence)
-        harness.evidence.record_case(
-            self.name,
-            self.path.name,
-            outcome,
+        return CaseOutcome(
+            "passed" if report.passed else "failed",
             None,
             (report.create.seconds + report.read.seconds) * 1000,
             evidence,
-            message,
+            None if report.passed else _load_failure(self.name, figures, harness, evidence),
         )
-        if message is not None:
-            raise LoadFailedError(message)
 
     def repr_failure(
         self,

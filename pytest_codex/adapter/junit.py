@@ -5,7 +5,8 @@ test case and, when pytest-html is installed, an `evidence` link in each row.
 plugin object: its `pytest_runtest_makereport` wrapper finds the case's record in the
 run's evidence bundle (the item's `codex_harness`) and adds `("evidence", <path>)` to the
 report's user properties, which JUnit XML writes as `<property name="evidence" ...>`.
-The pytest-html hooks are optional hooks: without pytest-html they are never called.
+`suite_property` adds the run's verdict to the testsuite (`codex_verdict`). The
+pytest-html hooks are optional hooks: without pytest-html they are never called.
 """
 
 from __future__ import annotations
@@ -97,6 +98,16 @@ class EvidenceReporting:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: MutableSequence[str]) -> None:
         html_row(report, cells)
+
+
+def suite_property(config: pytest.Config, name: str, value: str) -> None:
+    """A `<property>` of the JUnit XML testsuite (`--junitxml`), e.g. the run's verdict;
+    nothing without --junitxml. The XML writer is found by what it offers (pytest has no
+    public handle on it), as the `record_testsuite_property` fixture uses it."""
+    for plugin in config.pluginmanager.get_plugins():
+        add = getattr(plugin, "add_global_property", None)
+        if callable(add) and type(plugin).__name__ == "LogXML":
+            add(name, value)
 
 
 def register(config: pytest.Config) -> None:

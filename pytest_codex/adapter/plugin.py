@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -20,178 +18,43 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_codex.adapter import harness, startup
+from pytest_codex.adapter import harness, options, startup
 from pytest_codex.adapter import junit as reporting
+from pytest_codex.adapter import session as session_hooks
 from pytest_codex.adapter import xdist as parallel
 from pytest_codex.adapter.harness import Harness, Stack
-from pytest_codex.adapter.items import CaseItem, LoadItem, MatrixFile
+from pytest_codex.adapter.items import MatrixFile
 from pytest_codex.adapter.stash import (
     LIVE_ENV_KEY,
     LIVE_TOKEN_KEY,
+    RECORD_KEY,
     REDACTOR_KEY,
-    REPORT_KEY,
-    SESSION_KEY,
     SETTINGS_KEY,
-    SIGNAL_KEY,
     SIGNING_KEY,
     STACK_KEY,
 )
-from pytest_codex.bundle import session as session_mod
 from pytest_codex.bundle import signing
 from pytest_codex.bundle.writer import EvidenceBundle, SecretLeakError
 from pytest_codex.config import envfile
 from pytest_codex.config import settings as settings_mod
 from pytest_codex.config.envfile import EnvFileError, LiveEnv
-from pytest_codex.config.settings import RawOption, Settings, SettingsError
+from pytest_codex.config.settings import Settings, SettingsError
 from pytest_codex.secrets.redact import Redactor
 from pytest_codex.target import compose as stack
 from pytest_codex.target import images, leftovers
 from pytest_codex.target.rollback import RollbackFilesError, mocked_compose_files
 
-# (option name, help, extra addoption arguments, ini type)
-_OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
-    (
-        "mode",
-        "run the matrices in this worker mode: mocked or live (without it, or its ini "
-        "twin, a plain pytest only offers the fixtures).",
-        {},
-        "string",
-    ),
-    ("base-url", "test the orchestrator running at this URL; no compose then.", {}, "string"),
-    (
-        "compose-file",
-        "compose file that starts the orchestrator; repeatable "
-        "(default: the bundled stack for the mode).",
-        {"action": "append"},
-        "paths",
-    ),
-    (
-        "matrix",
-        "matrix file or folder to run; repeatable (default: matrices/).",
-        {"action": "append"},
-        "paths",
-    ),
-    ("evidence-dir", "folder for evidence bundles (default: docs/evidence).", {}, "string"),
-    ("env-file", "env file with the live keys (default in live mode: .env.live).", {}, "string"),
-    (
-        "live-model",
-        "model endpoint in live mode: stub (default; the bundled stand-in, hermetic) or openai.",
-        {},
-        "string",
-    ),
-    (
-        "keep-stack",
-        "leave the compose stack running after the run.",
-        {"action": "store_true", "default": None},
-        "bool",
-    ),
-    (
-        "startup-timeout",
-        "seconds to wait for the orchestrator to become healthy (default: 120).",
-        {},
-        "string",
-    ),
-    (
-        "request-timeout",
-        "seconds for one whole exchange, connect to last byte (default: 60; 360 in live mode).",
-        {},
-        "string",
-    ),
-    (
-        "max-response-bytes",
-        "a bigger response is cut and fails its case (default: 16 MiB).",
-        {},
-        "string",
-    ),
-    (
-        "service",
-        "compose service of the orchestrator (default: orchestrator).",
-        {},
-        "string",
-    ),
-    ("port", "container port the orchestrator listens on (default: 8000).", {}, "string"),
-    (
-        "health-path",
-        "path whose 2xx answer means the orchestrator is ready (default: /healthz).",
-        {},
-        "string",
-    ),
-    (
-        "workspace-root",
-        "folder on this host holding the orchestrator's project workspaces "
-        "(--codex-base-url runs: enables the outside canary, on_disk checks and snapshots).",
-        {},
-        "string",
-    ),
-    (
-        "result-schema",
-        "JSON Schema of your target's .codex/result.json; verify checks the bundle's "
-        "result.json files against it (default: the reference orchestrator's).",
-        {},
-        "string",
-    ),
-    (
-        "evidence-archive",
-        "also write the bundle as <timestamp>/<mode>.tar.gz beside it.",
-        {"action": "store_true", "default": None},
-        "bool",
-    ),
-    (
-        "evidence-keep",
-        "keep only the N newest runs in the evidence folder (default: all).",
-        {},
-        "string",
-    ),
-    (
-        "signing-key",
-        "ed25519 private key (PEM file) that signs the bundle (default: $CODEX_SIGNING_KEY).",
-        {},
-        "string",
-    ),
-)
-
 
 @pytest.hookimpl
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("codex", "Codex orchestrator validation (pytest-codex)")
-    for name, help_text, extra, ini_type in _OPTIONS:
-        dest = "codex_" + name.replace("-", "_")
-        group.addoption(
-            f"--codex-{name}",
-            dest=dest,
-            help=help_text[0].upper() + help_text[1:],
-            **({"default": None} | extra),
-        )
-        parser.addini(dest, help_text[0].upper() + help_text[1:], type=ini_type)  # type: ignore[arg-type]
+    options.add_options(parser)
 
 
 @pytest.hookimpl
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "codex: a case of a pytest-codex matrix")
-    options = {}
-    for name, *_ in _OPTIONS:
-        dest = "codex_" + name.replace("-", "_")
-        options[name.replace("-", "_")] = RawOption(
-            cli=config.getoption(dest), ini=config.getini(dest)
-        )
-    invocation_dir = config.invocation_params.dir
-    ignored = settings_mod.ignored_ini_file(
-        invocation_dir, config.inipath, explicit=bool(config.getoption("inifilename"))
-    )
     try:
-        if ignored is not None:
-            _refuse_space_form(config, ignored)
-        settings = settings_mod.resolve(
-            options,
-            invocation_dir=invocation_dir,
-            rootdir=config.rootpath,
-            environ=os.environ,
-            home=None if ignored is None else ignored.parent,
-            ini_dir=None if config.inipath is None else config.inipath.parent,
-        )
-        if settings.mode_given:
-            settings_mod.check_matrix_paths(settings)
-            settings_mod.check_evidence_dir(settings)
+        settings = options.resolve_settings(config)
         live_env = (
             envfile.load(settings.env_file)
             if settings.mode == "live" and settings.env_file
@@ -215,21 +78,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if token is not None:
         secrets = {**secrets, "CODEX_API_TOKEN": token}
     config.stash[REDACTOR_KEY] = Redactor.from_environment(os.environ, secrets)
-    config.stash[REPORT_KEY] = {}
-    config.stash[SESSION_KEY] = session_mod.SessionRecord(
-        keyword=config.getoption("keyword") or None,
-        markers=config.getoption("markexpr") or None,
-        deselect=list(config.getoption("deselect") or []),
-        args=list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else [],
-    )
+    config.stash[RECORD_KEY] = session_hooks.new_record(config)
     if settings.defaults_base is not None:
-        _warn_rootdir(config, settings)
-    config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
+        options.warn_rootdir(config, settings)
+    config.pluginmanager.register(session_hooks.SessionWatcher(config), "codex-session-watcher")
     reporting.register(config)
+    if hasattr(config, "workerinput"):
+        config.pluginmanager.register(parallel.WorkerRecords(config), "codex-worker-records")
     if parallel.is_controller(config) and _runs_matrices(config, settings):
         config.pluginmanager.register(parallel.Controller(config), "codex-xdist-controller")
     if settings.mode_given:
-        _handle_sigterm(config)
+        session_hooks.handle_sigterm(config)
     # `pytest --codex-mode=...` with no paths runs the matrices, not the testpaths.
     if settings.mode_given and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(path) for path in settings.matrix_paths]
@@ -246,126 +105,9 @@ def _runs_matrices(config: pytest.Config, settings: Settings) -> bool:
     return any(settings_mod.is_within(path, settings.matrix_paths) for path in named)
 
 
-def _refuse_space_form(config: pytest.Config, ignored: Path) -> None:
-    """pytest ignored the ini file because it took a codex option's value for a path."""
-    takes_value = {
-        f"--codex-{name}" for name, _, extra, _ in _OPTIONS if extra.get("action") != "store_true"
-    }
-    pairs = [
-        (option, value)
-        for option, value in settings_mod.space_form_values(config.invocation_params.args)
-        if option in takes_value
-    ]
-    if pairs:
-        option, value = pairs[0]
-        raise SettingsError(
-            f"{option}: pytest took {value!r} for a test path and ignored {ignored}; "
-            f"write {option}={value}"
-        )
-
-
-def _warn_rootdir(config: pytest.Config, settings: Settings) -> None:
-    """pytest chose a rootdir that is not above the invocation directory, most often
-    because an option's value was written after a space and taken for a path."""
-    home = settings.defaults_base
-    assert home is not None
-    ini_files = [
-        name
-        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
-        if (home / name).is_file()
-    ]
-    ignored = f"; the ini file {home / ini_files[0]} was ignored" if ini_files else ""
-    config.issue_config_time_warning(
-        pytest.PytestConfigWarning(
-            f"pytest-codex: pytest took {config.rootpath} as the rootdir, which is not above "
-            f"{home}{ignored}; the codex defaults resolve against {home}. Write option values "
-            "with '=' (e.g. --codex-evidence-dir=/tmp/x) so they are not taken for paths."
-        ),
-        stacklevel=2,
-    )
-
-
-def _handle_sigterm(config: pytest.Config) -> None:
-    """SIGTERM (what CI runners send on cancel) ends the run like Ctrl-C: the stack is
-    torn down and the bundle closed as interrupted. A second SIGTERM is ignored so that
-    the teardown can finish."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if hasattr(config, "workerinput"):  # an xdist worker: the controller handles it
-        return
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        record = config.stash[SESSION_KEY]
-        if record.signal is not None:
-            return
-        record.signal = "SIGTERM"
-        record.stop(session_mod.INTERRUPTED, "SIGTERM")
-        raise KeyboardInterrupt("SIGTERM")
-
-    config.stash[SIGNAL_KEY] = signal.signal(signal.SIGTERM, on_sigterm)
-
-
 @pytest.hookimpl
 def pytest_unconfigure(config: pytest.Config) -> None:
-    previous = config.stash.get(SIGNAL_KEY, None)
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
-
-
-class SessionWatcher:
-    """Hooks that fill the run's `SessionRecord`: what was collected and selected, and how
-    the session ended. Registered per config, so no state lives at module level."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.record = config.stash[SESSION_KEY]
-        self.report = config.stash[REPORT_KEY]
-        self.cases: dict[str, CaseItem] = {}
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.record.selected = sum(isinstance(item, CaseItem | LoadItem) for item in items)
-        self.record.collected = self.record.selected + self.record.deselected
-        self.cases = {item.nodeid: item for item in items if isinstance(item, CaseItem)}
-
-    @pytest.hookimpl
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # A case skipped before it ran (a skip marker) is recorded too: every selected
-        # case ends in one recorded outcome.
-        item = self.cases.get(report.nodeid)
-        if item is not None and report.when == "setup" and report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else "skipped"
-            self.report.setdefault("skipped_cases", []).append((item.case, str(reason)))
-
-    @pytest.hookimpl
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        self.record.deselected += sum(isinstance(item, CaseItem | LoadItem) for item in items)
-
-    @pytest.hookimpl
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # Ctrl-C, SIGTERM (see _handle_sigterm) and pytest.exit all arrive here.
-        exiting = isinstance(excinfo.value, pytest.exit.Exception)
-        self.record.stop(
-            session_mod.INTERRUPTED, "pytest.exit" if exiting else "KeyboardInterrupt"
-        )
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        # Runs before the session fixtures are torn down, so the bundle sees the end.
-        self.record.exitstatus = int(exitstatus)
-        parallel.hand_over_session(session.config)
-        if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
-            self.record.stop(session_mod.INTERNAL_ERROR, "pytest internal error")
-
-
-def stop_session(config: pytest.Config, error: BaseException) -> None:
-    """A target that cannot be started or reached stops the whole session once: the
-    cause is printed in full at the end, the bundle records it, no item repeats it."""
-    text = str(error)
-    config.stash[SESSION_KEY].stop(session_mod.STACK_FAILURE, text.splitlines()[0])
-    config.stash[REPORT_KEY]["stop"] = text
-    pytest.exit(
-        "pytest-codex: the session stopped; the cause is under 'codex evidence'", returncode=1
-    )
+    session_hooks.restore_sigterm(config)
 
 
 @pytest.hookimpl
@@ -426,7 +168,7 @@ def codex_evidence(
         parallel.hand_over(pytestconfig, shared)
         return
     bundle = EvidenceBundle(codex_settings.evidence_dir, codex_settings.mode, codex_redactor)
-    pytestconfig.stash[REPORT_KEY]["bundle"] = bundle.path
+    pytestconfig.stash[RECORD_KEY].bundle = bundle.path
     started = time.perf_counter()
     yield bundle
     try:
@@ -441,7 +183,7 @@ def codex_compose_command(pytestconfig: pytest.Config) -> tuple[str, ...]:
     try:
         return stack.detect_compose_command()
     except stack.StackError as error:
-        stop_session(pytestconfig, error)
+        session_hooks.stop_session(pytestconfig, error)
         raise  # not reached: pytest.exit raised
 
 
@@ -529,13 +271,13 @@ def codex_stack(
                     codex_live_env,
                     codex_evidence,
                     codex_redactor,
-                    pytestconfig.stash[REPORT_KEY],
+                    pytestconfig.stash[RECORD_KEY],
                     parts,
                     pytestconfig.stash[SIGNING_KEY],
                 )
             )
         except stack.StackError as error:
-            stop_session(pytestconfig, error)
+            session_hooks.stop_session(pytestconfig, error)
         yield running
 
 
@@ -583,11 +325,11 @@ def codex_harness(
 ) -> Harness:
     """Everything a matrix case needs; one per session."""
     stack_ = pytestconfig.stash.get(STACK_KEY, None)
-    report = pytestconfig.stash[REPORT_KEY]
+    record = pytestconfig.stash[RECORD_KEY]
     if stack_ is None or stack_.base_url != codex_base_url:  # codex_base_url overridden
         stack_ = Stack(base_url=codex_base_url)
-        report["target"] = {"base_url": codex_base_url, "from": "codex_base_url fixture"}
-    return Harness(codex_settings, stack_, codex_evidence, codex_api_token, report)
+        record.target = {"base_url": codex_base_url, "from": "codex_base_url fixture"}
+    return Harness(codex_settings, stack_, codex_evidence, codex_api_token, record)
 
 
 @pytest.fixture
@@ -604,41 +346,7 @@ def codex_client(
 
 @pytest.hookimpl
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    report = config.stash.get(REPORT_KEY, {})
-    if "bundle" not in report:
-        return
-    redactor = config.stash.get(REDACTOR_KEY, Redactor({}))
-
-    def write(line: str, **markup: bool) -> None:
-        terminalreporter.write_line(redactor.redact(line), **markup)
-
-    terminalreporter.write_sep("-", "codex evidence")
-    if "stop" in report:
-        write(f"SESSION STOPPED: {report['stop']}", red=True)
-    if "verdict" in report:
-        write(report["verdict"])
-    if report.get("signed"):
-        write("signed: attestation.dsse.json (check with verify --key)")
-    write(f"bundle: {report['bundle']}")
-    review_page = Path(report["bundle"]) / "index.html"
-    if review_page.is_file():
-        write(f"review page: {review_page}")
-    if "archive" in report:
-        write(f"archive: {report['archive']}")
-    if report.get("pruned"):
-        write(f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)")
-    for line in report.get("checks_not_run", []):
-        write(f"not checked: {line}", yellow=True)
-    if report.get("timings"):
-        write(
-            "timings: "
-            + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report["timings"].items())
-        )
-    if "rollback" in report:
-        verdict = "passed" if report["rollback"]["passed"] else "FAILED"
-        write(f"rollback to mocked: {verdict}")
-    if "leak" in report:
-        write(f"SECRET SCAN FAILED: {report['leak']}", red=True)
+    session_hooks.terminal_summary(terminalreporter, config)
 
 
 # One redaction path for what pytest prints and writes (terminal, JUnit XML, -r summary):

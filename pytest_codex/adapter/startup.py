@@ -20,17 +20,11 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex.adapter import harness
+from pytest_codex.adapter import harness, junit
 from pytest_codex.adapter.harness import Stack
-from pytest_codex.adapter.stash import (
-    LIVE_ENV_KEY,
-    REPORT_KEY,
-    SESSION_KEY,
-    SETTINGS_KEY,
-    SIGNING_KEY,
-)
+from pytest_codex.adapter.stash import LIVE_ENV_KEY, RECORD_KEY, SETTINGS_KEY, SIGNING_KEY
 from pytest_codex.bundle import retention, signing
-from pytest_codex.bundle import session as session_mod
+from pytest_codex.bundle.record import STACK_FAILURE, RunRecord
 from pytest_codex.bundle.writer import EvidenceBundle, SecretLeakError, sha256_file
 from pytest_codex.config import envfile
 from pytest_codex.config.envfile import LiveEnv
@@ -70,25 +64,25 @@ def target_session(
     live_env: LiveEnv | None,
     evidence: EvidenceBundle,
     redactor: Redactor,
-    report: dict[str, Any],
+    record: RunRecord,
     parts: ComposeParts | None,
     signing_key: Any = None,
 ) -> Iterator[Stack]:
     """The target for the session's cases; `parts` None means `--codex-base-url`;
     `signing_key` also signs the rollback bundle of a live run."""
     if parts is None:
-        with _running_target(settings, evidence, report) as running:
+        with _running_target(settings, evidence, record) as running:
             yield running
     else:
         with _compose_target(
-            settings, live_env, evidence, redactor, report, parts, signing_key
+            settings, live_env, evidence, redactor, record, parts, signing_key
         ) as started:
             yield started
 
 
 @contextlib.contextmanager
 def _running_target(
-    settings: Settings, evidence: EvidenceBundle, report: dict[str, Any]
+    settings: Settings, evidence: EvidenceBundle, record: RunRecord
 ) -> Iterator[Stack]:
     """An orchestrator the harness did not start: its workspaces are checked only when
     `--codex-workspace-root` says where they are on this host."""
@@ -100,17 +94,17 @@ def _running_target(
             "orchestrator, fix --codex-base-url, or set --codex-health-path to its "
             "readiness path"
         )
-    report["target"] = {"base_url": base_url, "health_path": target.health_path}
-    report["target_version"] = stack.health(base_url, 10, target.health_path).get("version")
+    record.target = {"base_url": base_url, "health_path": target.health_path}
+    record.target_version = stack.health(base_url, 10, target.health_path).get("version")
     root = target.workspace_root
     if root is None:
-        report["checks_not_run"] = [
+        record.checks_not_run = [
             f"{line} (give --codex-workspace-root)" for line in NOT_RUN_WITHOUT_WORKSPACES
         ]
         yield Stack(base_url=base_url)
         return
     canary = stack.plant_outside_canary(root)
-    report["target"]["workspace_root"] = str(root)
+    record.target["workspace_root"] = str(root)
     try:
         yield Stack(
             base_url=base_url,
@@ -128,7 +122,7 @@ def _compose_target(
     live_env: LiveEnv | None,
     evidence: EvidenceBundle,
     redactor: Redactor,
-    report: dict[str, Any],
+    record: RunRecord,
     parts: ComposeParts,
     signing_key: Any,
 ) -> Iterator[Stack]:
@@ -138,7 +132,7 @@ def _compose_target(
     housekeeping = ThreadPoolExecutor(max_workers=2)
     removed = housekeeping.submit(leftovers.clean)
     docker_version = housekeeping.submit(stack.docker_server_version)
-    timings: dict[str, float] = {}
+    timings = record.timings
     try:
         prepared = _prepare_images(settings, parts, timings)
     except stack.StackError:
@@ -151,24 +145,19 @@ def _compose_target(
         parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
     )
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
-    report.update(
-        timings=timings,
-        target={
-            "compose_files": [str(f) for f in parts.files],
-            "project": parts.project,
-            "service": target.service,
-            "port": target.port,
-            "health_path": target.health_path,
-        },
-    )
+    record.target = {
+        "compose_files": [str(f) for f in parts.files],
+        "project": parts.project,
+        "service": target.service,
+        "port": target.port,
+        "health_path": target.health_path,
+    }
     try:
         with harness.compose_stack(settings, compose, evidence, timings) as base_url:
-            report["leftovers_removed"] = removed.result()
-            report["docker_version"] = docker_version.result()
-            report["target"]["base_url"] = base_url
-            report["target_version"] = stack.health(base_url, 10, target.health_path).get(
-                "version"
-            )
+            record.leftovers_removed = removed.result()
+            record.docker_version = docker_version.result()
+            record.target["base_url"] = base_url
+            record.target_version = stack.health(base_url, 10, target.health_path).get("version")
             cases_started = time.perf_counter()
             yield Stack(
                 base_url=base_url,
@@ -182,7 +171,7 @@ def _compose_target(
             snapshots.snapshot_workspaces(evidence, parts.workspace_root)
             if settings.mode == "live":
                 _roll_back(
-                    report,
+                    record,
                     settings,
                     compose,
                     parts.rollback_files,
@@ -216,7 +205,7 @@ def _prepare_images(
 
 
 def _roll_back(
-    report: dict[str, Any],
+    run: RunRecord,
     settings: Settings,
     compose: stack.Compose,
     files: tuple[Path, ...],
@@ -239,17 +228,17 @@ def _roll_back(
         request_timeout=settings.request_timeout,
         target=settings.target,
     )
-    report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
+    run.rollback = {**outcome.as_dict(), "bundle": "../mocked"}
     smoke = len(outcome.cases)
-    record = session_mod.SessionRecord(collected=smoke, selected=smoke)
+    record = RunRecord(collected=smoke, selected=smoke)
     if not outcome.restarted:
-        record.stop(session_mod.STACK_FAILURE, outcome.error or "the mocked stack did not start")
+        record.stop(STACK_FAILURE, outcome.error or "the mocked stack did not start")
     mocked.will_sign = signing_key is not None
     mocked.finalize(
         {
             "rollback_of": "live",
             "rollback": outcome.as_dict(),
-            "session": record.as_dict(run=smoke),
+            "session": record.session(run=smoke),
         }
     )
     if signing_key is not None:
@@ -263,67 +252,76 @@ def _roll_back(
 
 
 def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) -> None:
-    """Write the bundle's summary and manifest with everything the run recorded; raises
-    SecretLeakError (also kept in the report) when the final scan finds a secret."""
-    report = config.stash[REPORT_KEY]
+    """Write the bundle's summary and manifest from the run record; raises
+    SecretLeakError (also kept in the record) when the final scan finds a secret."""
+    record = config.stash[RECORD_KEY]
     settings = config.stash[SETTINGS_KEY]
-    live_env = config.stash[LIVE_ENV_KEY]
     if settings.result_schema is not None:
         keep_result_schema(bundle, settings.result_schema)
-    for case, reason in report.get("skipped_cases", []):
-        bundle.record_case(
-            case.name, case.file.name, "skipped", None, 0.0, None, reason, matrix=case.matrix_key
-        )
-    metadata: dict[str, Any] = {
+    for skipped in record.skipped:
+        bundle.record(skipped)
+    signing_key = config.stash.get(SIGNING_KEY, None)
+    bundle.will_sign = signing_key is not None
+    try:
+        bundle.finalize(run_facts(config, bundle, started))
+    except SecretLeakError as error:
+        record.leak = str(error)
+        raise
+    finally:
+        record.verdict = bundle.verdict
+        if bundle.verdict is not None:
+            junit.suite_property(config, "codex_verdict", bundle.verdict.line(bundle.mode))
+    if signing_key is not None:
+        signing.sign_bundle(bundle.path, signing_key)
+        record.signed = True
+    if settings.evidence_archive:
+        record.archive = retention.archive(bundle.path)
+    if settings.evidence_keep is not None:
+        record.pruned = retention.prune(settings.evidence_dir, settings.evidence_keep)
+
+
+def run_facts(config: pytest.Config, bundle: EvidenceBundle, started: float) -> dict[str, Any]:
+    """The manifest's run facts, serialised from the run record."""
+    record = config.stash[RECORD_KEY]
+    settings = config.stash[SETTINGS_KEY]
+    live_env = config.stash[LIVE_ENV_KEY]
+    facts: dict[str, Any] = {
         "versions": {
             "pytest_codex": pytest_codex.__version__,
             "pytest": pytest.__version__,
             "python": platform.python_version(),
-            "docker": report.get("docker_version", "not used"),
-            "target": report.get("target_version", "unknown"),
+            "docker": record.docker_version,
+            "target": record.target_version,
         },
-        "target": report.get("target", {}),
-        "timings_s": {
-            **report.get("timings", {}),
-            "session": round(time.perf_counter() - started, 3),
-        },
-        "session": config.stash[SESSION_KEY].as_dict(
-            run=sum(case["role"] == "selected" for case in bundle.cases)
-        ),
+        "target": record.target,
+        "timings_s": {**record.timings, "session": round(time.perf_counter() - started, 3)},
+        "session": record.session(run=sum(case["role"] == "selected" for case in bundle.cases)),
     }
-    for key in ("checks_not_run", "rollback", "load"):
-        if report.get(key):
-            metadata[key] = report[key]
+    if record.matrices:
+        facts["matrices"] = dict(sorted(record.matrices.items()))  # label -> sha256, cases
+    for key, value in (
+        ("checks_not_run", record.checks_not_run),
+        ("rollback", record.rollback),
+        ("load", record.load),
+    ):
+        if value:
+            facts[key] = value
     if live_env is not None:
-        metadata["live"] = {
+        facts["live"] = {
             "env_file": live_env.path.name,
             "env": live_env.presence(),
             "model": settings.live_model,
             "git_ignore": envfile.git_ignored(config.rootpath),
         }
     if bundle.used_schemas:
-        metadata["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
-    if "leftovers_removed" in report:
-        metadata["stack_hygiene"] = {"leftovers_removed": report["leftovers_removed"]}
+        facts["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
+    if record.leftovers_removed is not None:
+        facts["stack_hygiene"] = {"leftovers_removed": record.leftovers_removed}
     if settings.mode == "live":
-        metadata["comparison_with_mocked"] = compare.comparison(
+        facts["comparison_with_mocked"] = compare.comparison(
             settings.evidence_dir, bundle.cases, live_bundle=bundle.path
         )
-    report["verdict"] = session_mod.verdict_line(bundle.mode, metadata["session"], bundle.totals())
-    signing_key = config.stash.get(SIGNING_KEY, None)
-    bundle.will_sign = signing_key is not None
-    try:
-        bundle.finalize(metadata)
-    except SecretLeakError as error:
-        report["leak"] = str(error)
-        raise
-    if signing_key is not None:
-        signing.sign_bundle(bundle.path, signing_key)
-        report["signed"] = True
-    if settings.evidence_archive:
-        report["archive"] = retention.archive(bundle.path)
-    if settings.evidence_keep is not None:
-        report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)
+    return facts
 
 
 TARGET_RESULT_SCHEMA = "schemas/target-result.schema.json"

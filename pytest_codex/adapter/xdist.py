@@ -17,6 +17,7 @@ import contextlib
 import sys
 import tempfile
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,12 @@ from pytest_codex.adapter.harness import Stack
 from pytest_codex.adapter.stash import (
     LIVE_ENV_KEY,
     LIVE_TOKEN_KEY,
+    RECORD_KEY,
     REDACTOR_KEY,
-    REPORT_KEY,
-    SESSION_KEY,
     SETTINGS_KEY,
     SIGNING_KEY,
 )
-from pytest_codex.bundle.session import INTERNAL_ERROR, STACK_FAILURE
+from pytest_codex.bundle.record import INTERNAL_ERROR, STACK_FAILURE, CaseRecord
 from pytest_codex.bundle.writer import EvidenceBundle, SecretLeakError
 from pytest_codex.config.settings import Settings
 from pytest_codex.secrets.redact import Redactor
@@ -42,6 +42,8 @@ from pytest_codex.target import leftovers
 from pytest_codex.target.rollback import mocked_compose_files
 
 SHARED = "codex_shared"
+CASES_ATTRIBUTE = "codex_cases"  # on a worker's test report: the case records it made
+WORKER_BUNDLE_KEY = pytest.StashKey[EvidenceBundle]()
 
 
 def is_controller(config: pytest.Config) -> bool:
@@ -87,18 +89,39 @@ def shared_bundle(config: pytest.Config, redactor: Redactor) -> EvidenceBundle |
     if shared is None:
         return None
     settings = config.stash[SETTINGS_KEY]
-    return EvidenceBundle.attach(
+    bundle = EvidenceBundle.attach(
         Path(shared["bundle"]), settings.mode, redactor, run_id=shared["run_id"]
     )
+    config.stash[WORKER_BUNDLE_KEY] = bundle
+    return bundle
 
 
 def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
-    """On a worker, when its bundle closes: send the case records, the schemas used and
-    the load figures to the controller."""
+    """On a worker, when its bundle closes: send the case records not yet sent, the
+    schemas used and the load figures to the controller."""
     shared = _worker_output(config)
-    shared["cases"] = bundle.cases
+    shared["cases"] = bundle.hand_over()
     shared["schemas"] = bundle.used_schemas
-    shared["load"] = config.stash[REPORT_KEY].get("load", {})
+    shared["load"] = config.stash[RECORD_KEY].load
+
+
+class WorkerRecords:
+    """On a worker: each test's last report carries the case records its test made, so
+    the controller holds every record handed back before a stop (SIGTERM, Ctrl-C)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        bundle = self.config.stash.get(WORKER_BUNDLE_KEY, None)
+        if report.when == "teardown" and bundle is not None:
+            # A plain attribute travels with the report (xdist serialises its __dict__).
+            setattr(report, CASES_ATTRIBUTE, bundle.hand_over())
+        return report
 
 
 def hand_over_session(config: pytest.Config) -> None:
@@ -106,17 +129,16 @@ def hand_over_session(config: pytest.Config) -> None:
     collected and selected, and the cases it skipped before they ran."""
     if _shared(config) is None:
         return
-    record = config.stash[SESSION_KEY]
+    record = config.stash[RECORD_KEY]
     shared = _worker_output(config)
     shared |= {
         "collected": record.collected,
         "selected": record.selected,
         "deselected": record.deselected,
-        "skipped": [
-            [case.name, case.file.name, case.matrix_key, reason]
-            for case, reason in config.stash[REPORT_KEY].pop("skipped_cases", [])
-        ],
+        "skipped": [skipped.as_dict() for skipped in record.skipped],
+        "matrices": record.matrices,
     }
+    record.skipped.clear()
 
 
 def _worker_output(config: pytest.Config) -> dict[str, Any]:
@@ -155,8 +177,8 @@ class Controller:
         settings = config.stash[SETTINGS_KEY]
         redactor = config.stash[REDACTOR_KEY]
         self.bundle = EvidenceBundle(settings.evidence_dir, settings.mode, redactor)
-        report = config.stash[REPORT_KEY]
-        report["bundle"] = self.bundle.path
+        record = config.stash[RECORD_KEY]
+        record.bundle = self.bundle.path
         parts = None
         root: Path | None = None
         if settings.base_url is None:
@@ -184,7 +206,7 @@ class Controller:
                     config.stash[LIVE_ENV_KEY],
                     self.bundle,
                     redactor,
-                    report,
+                    record,
                     parts,
                     config.stash[SIGNING_KEY],
                 )
@@ -195,8 +217,9 @@ class Controller:
     def _stop(self, error: stack.StackError) -> None:
         # pytest does not call sessionfinish after a failed sessionstart: close here.
         text = str(error)
-        self.config.stash[SESSION_KEY].stop(STACK_FAILURE, text.splitlines()[0])
-        self.config.stash[REPORT_KEY]["stop"] = text
+        record = self.config.stash[RECORD_KEY]
+        record.stop(STACK_FAILURE, text.splitlines()[0])
+        record.stop_text = text
         self._close()
         pytest.exit(f"pytest-codex: the session stopped:\n{text}", returncode=1)
 
@@ -216,7 +239,7 @@ class Controller:
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        record = self.config.stash[SESSION_KEY]
+        record = self.config.stash[RECORD_KEY]
         if error is not None:  # the worker died: what it ran last is not in the bundle
             record.stop(INTERNAL_ERROR, f"an xdist worker crashed: {str(error)[:200]}")
         output = getattr(node, "workeroutput", {}).get(SHARED)
@@ -228,34 +251,37 @@ class Controller:
             known = self.bundle.used_schemas.setdefault(file, entry)
             if entry.get("role") == "result":
                 known["role"] = "result"
-        for name, file, matrix, reason in output.get("skipped", []):
-            self.bundle.record_case(name, file, "skipped", None, 0.0, None, reason, matrix=matrix)
-        report = self.config.stash[REPORT_KEY]
-        for name, figures in output.get("load", {}).items():
-            report.setdefault("load", {})[name] = figures
-        record.collected = max(record.collected, output.get("collected", 0))
-        record.selected = max(record.selected, output.get("selected", 0))
-        record.deselected = max(record.deselected, output.get("deselected", 0))
+        for skipped in output.get("skipped", []):
+            self.bundle.record(CaseRecord(**skipped))
+        record.load.update(output.get("load", {}))
+        record.matrices.update(output.get("matrices", {}))
+        record.count(
+            output.get("collected", 0), output.get("selected", 0), output.get("deselected", 0)
+        )
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # The case records a worker made for this test, handed back at once.
+        cases = getattr(report, CASES_ATTRIBUTE, None)
+        if cases and self.bundle is not None and not self.bundle.closed:
+            self.bundle.merge_cases(list(cases))
 
     @pytest.hookimpl
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
         # The case a crashed worker was running: recorded as an error, never lost.
         if self.bundle is not None:
             path, _, name = crashitem.rpartition("::")
-            self.bundle.record_case(
-                name,
-                Path(path).name,
-                "error",
-                None,
-                0.0,
-                None,
-                f"{crashitem}: the xdist worker running it crashed",
+            duration = float(getattr(report, "duration", 0.0) or 0.0) * 1000
+            message = f"{crashitem}: the xdist worker running it crashed"
+            self.bundle.record(
+                CaseRecord(name, Path(path).name, "error", duration, message=message)
             )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        # The workers are down (their records merged) once the test loop ended.
-        self.config.stash[SESSION_KEY].exitstatus = int(exitstatus)
+        # tryfirst: the bundle's verdict reaches the JUnit XML, written at sessionfinish.
+        self.config.stash[RECORD_KEY].exitstatus = int(exitstatus)
+        _stop_workers(self.config)  # after a stop: no worker writes into a closed bundle
         if not self._close():
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -267,15 +293,14 @@ class Controller:
         problem the run must fail on (a failed rollback, a secret in the bundle)."""
         if self.bundle is None or self.bundle.closed:
             return True
-        report = self.config.stash[REPORT_KEY]
+        record = self.config.stash[RECORD_KEY]
         fine = True
         try:
             self.exits.close()  # the target's teardown: snapshots, logs, rollback, down
         except (pytest.fail.Exception, stack.StackError) as error:
-            report["stop"] = str(error)
+            record.stop_text = str(error)
             fine = False
         finally:
-            record = self.config.stash[SESSION_KEY]
             record.workers = max(self.workers, 1)
             try:
                 startup.close_bundle(self.config, self.bundle, self.started)
@@ -283,3 +308,15 @@ class Controller:
                 sys.stderr.write(f"pytest-codex: evidence: {error}\n")
                 fine = False
         return fine
+
+
+def _stop_workers(config: pytest.Config) -> None:
+    """End the workers before the bundle closes. After a complete run they are down
+    already; after SIGTERM or Ctrl-C they may still be running cases and writing files.
+    pytest-xdist ends them in its own sessionfinish, after ours: this asks it first
+    (its node manager, the object that ends them; twice is harmless)."""
+    dsession = config.pluginmanager.get_plugin("dsession")
+    manager = getattr(dsession, "nodemanager", None)
+    teardown = getattr(manager, "teardown_nodes", None)
+    if callable(teardown):
+        teardown()

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from pytest_codex.bundle.record import FAILING_ENDS
 from pytest_codex.bundle.writer import MANIFEST, bundle_files, sha256_file
 
 ATTESTATION = "attestation.dsse.json"
@@ -41,7 +42,6 @@ MAX_KEY_BYTES = 64 * 1024
 MAX_ATTESTATION_BYTES = 64 * 1024 * 1024
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_SIGNATURES = 16
-FAILING_ENDS = frozenset({"stack_failure", "usage_error", "internal_error"})
 
 
 class SigningError(Exception):

@@ -19,9 +19,10 @@ from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
 
-from pytest_codex.bundle.session import verdict_line
+from pytest_codex.bundle.record import OUTCOMES, CaseRecord
 from pytest_codex.bundle.templates import read_template
 from pytest_codex.review import page as review
+from pytest_codex.review.verdict import Verdict, judge
 from pytest_codex.secrets.patterns import scan_patterns
 from pytest_codex.secrets.redact import Redactor
 
@@ -29,7 +30,7 @@ MANIFEST = "manifest.json"
 SUMMARY = "SUMMARY.md"
 REVIEW = "index.html"
 RESERVED = frozenset({MANIFEST, SUMMARY, REVIEW})
-OUTCOMES = ("passed", "failed", "error", "skipped")
+FORMAT = 3  # 3: session.selection's options, the stopped_early end, matrices by sha256
 SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -116,11 +117,16 @@ class EvidenceBundle:
         self.timestamp = stamp
         self.path = root / stamp / mode
         self.path.mkdir(parents=True)
+        self._init_state()
+
+    def _init_state(self) -> None:
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
         self.will_sign = False  # the run signs the bundle after finalize (the page says so)
         # bundle file -> {schema, source, file, sha256}: the schemas cases used (runner)
         self.used_schemas: dict[str, dict[str, str]] = {}
+        self.verdict: Verdict | None = None  # judged from the manifest by finalize()
+        self._handed = 0  # records already handed to the process that closes the bundle
 
     @classmethod
     def attach(cls, path: Path, mode: str, redactor: Redactor, run_id: str) -> EvidenceBundle:
@@ -129,14 +135,19 @@ class EvidenceBundle:
         bundle = cls.__new__(cls)
         bundle.mode, bundle.redactor, bundle.run_id = mode, redactor, run_id
         bundle.timestamp, bundle.path = path.parent.name, path
-        bundle._cases, bundle._finalized = [], False
-        bundle.will_sign = False
-        bundle.used_schemas = {}
+        bundle._init_state()
         return bundle
 
     def merge_cases(self, records: list[dict[str, Any]]) -> None:
         """Case records of another process writing into this bundle (xdist workers)."""
         self._cases.extend(records)
+
+    def hand_over(self) -> list[dict[str, Any]]:
+        """The case records made since the last call (an xdist worker sends them to the
+        controller with each test's report, so a stopped run keeps them)."""
+        new = self._cases[self._handed :]
+        self._handed = len(self._cases)
+        return new
 
     def _target(self, relative: str) -> Path:
         pure = PurePosixPath(relative)
@@ -174,35 +185,13 @@ class EvidenceBundle:
             handle.write(self.redactor.redact_bytes(text.encode("utf-8", "surrogateescape")))
         return target
 
-    def record_case(
-        self,
-        name: str,
-        file: str,
-        outcome: str,
-        status: int | None,
-        elapsed_ms: float,
-        evidence: str | None,
-        message: str | None,
-        *,
-        role: str = "selected",
-        matrix: str | None = None,
-    ) -> None:
-        """One case's outcome for the manifest and the summary. `role` is `selected` for
-        a case pytest selected, `prerequisite` for one run first because a selected case
-        needs a value it saves; `matrix` is the matrix file's path as the run names it."""
-        self._cases.append(
-            {
-                "name": name,
-                "file": file,
-                "matrix": matrix or file,
-                "role": role,
-                "outcome": outcome,
-                "status": status,
-                "elapsed_ms": round(elapsed_ms, 2),
-                "evidence": evidence,
-                "message": None if message is None else self.redactor.redact(message),
-            }
-        )
+    def record(self, case: CaseRecord) -> None:
+        """One case's outcome for the manifest and the summary: the one place a case's
+        outcome enters the bundle (its message through the redactor)."""
+        entry = case.as_dict()
+        if entry["message"] is not None:
+            entry["message"] = self.redactor.redact(entry["message"])
+        self._cases.append(entry)
 
     @property
     def closed(self) -> bool:
@@ -224,10 +213,8 @@ class EvidenceBundle:
             self.redactor.redact(json.dumps(dict(metadata), ensure_ascii=False, default=str))
         )
         created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        summary = render_summary(self, clean, created_at)
-        (self.path / SUMMARY).write_bytes(self.redactor.redact_bytes(summary.encode("utf-8")))
         head = {
-            "format": 2,
+            "format": FORMAT,
             "harness": "pytest-codex",
             "run_id": self.run_id,
             "mode": self.mode,
@@ -237,6 +224,9 @@ class EvidenceBundle:
             "cases": self._cases,
             "totals": self.totals(),
         }
+        self.verdict = judge(head)
+        summary = render_summary(self, clean, created_at, self.verdict)
+        (self.path / SUMMARY).write_bytes(self.redactor.redact_bytes(summary.encode("utf-8")))
         # The review page is part of the bundle: written before the files are hashed.
         review.write_review(
             self.path, head, redact=self.redactor.redact_bytes, signed=self.will_sign
@@ -272,16 +262,14 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
     return found
 
 
-def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str) -> str:
-    """SUMMARY.md from `evidence_templates/summary.md.tmpl`."""
+def render_summary(
+    bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str, verdict: Verdict
+) -> str:
+    """SUMMARY.md from `evidence_templates/summary.md.tmpl`; its first line is the
+    verdict verify gives the manifest."""
     template = Template(read_template("summary.md.tmpl"))
     totals = bundle.totals()
     session = metadata.get("session")
-    verdict = verdict_line(
-        bundle.mode,
-        session if isinstance(session, Mapping) else {"run": len(bundle.cases)},
-        totals,
-    )
     rows = [
         f"| {c['file']} | {c['name']}{_role(c)} | {c['outcome']} | {c['status'] or '-'} | "
         f"{c['elapsed_ms']:.1f} | {_link(c['evidence'])} |"
@@ -293,7 +281,7 @@ def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_
         if c["outcome"] in ("failed", "error")
     ]
     return template.substitute(
-        verdict=verdict,
+        verdict=verdict.line(bundle.mode),
         session=_pairs(session),
         mode=bundle.mode,
         timestamp=bundle.timestamp,

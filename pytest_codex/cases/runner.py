@@ -11,7 +11,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,11 @@ class MissingVariableError(Exception):
 
 @dataclass(frozen=True)
 class CaseOutcome:
-    outcome: str  # passed | failed
+    outcome: str  # passed | failed | error
     status: int | None
     elapsed_ms: float
-    evidence: str  # bundle-relative file of the exchange
+    evidence: str | None  # bundle-relative file of the exchange
+    message: str | None = None  # why it failed or errored
 
 
 class CaseFailedError(AssertionError):
@@ -87,6 +88,31 @@ def substitute(value: Any, variables: Mapping[str, str], case: str) -> Any:
     if isinstance(value, list):
         return [substitute(item, variables, case) for item in value]
     return value
+
+
+def run_outcome(
+    case: Case, context: RunContext, *, evidence_name: str | None = None
+) -> tuple[CaseOutcome, Exception | None]:
+    """Run one case and turn whatever it raised into its outcome, always with its
+    duration: passed, failed (an expectation, the failure text as message) or error
+    (anything else, with its type and message). The exception comes back for the caller
+    to raise; the caller records the outcome (`EvidenceBundle.record`)."""
+    started = time.perf_counter()
+    try:
+        return run_case(case, context, evidence_name=evidence_name), None
+    except CaseFailedError as failure:
+        outcome = failure.outcome
+        if not outcome.elapsed_ms:  # no exchange completed: the time it took
+            outcome = replace(outcome, elapsed_ms=(time.perf_counter() - started) * 1000)
+        return replace(outcome, message=str(failure)), failure
+    except Exception as error:
+        message = (
+            str(error)
+            if isinstance(error, MissingVariableError)
+            else f"{case.file.name}::{case.name}: {type(error).__name__}: {error}"
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        return CaseOutcome("error", None, elapsed, None, message), error
 
 
 def run_case(case: Case, context: RunContext, *, evidence_name: str | None = None) -> CaseOutcome:

@@ -26,27 +26,30 @@ from referencing.exceptions import Unresolvable
 
 from pytest_codex import schemas
 from pytest_codex.bundle import signing
+from pytest_codex.bundle.record import ENDS, OUTCOMES
 from pytest_codex.bundle.writer import (
     MANIFEST,
-    OUTCOMES,
     SUMMARY,
     bundle_files,
     scan_bundle,
     sha256_file,
 )
+from pytest_codex.review.verdict import Acceptance, Verdict, did_not_finish, judge
 from pytest_codex.secrets.patterns import scan_patterns
 from pytest_codex.secrets.redact import Redactor
 
+NOTHING_MORE = Acceptance()  # a complete, all-passed run only
+__all__ = ["Acceptance", "Report", "Verdict", "verify_bundle"]
+
 ATTESTATION = signing.ATTESTATION
-ENDS = ("completed", "interrupted", "stack_failure", "usage_error", "internal_error")
 RESULT_SCHEMA = "schemas/result.schema.json"
 # Bounds on what verify reads into memory (files are hashed in blocks, whatever their size).
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a case's evidence, a result.json, a schema
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
-MAX_NAMES_SHOWN = 10  # failed cases named on a verdict line
 TOTALS_LINE = re.compile(
     r"(\d+) cases: (\d+) passed, (\d+) failed,\s+(\d+) errors?, (\d+) skipped", re.ASCII
 )
+VERDICT_WORDS = frozenset({"PASSED", "FAILED", "PARTIAL", "NO CASES RAN"})
 FIRST_LINE = re.compile(r"# pytest-codex \S+ run: ([A-Z][A-Z_ ]*[A-Z])\b(.*)", re.ASCII)
 # `# pytest-codex mocked run: COMPLETED, 284 passed, 2 failed, 0 error, 0 skipped
 # (286 run of 288 selected, 2 of 290 deselected)`; each part is checked when present.
@@ -56,15 +59,6 @@ FIRST_LINE_COUNTS = re.compile(
 FIRST_LINE_RUN = re.compile(r"(\d+) run of (\d+) selected", re.ASCII)
 FIRST_LINE_SELECTED = re.compile(r"\((\d+) of (\d+) selected\)", re.ASCII)
 FIRST_LINE_DESELECTED = re.compile(r"(\d+) of (\d+) deselected", re.ASCII)
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """What a caller accepts besides a complete, all-passed run."""
-
-    failures: bool = False  # --allow-failures
-    partial: bool = False  # --allow-partial
-    integrity_only: bool = False  # --integrity-only
 
 
 @dataclass
@@ -77,6 +71,7 @@ class Report:
     accepted: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     totals: str | None = None
+    verdict: Verdict | None = None  # None when the manifest cannot be read
     signature: str = "unsigned"
     files: int = 0
     results: int = 0
@@ -85,12 +80,18 @@ class Report:
     def ok(self) -> bool:
         return not self.problems and not self.refusals
 
+    def judge(self, verdict: Verdict, accept: Acceptance) -> None:
+        self.verdict = verdict
+        if not accept.integrity_only:
+            self.refusals += verdict.refusals
+            self.accepted += verdict.accepted
+
 
 def verify_bundle(
     bundle: Path,
     redactor: Redactor,
     *,
-    accept: Acceptance = Acceptance(),
+    accept: Acceptance = NOTHING_MORE,
     public_key: Ed25519PublicKey | None = None,
 ) -> Report:
     """Check one mode folder; see the module docstring for what is checked."""
@@ -103,15 +104,20 @@ def verify_bundle(
         return report
     report.files = len(files)
     report.problems += [_odd_entry(bundle, relative) for relative in sorted(others)]
-    manifest = _load_manifest(bundle, files, report)
+    if MANIFEST not in files:  # the run was killed before it closed the bundle
+        report.judge(
+            did_not_finish(f"no {MANIFEST} in {bundle.name}/; the run never closed it"), accept
+        )
+        return report
+    manifest = _load_manifest(bundle, report)
     if manifest is not None:
+        verdict = judge(manifest, accept)
         report.problems += _file_problems(bundle, files, manifest)
         report.problems += _case_problems(bundle, files, manifest)
-        report.problems += _summary_problems(bundle, files, manifest)
+        report.problems += _summary_problems(bundle, files, manifest, verdict)
         report.problems += _session_problems(manifest, report)
         report.totals = _totals_line(manifest)
-        if not accept.integrity_only:
-            _verdict(manifest, accept, report)
+        report.judge(verdict, accept)
     report.problems += _result_problems(bundle, files, manifest, report)
     report.problems += [f"secret found: {hit}" for hit in scan_bundle(bundle, redactor)]
     report.problems += [f"secret pattern found: {hit}" for hit in scan_patterns(bundle)]
@@ -154,12 +160,7 @@ def _read_json(bundle: Path, relative: str) -> tuple[Any, str | None]:
         return None, f"not JSON ({error})"
 
 
-def _load_manifest(bundle: Path, files: list[str], report: Report) -> dict[str, Any] | None:
-    if MANIFEST not in files:
-        report.problems.append(
-            f"{MANIFEST}: missing; is this a bundle folder (…/<timestamp>/<mode>)?"
-        )
-        return None
+def _load_manifest(bundle: Path, report: Report) -> dict[str, Any] | None:
     try:
         manifest = signing.read_manifest(bundle)
     except signing.SigningError as error:
@@ -196,8 +197,8 @@ def _shape_problems(manifest: dict[str, Any]) -> list[str]:
     if not isinstance(totals, dict) or not all(isinstance(totals.get(o), int) for o in OUTCOMES):
         problems.append(f"totals: not a count for each of {OUTCOMES}")
     form = manifest.get("format", 1)
-    if form not in (1, 2):
-        problems.append(f"format: {form!r}, expected 1 or 2")
+    if form not in (1, 2, 3):
+        problems.append(f"format: {form!r}, expected 1, 2 or 3")
     session = manifest.get("session")
     if session is not None:  # without one (format 1), the run counts as partial
         counts = ("collected", "selected", "deselected", "run")
@@ -271,7 +272,9 @@ def _case_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> 
     return problems
 
 
-def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> list[str]:
+def _summary_problems(
+    bundle: Path, files: list[str], manifest: dict[str, Any], verdict: Verdict
+) -> list[str]:
     if SUMMARY not in files:
         return [f"{SUMMARY}: missing; a finalized bundle has one"]
     with (bundle / SUMMARY).open("rb") as handle:
@@ -292,11 +295,17 @@ def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) 
     first = FIRST_LINE.match(text.split("\n", 1)[0])
     session = manifest.get("session")
     if first is not None and isinstance(session, dict):
-        end = first.group(1).lower().replace(" ", "_")
+        word = first.group(1)
+        end = word.lower().replace(" ", "_")
         if end in ENDS and end != session["end"]:  # a word it does not know: not checked
             problems.append(
-                f"{SUMMARY}: its first line says {first.group(1)}, "
+                f"{SUMMARY}: its first line says {word}, "
                 f"the manifest's session ended {session['end']}"
+            )
+        elif word in VERDICT_WORDS and word != verdict.word:
+            problems.append(
+                f"{SUMMARY}: its first line says {word}, the verdict on the manifest is "
+                f"{verdict.word}"
             )
         problems += _first_line_problems(first.group(2), session, counts)
     return problems
@@ -360,75 +369,6 @@ def _totals_line(manifest: dict[str, Any]) -> str:
         f"{line}; session {session['end']}{reason}; "
         f"selected {session['selected']} of {session['collected']}"
     )
-
-
-def _verdict(manifest: dict[str, Any], accept: Acceptance, report: Report) -> None:
-    """Refuse (or accept, when told) what a complete, all-passed run would not show."""
-    cases, totals = manifest["cases"], manifest["totals"]
-    session = manifest.get("session")
-
-    def judge(line: str, accepted: bool, flag: str | None) -> None:
-        if accepted:
-            report.accepted.append(f"{line} ({flag})")
-        elif flag is None:
-            report.refusals.append(f"{line} (only --integrity-only ignores it)")
-        else:
-            report.refusals.append(f"{line} (give {flag} to accept)")
-
-    bad = [f"{c['file']}::{c['name']}" for c in cases if c["outcome"] in ("failed", "error")]
-    if totals["failed"] or totals["error"] or bad:
-        more = f" (+{len(bad) - MAX_NAMES_SHOWN} more)" if len(bad) > MAX_NAMES_SHOWN else ""
-        names = ", ".join(bad[:MAX_NAMES_SHOWN]) + more
-        judge(
-            f"{totals['failed']} failed, {totals['error']} error: {names}",
-            accept.failures,
-            "--allow-failures",
-        )
-    if not cases:
-        judge("empty run: no case ran", False, None)
-    if not isinstance(session, dict):
-        judge(
-            f"no session record (format {manifest.get('format', 1)}): the run may be partial",
-            accept.partial,
-            "--allow-partial",
-        )
-        return
-    reason = f" ({session['reason']})" if session.get("reason") else ""
-    if session["end"] == "interrupted":
-        judge(
-            f"interrupted{reason} after {session['run']} of {session['selected']} selected",
-            accept.partial,
-            "--allow-partial",
-        )
-    elif session["end"] != "completed":
-        judge(f"session ended in {session['end']}{reason}", False, None)
-    elif session["run"] < session["selected"]:
-        judge(
-            f"ran {session['run']} of {session['selected']} selected",
-            accept.partial,
-            "--allow-partial",
-        )
-    if session["selected"] < session["collected"]:
-        judge(
-            f"deselection: {session['selected']} of {session['collected']} selected"
-            f"{_selection(session.get('selection'))}",
-            accept.partial,
-            "--allow-partial",
-        )
-
-
-def _selection(selection: object) -> str:
-    if not isinstance(selection, dict):
-        return ""
-    parts = [
-        f"{flag} {selection[key]!r}"
-        for flag, key in (("-k", "keyword"), ("-m", "markers"))
-        if selection.get(key)
-    ]
-    deselect = selection.get("deselect")
-    if isinstance(deselect, list) and deselect:
-        parts.append(f"--deselect x{len(deselect)}")
-    return f" by {', '.join(parts)}" if parts else ""
 
 
 def _pairs(counts: dict[str, int]) -> str:

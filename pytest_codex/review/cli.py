@@ -46,6 +46,7 @@ __all__ = ["REGISTRARS", "Acceptance", "Report", "UsageError", "main", "verify_b
 
 PROG = "codex-evidence"
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+TIMESTAMP = re.compile(r"\d{8}T\d{6}Z(?:-\d+)?", re.ASCII)  # a run's folder (bundle/writer)
 
 
 class UsageError(Exception):
@@ -53,15 +54,22 @@ class UsageError(Exception):
 
 
 def mode_folders(path: Path) -> list[Path]:
-    """The bundle itself, or the mode folders of a timestamp folder."""
+    """The bundle itself, or the mode folders of a timestamp folder. A timestamp folder
+    (or its mode folder) with no manifest is a run that was killed before it closed its
+    bundle: returned too, for the verdict DID NOT FINISH."""
     if not path.is_dir():
         raise UsageError(f"{path}: no such folder; give docs/evidence/<timestamp>[/<mode>]")
     if (path / MANIFEST).exists() or (path / MANIFEST).is_symlink():
         return [path]
-    folders = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
-    if not folders:
+    if TIMESTAMP.fullmatch(path.parent.name):
+        return [path]  # <timestamp>/<mode> without a manifest
+    folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink())
+    if TIMESTAMP.fullmatch(path.name):
+        return folders or [path]
+    found = sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))
+    if not found:
         raise UsageError(f"{path}: holds no {MANIFEST}; give docs/evidence/<timestamp>[/<mode>]")
-    return folders
+    return found
 
 
 def redactor_for(env_file: Path | None, secret_env: Sequence[str]) -> Redactor:
@@ -88,6 +96,8 @@ def print_report(report: Report, redactor: Redactor) -> None:
     else:
         print(f"{PROG}: FAILED {report.folder}")
     lines = [report.totals] if report.totals else []
+    if report.verdict is not None:
+        lines.append(f"run: {report.verdict.headline()}")
     lines.append(f"signature: {report.signature}")
     lines += [f"warning: {line}" for line in report.warnings]
     lines += [f"accepted: {line}" for line in report.accepted]

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from pytest_codex.review.verdict import judge
+
 if TYPE_CHECKING:
     from pytest_codex.review.page import CaseView, Review
 
@@ -58,33 +60,17 @@ def title(manifest: Mapping[str, Any]) -> str:
 
 
 def verdict(manifest: Mapping[str, Any]) -> tuple[str, str]:
-    """(kind, headline): kind is passed, failed or other (interrupted, no cases...)."""
-    totals = manifest.get("totals") or {}
-    counts = {name: int(totals.get(name, 0) or 0) for name in OUTCOME_ORDER}
-    session = manifest.get("session") if isinstance(manifest.get("session"), Mapping) else None
-    end = str(session.get("end") or "") if session else ""
-    ran = sum(counts.values())
-    if end and end != "completed":
-        reason = session.get("reason") if session else None
-        kind, word = "other", end.upper().replace("_", " ") + (f" ({reason})" if reason else "")
-    elif counts["failed"] or counts["error"]:
-        kind, word = "failed", "FAILED"
-    elif ran == 0:
-        kind, word = "other", "NO CASES RAN"
-    else:
-        kind, word = "passed", "PASSED"
-    line = (
-        f"{word}: {counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['error']} errors, {counts['skipped']} skipped"
-    )
-    if session and session.get("selected") is not None:
-        line += f" ({session.get('run', ran)} run of {session['selected']} selected)"
-    return kind, line
+    """(kind, headline) of the verdict verify gives the manifest (`verdict.judge`): kind
+    is passed, failed or other (partial, interrupted, no cases...)."""
+    judged = judge(manifest)
+    return judged.kind, judged.headline()
 
 
 def header(review: Review) -> str:
     manifest = review.manifest
-    kind, line = verdict(manifest)
+    judged = judge(manifest)
+    kind, line = judged.kind, judged.headline()
+    refused = "".join(f"<li>{esc(reason)}</li>" for reason in judged.refusals)
     session = manifest.get("session") if isinstance(manifest.get("session"), Mapping) else {}
     signature = (
         "signed (attestation.dsse.json beside this page), not verified here: run "
@@ -99,7 +85,12 @@ def header(review: Review) -> str:
         f"<div>session end: <b>{end}</b>"
         + (f" ({esc(session.get('reason'))})" if session and session.get("reason") else "")
         + f" &middot; signature: {signature}</div>"
-        f'<div class="muted">run {esc(manifest.get("run_id"))} &middot; written '
+        + (
+            f'<div>verify refuses this run:<ul class="refusals">{refused}</ul></div>'
+            if refused
+            else ""
+        )
+        + f'<div class="muted">run {esc(manifest.get("run_id"))} &middot; written '
         f"{esc(manifest.get('created_at'))} &middot; manifest format "
         f"{esc(manifest.get('format', 1))} &middot; "
         '<a href="SUMMARY.md">SUMMARY.md</a> &middot; <a href="manifest.json">manifest.json</a>'
@@ -283,7 +274,13 @@ def case_block(case: CaseView) -> str:
         f'data-matrix="{esc(case.matrix)}" data-family="{esc(case.family)}">'
         f'<summary><span class="badge {esc(case.outcome)}">{esc(case.outcome)}</span>'
         f'<span class="name">{esc(row.get("name"))}</span>'
-        f'<span class="where">{esc(case.matrix)}'
+        + (
+            '<span class="badge prerequisite" title="run first: a selected case needs a '
+            'value it saves">prerequisite</span>'
+            if row.get("role") == "prerequisite"
+            else ""
+        )
+        + f'<span class="where">{esc(case.matrix)}'
         + (f" &middot; {esc(case.family)}" if case.family else "")
         + f'</span><span class="right">{esc(status if status is not None else "-")}'
         f" &middot; {esc(elapsed)} ms</span></summary>"

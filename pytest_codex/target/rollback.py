@@ -22,8 +22,9 @@ from typing import Any
 
 import httpx
 
+from pytest_codex.bundle.record import CaseRecord
 from pytest_codex.bundle.writer import EvidenceBundle
-from pytest_codex.cases.runner import CaseFailedError, MissingVariableError, RunContext, run_case
+from pytest_codex.cases.runner import RunContext, run_outcome
 from pytest_codex.config.settings import Target
 from pytest_codex.matrix.files import load_matrix
 from pytest_codex.target import compose as stack
@@ -134,28 +135,25 @@ def roll_back(
         api_token=live.env.get("CODEX_API_TOKEN") or None,
     )
     for case in load_matrix(SMOKE_MATRIX).cases:
-        entry: dict[str, Any]
-        try:
-            outcome = run_case(case, context)
-            entry = {"name": case.name, "outcome": "passed", "status": outcome.status}
-        except CaseFailedError as failure:
-            entry = {
-                "name": case.name,
-                "outcome": "failed",
-                "status": failure.outcome.status,
-                "message": str(failure),
-            }
-        except MissingVariableError as error:
-            entry = {"name": case.name, "outcome": "error", "status": None, "message": str(error)}
-        bundle.record_case(
-            case.name,
-            SMOKE_MATRIX.name,
-            entry["outcome"],
-            entry["status"],
-            0.0,
-            None,
-            entry.get("message"),
+        outcome, _ = run_outcome(case, context)
+        bundle.record(
+            CaseRecord(
+                case.name,
+                SMOKE_MATRIX.name,
+                outcome.outcome,
+                outcome.elapsed_ms,
+                status=outcome.status,
+                evidence=outcome.evidence,
+                message=outcome.message,
+            )
         )
+        entry: dict[str, Any] = {
+            "name": case.name,
+            "outcome": outcome.outcome,
+            "status": outcome.status,
+        }
+        if outcome.message is not None:
+            entry["message"] = outcome.message
         report.cases.append(entry)
     _check_container(report, mocked, service)
     _check_no_workers(report, live.project, since)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pytest_codex.bundle.record import CaseRecord
 from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.review import page as review
 from pytest_codex.secrets.redact import Redactor
@@ -78,7 +79,8 @@ def make_bundle(
     def case(name: str, file: str, document: dict[str, Any], message: str | None = None) -> None:
         relative = f"cases/{file.removesuffix('.yaml')}/{name}.json"
         bundle.write_json(relative, document)
-        bundle.record_case(
+        record_case(
+            bundle,
             name,
             file,
             document["outcome"],
@@ -141,7 +143,8 @@ def make_bundle(
             "wrong.yaml::expects-teapot failed\n  request:  GET /healthz HTTP/1.1\n"
             "  status:\n      expected 418\n      actual   200",
         )
-        bundle.record_case(
+        record_case(
+            bundle,
             "needs-missing",
             "wrong.yaml",
             "error",
@@ -182,7 +185,7 @@ def make_bundle(
         "passed": True,
     }  # fmt: skip
     bundle.write_json("load/load.json", load)
-    bundle.record_case("load", "load.yaml", "passed", None, 3000.0, "load/load.json", None)
+    record_case(bundle, "load", "load.yaml", "passed", None, 3000.0, "load/load.json", None)
     metadata: dict[str, Any] = {
         "versions": {"pytest_codex": "0.1.0", "python": "3.11.2", "target": "0.1.0"},
         "target": {"base_url": f"http://127.0.0.1:{port}"},
@@ -270,3 +273,22 @@ def run_bundle(root: Path, *matrices: Path) -> Path:
     if not (bundle / review.INDEX).exists():  # until finalize writes it
         review.write_review(bundle)
     return bundle
+
+
+def record_case(
+    bundle: EvidenceBundle,
+    name: str,
+    file: str,
+    outcome: str,
+    status: int | None,
+    elapsed_ms: float,
+    evidence: str | None,
+    message: str | None,
+    *,
+    role: str = "selected",
+    matrix: str | None = None,
+) -> None:
+    """A case record in the order the older tests wrote them (`EvidenceBundle.record`)."""
+    bundle.record(
+        CaseRecord(name, file, outcome, elapsed_ms, matrix, role, status, evidence, message)
+    )

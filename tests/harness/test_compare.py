@@ -8,6 +8,7 @@ from pytest_codex.adapter.harness import model_stub_requests
 from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.review.compare import LIVE_ONLY, MOCKED_ONLY, comparison, side_by_side
 from pytest_codex.secrets.redact import Redactor
+from tests.harness.bundle_samples import record_case
 
 
 def case(name: str, outcome: str = "passed", status: int = 200) -> dict[str, object]:
@@ -29,10 +30,10 @@ def test_rows_name_same_different_and_one_sided_cases() -> None:
 
 def test_the_newest_full_mocked_run_is_the_baseline(tmp_path: Path) -> None:
     full = EvidenceBundle(tmp_path, "mocked", Redactor({}), timestamp="20261125T010000Z")
-    full.record_case("create", "mocked.yaml", "passed", 200, 1.0, None, None)
+    record_case(full, "create", "mocked.yaml", "passed", 200, 1.0, None, None)
     full.finalize({})
     rollback = EvidenceBundle(tmp_path, "mocked", Redactor({}), timestamp="20261125T020000Z")
-    rollback.record_case("smoke", "rollback.yaml", "passed", 200, 1.0, None, None)
+    record_case(rollback, "smoke", "rollback.yaml", "passed", 200, 1.0, None, None)
     rollback.finalize({"rollback_of": "live"})
     result = comparison(tmp_path, [case("create"), case("worker-result")])
     assert result["against"] == "20261125T010000Z/mocked"

@@ -11,7 +11,7 @@ from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.review import diff
 from pytest_codex.secrets.redact import Redactor
 from tests.conftest import REPO
-from tests.harness.bundle_samples import exchange, make_bundle, run_bundle
+from tests.harness.bundle_samples import exchange, make_bundle, record_case, run_bundle
 
 
 def tiny(root: Path, outcome: str, body: object, *, port: int = 40000, name: str = "c") -> Path:
@@ -22,7 +22,7 @@ def tiny(root: Path, outcome: str, body: object, *, port: int = 40000, name: str
         "GET /x HTTP/1.1", 200, body, expect={"status": 200}, mismatches=mismatches, port=port
     )
     bundle.write_json(f"cases/m/{name}.json", document)
-    bundle.record_case(name, "m.yaml", outcome, 200, 1.0, f"cases/m/{name}.json", None)
+    record_case(bundle, name, "m.yaml", outcome, 200, 1.0, f"cases/m/{name}.json", None)
     bundle.finalize({})
     return bundle.path
 

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_codex.bundle.writer import EvidenceBundle, EvidencePathError, SecretLeakError
 from pytest_codex.secrets.redact import Redactor
+from tests.harness.bundle_samples import record_case
 
 CANARY = "sk-canary-evidence-7c1e"
 
@@ -43,8 +44,8 @@ def test_every_write_is_redacted_and_the_manifest_hashes_every_file(tmp_path: Pa
     bundle.write_bytes("raw.bin", b"\x00" + CANARY.encode())
     bundle.append_text("traversal/request-lines.txt", f"one\t{CANARY}\n")
     bundle.append_text("traversal/request-lines.txt", "two\n")
-    bundle.record_case("one", "a.yaml", "passed", 200, 1.5, "cases/a/one.json", None)
-    bundle.record_case("two", "a.yaml", "failed", 500, 2.0, None, f"saw {CANARY}")
+    record_case(bundle, "one", "a.yaml", "passed", 200, 1.5, "cases/a/one.json", None)
+    record_case(bundle, "two", "a.yaml", "failed", 500, 2.0, None, f"saw {CANARY}")
     manifest_path = bundle.finalize({"versions": {"python": "3.11"}, "note": CANARY})
 
     assert CANARY.encode() not in every_byte(bundle)
@@ -73,8 +74,8 @@ def test_every_write_is_redacted_and_the_manifest_hashes_every_file(tmp_path: Pa
 
 def test_summary_has_the_case_table_and_the_failures(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path)
-    bundle.record_case("create", "mocked.yaml", "passed", 200, 10.0, "cases/m/create.json", None)
-    bundle.record_case("read", "mocked.yaml", "failed", 404, 1.0, None, "status: expected 200")
+    record_case(bundle, "create", "mocked.yaml", "passed", 200, 10.0, "cases/m/create.json", None)
+    record_case(bundle, "read", "mocked.yaml", "failed", 404, 1.0, None, "status: expected 200")
     bundle.finalize({"timings_s": {"stack_start": 1.5}})
     summary = (bundle.path / "SUMMARY.md").read_text()
     assert (

@@ -13,7 +13,7 @@ from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.review import page as review
 from pytest_codex.review.sections import split_mismatch, verdict
 from pytest_codex.secrets.redact import Redactor
-from tests.harness.bundle_samples import HOSTILE, make_bundle
+from tests.harness.bundle_samples import HOSTILE, make_bundle, record_case
 
 
 def manifest_of(bundle: Path) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def manifest_of(bundle: Path) -> dict[str, Any]:
 def test_the_page_leads_with_the_verdict_and_lists_failures_first(tmp_path: Path) -> None:
     bundle = make_bundle(tmp_path)
     page = review.render_review(bundle, manifest_of(bundle))
-    assert page.index("FAILED: 10 passed, 1 failed, 1 errors, 0 skipped") < page.index("Versions")
+    assert page.index("FAILED, 10 passed, 1 failed, 1 error, 0 skipped") < page.index("Versions")
     assert page.index('id="failures"') < page.index('id="cases"')
     case_order = re.findall(r'<details class="case" id="case-\d+" data-outcome="(\w+)"', page)
     assert case_order[:2] == ["failed", "error"]
@@ -59,8 +59,8 @@ def test_case_content_is_escaped_and_nothing_loads_from_the_network(tmp_path: Pa
 def test_hostile_names_cannot_break_out_of_attributes(tmp_path: Path) -> None:
     bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
     name = 'x" onmouseover="alert(1)'
-    bundle.record_case(
-        name, '"><script>alert(2)</script>.yaml', "failed", 200, 1, None, "<b>bold</b>"
+    record_case(
+        bundle, name, '"><script>alert(2)</script>.yaml', "failed", 200, 1, None, "<b>bold</b>"
     )
     bundle.finalize({})
     page = review.render_review(bundle.path, manifest_of(bundle.path))
@@ -73,8 +73,8 @@ def test_an_evidence_path_outside_the_bundle_is_not_read(tmp_path: Path) -> None
     secret = tmp_path / "outside.json"
     secret.write_text('{"request": {"line": "OUTSIDE-SECRET"}}')
     bundle = EvidenceBundle(tmp_path / "evidence", "mocked", Redactor({}))
-    bundle.record_case("escape", "m.yaml", "failed", 200, 1, "../../../outside.json", None)
-    bundle.record_case("absolute", "m.yaml", "failed", 200, 1, str(secret), None)
+    record_case(bundle, "escape", "m.yaml", "failed", 200, 1, "../../../outside.json", None)
+    record_case(bundle, "absolute", "m.yaml", "failed", 200, 1, str(secret), None)
     bundle.finalize({})
     page = review.render_review(bundle.path, manifest_of(bundle.path))
     assert "OUTSIDE-SECRET" not in page
@@ -85,7 +85,7 @@ def test_a_large_body_is_cut_and_the_file_named(tmp_path: Path) -> None:
     bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
     document = {"request": {"line": "GET /big HTTP/1.1"}, "response": {"body": "A" * 100_000}}
     bundle.write_json("cases/m/big.json", document)
-    bundle.record_case("big", "m.yaml", "passed", 200, 1, "cases/m/big.json", None)
+    record_case(bundle, "big", "m.yaml", "passed", 200, 1, "cases/m/big.json", None)
     bundle.finalize({})
     page = review.render_review(bundle.path, manifest_of(bundle.path))
     assert "(100000 characters; the evidence file holds all)" in page
@@ -122,19 +122,24 @@ def test_signature_state_follows_the_attestation_file(tmp_path: Path) -> None:
     ("session", "totals", "kind", "headline"),
     [
         ({"end": "completed", "selected": 3, "run": 3}, {"passed": 3}, "passed",
-         "PASSED: 3 passed, 0 failed, 0 errors, 0 skipped (3 run of 3 selected)"),
+         "PASSED, 3 passed, 0 failed, 0 error, 0 skipped (3 run of 3 selected)"),
         ({"end": "interrupted", "reason": "SIGTERM", "selected": 286, "run": 91},
-         {"passed": 91}, "other", "INTERRUPTED (SIGTERM): 91 passed"),
+         {"passed": 91}, "other", "INTERRUPTED (SIGTERM), 91 passed"),
         ({"end": "stack_failure", "reason": "compose up failed"}, {}, "other",
          "STACK FAILURE (compose up failed)"),
-        (None, {"passed": 2, "error": 1}, "failed", "FAILED: 2 passed, 0 failed, 1 errors"),
+        (None, {"passed": 2, "error": 1}, "failed", "FAILED, 2 passed, 0 failed, 1 error"),
         (None, {}, "other", "NO CASES RAN"),
     ],
 )  # fmt: skip
 def test_verdicts(
     session: dict[str, object] | None, totals: dict[str, int], kind: str, headline: str
 ) -> None:
-    manifest: dict[str, object] = {"totals": totals}
+    cases = [
+        {"name": f"{o}-{i}", "file": "m.yaml", "outcome": o}
+        for o, n in totals.items()
+        for i in range(n)
+    ]
+    manifest: dict[str, object] = {"totals": totals, "cases": cases}
     if session is not None:
         manifest["session"] = session
     got_kind, got_headline = verdict(manifest)
@@ -167,7 +172,7 @@ def test_the_markdown_summary_has_the_verdict_totals_and_failures(
     text = capsys.readouterr().out
     first, *rest = text.splitlines()
     assert first == (
-        "### pytest-codex mocked run: FAILED: 10 passed, 1 failed, 1 errors, 0 skipped "
+        "### pytest-codex mocked run: FAILED, 10 passed, 1 failed, 1 error, 0 skipped "
         "(12 run of 12 selected)"
     )
     assert "| 10 | 1 | 1 | 0 |" in rest
@@ -175,13 +180,13 @@ def test_the_markdown_summary_has_the_verdict_totals_and_failures(
     assert "| status | 418 | 200 |" in rest
     assert "#### error: wrong.yaml::needs-missing" in rest
     assert review.main(["summary", str(bundle)]) == 0
-    assert capsys.readouterr().out.startswith("FAILED: 10 passed")
+    assert capsys.readouterr().out.startswith("FAILED, 10 passed")
 
 
 def test_the_markdown_summary_neutralises_pipes_html_and_fences(tmp_path: Path) -> None:
     bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
     message = "a | b <img src=x onerror=alert(1)>\n```\nbreak out"
-    bundle.record_case("x|<i>y</i>", "m.yaml", "failed", 200, 1, None, message)
+    record_case(bundle, "x|<i>y</i>", "m.yaml", "failed", 200, 1, None, message)
     bundle.finalize({})
     text = review.summary_markdown(bundle.path, manifest_of(bundle.path))
     assert "#### failed: m.yaml::x\\|&lt;i&gt;y&lt;/i&gt;" in text
@@ -197,15 +202,15 @@ def test_summary_of_a_folder_that_is_no_bundle_exits_2(
 
 def test_finalize_writes_the_page_before_the_manifest_hashes_it(tmp_path: Path) -> None:
     """finalize renders index.html first, then the manifest that lists (and hashes) it."""
-    from pytest_codex.bundle.session import SessionRecord  # noqa: PLC0415
+    from pytest_codex.bundle.record import RunRecord  # noqa: PLC0415
     from pytest_codex.review import cli as verify  # noqa: PLC0415
 
     bundle = EvidenceBundle(tmp_path, "mocked", Redactor({}))
     bundle.write_json(
         "cases/m/a.case.json", {"request": {"line": "GET /a HTTP/1.1"}, "outcome": "passed"}
     )
-    bundle.record_case("a", "m.yaml", "passed", 200, 1, "cases/m/a.case.json", None)
-    bundle.finalize({"session": SessionRecord(collected=1, selected=1).as_dict(run=1)})
+    record_case(bundle, "a", "m.yaml", "passed", 200, 1, "cases/m/a.case.json", None)
+    bundle.finalize({"session": RunRecord(collected=1, selected=1).session(run=1)})
     listed = {entry["path"] for entry in manifest_of(bundle.path)["files"]}
     assert "index.html" in listed
     assert "GET /a HTTP/1.1" in (bundle.path / "index.html").read_text()

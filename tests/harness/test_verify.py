@@ -18,6 +18,7 @@ import pytest
 from pytest_codex.bundle.writer import EvidenceBundle, bundle_files, sha256_file
 from pytest_codex.review.cli import main
 from pytest_codex.secrets.redact import Redactor
+from tests.harness.bundle_samples import record_case
 from tests.harness.test_expectations import RESULT
 
 CANARY = "sk-canary-verify-91ab"
@@ -39,7 +40,7 @@ def make_bundle(
         name, path = f"case-{index}", f"cases/mocked/case-{index}.json"
         evidence.write_json(path, {"case": f"mocked.yaml::{name}", "outcome": outcome})
         message = None if outcome == "passed" else f"{name} {outcome}"
-        evidence.record_case(name, "mocked.yaml", outcome, 200, 1.0, path, message)
+        record_case(evidence, name, "mocked.yaml", outcome, 200, 1.0, path, message)
     count = len(outcomes)
     record: dict[str, Any] = {
         "end": "completed",
@@ -195,7 +196,8 @@ def test_an_outcome_flipped_with_summary_rewritten_still_contradicts_the_case_fi
     bundle = make_bundle(tmp_path, ("passed", "failed"))
     flip_first_failure(bundle, totals=True)
     summary = bundle / "SUMMARY.md"
-    summary.write_text(summary.read_text().replace("1 passed, 1 failed", "2 passed, 0 failed"))
+    text = summary.read_text().replace("1 passed, 1 failed", "2 passed, 0 failed")
+    summary.write_text(text.replace("run: FAILED", "run: PASSED", 1))
     rehash(bundle, "SUMMARY.md")
     code, output = run(capsys, str(bundle))
     assert code == 1
@@ -353,7 +355,7 @@ def test_a_session_that_does_not_add_up_is_named(
         ({"cases": [{"name": "x", "file": "f", "outcome": "won"}]}, "cases: not a list of"),
         ({"session": {"end": "fine"}}, "session.end: 'fine', expected one of"),
         ({"files": "all"}, "files: not a list of {path, sha256, size}"),
-        ({"format": 7}, "format: 7, expected 1 or 2"),
+        ({"format": 7}, "format: 7, expected 1, 2 or 3"),
     ],
 )
 def test_a_malformed_manifest_is_one_line(

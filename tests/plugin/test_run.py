@@ -40,7 +40,7 @@ def test_full_seed_and_traversal_matrices_pass(
             "*mocked.yaml::create-project PASSED*",
             "*traversal.yaml::dot-dot-1 PASSED*",
             "*codex evidence*",
-            "pytest-codex mocked run: COMPLETED, * passed, 0 failed, 0 error, 0 skipped*",
+            "pytest-codex mocked run: PASSED, * passed, 0 failed, 0 error, 0 skipped*",
             "bundle: *evidence/*/mocked",
         ]
     )

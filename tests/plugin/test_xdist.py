@@ -27,7 +27,7 @@ def test_two_workers_write_one_bundle(
         "no:cacheprovider",
     )
     result.assert_outcomes(passed=60)
-    result.stdout.fnmatch_lines(["pytest-codex mocked run: COMPLETED, * 0 failed, 0 error*"])
+    result.stdout.fnmatch_lines(["pytest-codex mocked run: PASSED, * 0 failed, 0 error*"])
     [bundle] = sorted((pytester.path / "evidence").glob("*/*"))
     manifest = json.loads((bundle / "manifest.json").read_text())
     session = manifest["session"]
