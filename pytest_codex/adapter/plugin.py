@@ -155,6 +155,7 @@ def codex_redactor(pytestconfig: pytest.Config) -> Redactor:
 
 @pytest.fixture(scope="session")
 def codex_evidence(
+    request: pytest.FixtureRequest,
     pytestconfig: pytest.Config,
     codex_settings: Settings,
     codex_redactor: Redactor,
@@ -171,6 +172,7 @@ def codex_evidence(
     pytestconfig.stash[RECORD_KEY].bundle = bundle.path
     started = time.perf_counter()
     yield bundle
+    session_hooks.note_early_stop(pytestconfig.stash[RECORD_KEY], request.session)
     try:
         startup.close_bundle(pytestconfig, bundle, started)
     except SecretLeakError as error:

@@ -122,11 +122,20 @@ class SessionWatcher:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # Runs before the session fixtures are torn down, so the bundle sees the end.
         self.record.exitstatus = int(exitstatus)
-        if session.shouldfail:  # -x / --maxfail: pytest stopped after N failures
-            self.record.stop(STOPPED_EARLY, f"{session.shouldfail} (-x/--maxfail)")
+        note_early_stop(self.record, session)
         parallel.hand_over_session(session.config)
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             self.record.stop(INTERNAL_ERROR, "pytest internal error")
+
+
+def note_early_stop(record: RunRecord, session: pytest.Session) -> None:
+    """-x / --maxfail / --sw: pytest stopped the session after a failure. Called at the
+    session's end and when the bundle closes (pytest tears the session fixtures down with
+    the item that stopped it, before its own sessionfinish)."""
+    if session.shouldfail:
+        record.stop(STOPPED_EARLY, f"{session.shouldfail} (-x/--maxfail)")
+    elif isinstance(session.shouldstop, str) and session.shouldstop:
+        record.stop(STOPPED_EARLY, session.shouldstop)
 
 
 def stop_session(config: pytest.Config, error: BaseException) -> None:
