@@ -43,6 +43,7 @@ from pytest_codex.target.rollback import mocked_compose_files
 
 SHARED = "codex_shared"
 CASES_ATTRIBUTE = "codex_cases"  # on a worker's test report: the case records it made
+COUNTS_ATTRIBUTE = "codex_counts"  # and what the worker collected, selected, deselected
 WORKER_BUNDLE_KEY = pytest.StashKey[EvidenceBundle]()
 
 
@@ -119,8 +120,12 @@ class WorkerRecords:
         report = yield
         bundle = self.config.stash.get(WORKER_BUNDLE_KEY, None)
         if report.when == "teardown" and bundle is not None:
-            # A plain attribute travels with the report (xdist serialises its __dict__).
+            # Plain attributes travel with the report (xdist serialises its __dict__).
+            record = self.config.stash[RECORD_KEY]
             setattr(report, CASES_ATTRIBUTE, bundle.hand_over())
+            setattr(
+                report, COUNTS_ATTRIBUTE, [record.collected, record.selected, record.deselected]
+            )
         return report
 
 
@@ -262,9 +267,14 @@ class Controller:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # The case records a worker made for this test, handed back at once.
+        if self.bundle is None or self.bundle.closed:
+            return
         cases = getattr(report, CASES_ATTRIBUTE, None)
-        if cases and self.bundle is not None and not self.bundle.closed:
+        if cases:
             self.bundle.merge_cases(list(cases))
+        counts = getattr(report, COUNTS_ATTRIBUTE, None)
+        if isinstance(counts, list) and len(counts) == 3:
+            self.config.stash[RECORD_KEY].count(*(int(n) for n in counts))
 
     @pytest.hookimpl
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:

@@ -84,7 +84,7 @@ def test_a_keyword_selection_is_partial_on_every_surface(
     suite = ET.parse(pytester.path / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    assert properties["codex_verdict"].startswith(f"pytest-codex mocked run: {headline}")
+    assert str(properties["codex_verdict"]).startswith(f"pytest-codex mocked run: {headline}")
 
 
 def test_a_node_id_selection_is_partial(
