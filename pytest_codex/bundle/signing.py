@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from pytest_codex.bundle.record import FAILING_ENDS
 from pytest_codex.bundle.writer import MANIFEST, bundle_files, sha256_file
+from pytest_codex.review.verdict import NO_CASES, PASSED, judge
 
 ATTESTATION = "attestation.dsse.json"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -208,26 +209,21 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
 
 
 def predicate_result(manifest: dict[str, Any]) -> str:
-    """PASSED, WARNED or FAILED for a manifest: FAILED when a case failed or errored, no
-    case ran, or the session ended in a stack failure, usage or internal error; WARNED
-    when the run was partial (interrupted, deselection, not every selected case run, no
-    session record) or a case was skipped; PASSED otherwise."""
-    cases = manifest.get("cases") or []
-    outcomes = [case.get("outcome") for case in cases if isinstance(case, dict)]
-    session = manifest.get("session")
-    if not outcomes or any(o in ("failed", "error") for o in outcomes):
+    """PASSED, WARNED or FAILED for a manifest, from the verdict verify gives it
+    (`review.verdict.judge`): FAILED when a case failed or errored, no case ran, or the
+    session ended in a stack failure, usage or internal error; PASSED for a PASSED
+    verdict with no skipped case; WARNED otherwise (a partial run, a skipped case)."""
+    verdict = judge(manifest)
+    failing_words = {end.replace("_", " ").upper() for end in FAILING_ENDS}
+    if (
+        verdict.counts.get("failed")
+        or verdict.counts.get("error")
+        or verdict.word in (NO_CASES, *failing_words)
+    ):
         return "FAILED"
-    if not isinstance(session, dict):
-        return "WARNED"
-    if session.get("end") in FAILING_ENDS:
-        return "FAILED"
-    partial = (
-        session.get("end") != "completed"
-        or session.get("deselected")
-        or session.get("selected") != session.get("collected")
-        or session.get("run") != session.get("selected")
-    )
-    return "WARNED" if partial or "skipped" in outcomes else "PASSED"
+    if verdict.word == PASSED and not verdict.counts.get("skipped"):
+        return "PASSED"
+    return "WARNED"
 
 
 def statement(bundle: Path) -> dict[str, Any]:
@@ -257,6 +253,12 @@ def statement(bundle: Path) -> dict[str, Any]:
             "passedTests": names["passed"],
             "warnedTests": [],
             "failedTests": names["failed"],
+            # Where the run wrote it: a copy under another timestamp folder is refused.
+            "run": {
+                "run_id": manifest.get("run_id"),
+                "timestamp": bundle.resolve().parent.name,
+                "mode": bundle.resolve().name,
+            },
         },
     }
 
@@ -348,4 +350,32 @@ def _statement_problems(bundle: Path, payload: bytes) -> list[str]:
             problems.append(f"{relative}: edited after signing (sha256 differs from the signed)")
     if MANIFEST in subjects and configured != [subjects[MANIFEST]]:
         problems.append(f"{where}: its configuration does not name the signed {MANIFEST}")
+    return problems + _run_problems(bundle, document["predicate"].get("run"))
+
+
+def _run_problems(bundle: Path, run: object) -> list[str]:
+    """The signed run id, timestamp folder and mode against where the bundle is now."""
+    where = f"{ATTESTATION}: statement"
+    if not isinstance(run, dict):
+        return [
+            f"{where}: names no run id, timestamp and mode (signed by an older pytest-codex); "
+            "a copy of the bundle cannot be told from the run: sign it again"
+        ]
+    folder = bundle.resolve()
+    found = f"{folder.parent.name}/{folder.name}"
+    signed = f"{run.get('timestamp')}/{run.get('mode')}"
+    problems = []
+    if signed != found:
+        problems.append(
+            f"{where}: signed for the folder {signed}, found in {found}; a signed bundle "
+            "verifies only where its run wrote it (a copy or replay is refused)"
+        )
+    try:
+        run_id = read_manifest(bundle).get("run_id")
+    except SigningError as error:
+        return [*problems, str(error)]
+    if run.get("run_id") != run_id:
+        problems.append(
+            f"{where}: signed for run {run.get('run_id')!r}, the manifest's is {run_id!r}"
+        )
     return problems

@@ -238,6 +238,11 @@ def test_the_envelope_and_statement(signed: Path, keys: tuple[Path, Path]) -> No
         "passedTests": ["mocked.yaml::case-0"],
         "warnedTests": [],
         "failedTests": ["mocked.yaml::case-1"],
+        "run": {
+            "run_id": manifest_of(signed)["run_id"],
+            "timestamp": signed.parent.name,
+            "mode": "mocked",
+        },
     }
 
 
@@ -348,3 +353,22 @@ def test_the_console_scripts_keygen_then_verify(tmp_path: Path) -> None:
     done = cli("verify", str(bundle), "--key", str(tmp_path / "keys/codex-evidence.pub"))
     assert done.returncode == 1
     assert "SUMMARY.copy.md: in the bundle, but not signed" in done.stdout
+
+
+def test_a_signed_bundle_copied_under_another_timestamp_is_refused(
+    signed: Path, keys: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify_with(capsys, signed, keys[1])[0] == 0
+    replayed = signed.parent.parent / "20991231T235959Z" / signed.name
+    shutil.copytree(signed, replayed)
+    code, output = verify_with(capsys, replayed, keys[1])
+    assert code == 1
+    assert (
+        f"attestation.dsse.json: statement: signed for the folder {signed.parent.name}/mocked, "
+        "found in 20991231T235959Z/mocked; a signed bundle verifies only where its run wrote it"
+    ) in output
+    renamed = signed.parent / "live"
+    signed.rename(renamed)
+    code, output = verify_with(capsys, renamed, keys[1])
+    assert code == 1
+    assert f"found in {signed.parent.name}/live" in output
