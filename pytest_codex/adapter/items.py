@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.adapter.harness import Harness
+from pytest_codex.adapter.harness import Harness, matrix_label
 from pytest_codex.adapter.stash import RECORD_KEY, SETTINGS_KEY
 from pytest_codex.bundle.record import CaseRecord
 from pytest_codex.cases.load import LoadTarget, run_load
@@ -52,7 +52,8 @@ class MatrixFile(pytest.File):
         mode = settings.mode
         self.cases = [case for case in matrix.cases if case.runs_in(mode)]
         # What the run used, by hash of the bytes: `codex-evidence diff` tells drift by it.
-        self.config.stash[RECORD_KEY].matrices[matrix.key] = {
+        label = matrix_label(self.path, settings.matrix_paths)
+        self.config.stash[RECORD_KEY].matrices[label] = {
             "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest(),
             "cases": len(self.cases),
         }

@@ -54,20 +54,14 @@ class RawOption:
 @dataclass(frozen=True)
 class Target:
     """Everything the harness assumes about the orchestrator under test, in one place:
-    where it runs (a URL, or compose files and the service and container port to find
-    it), how readiness shows, and where its workspaces lie on this host (if known)."""
+    the compose service and container port to find it, how readiness shows, and where
+    its workspaces lie on this host (if known). Where it runs (a URL or compose files) is
+    in the Settings."""
 
     service: str = DEFAULT_SERVICE
     port: int = DEFAULT_PORT
     health_path: str = DEFAULT_HEALTH_PATH
-    base_url: str | None = None
-    compose_files: tuple[Path, ...] | None = None  # None: the bundled stack for the mode
     workspace_root: Path | None = None  # given by the user; a started stack makes its own
-
-    @property
-    def bundled(self) -> bool:
-        """Whether the target is the bundled reference orchestrator started by the harness."""
-        return self.base_url is None and self.compose_files is None
 
 
 @dataclass(frozen=True)
@@ -90,10 +84,6 @@ class Settings:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     result_schema: Path | None = None  # the target's result.json schema (default: shipped)
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
-
-    @property
-    def uses_compose(self) -> bool:
-        return self.base_url is None
 
 
 def _pick(option: RawOption) -> tuple[object, str]:
@@ -378,8 +368,6 @@ def resolve(
         service=_service(_option(options, "service")),
         port=_port(_option(options, "port")),
         health_path=_health_path(_option(options, "health_path")),
-        base_url=base_url,
-        compose_files=compose_files,
         workspace_root=workspace_root,
     )
     signing_value, signing_source = _pick(_option(options, "signing_key"))

@@ -3,9 +3,12 @@
 Cases are matched by matrix file and name. For each, the outcome and the compared fields
 (status, request line, response headers and body, mismatches) are set side by side after
 the volatile parts are blanked by the rules of `VOLATILE_TEXT`, `VOLATILE_KEYS` and
-`VOLATILE_HEADERS` (dates, ports, ids, timings, tokens, Date/Server headers). Exit 1 when
-an outcome got worse, a new case fails, or a compared field changed; 0 otherwise; 2 for a
-usage error. No pytest import here.
+`VOLATILE_HEADERS` (dates, ports, ids, timings, tokens, Date/Server headers). Drift is
+what B ran differently: a matrix or schema file whose sha256 differs (the manifest
+records them), one A ran and B did not, cases A ran and B did not, a case whose
+expectations B weakened (a key dropped) or changed. Exit 1 when an outcome got worse, a
+new case fails, a compared field changed, or (unless `--allow-drift`) B drifted; 0
+otherwise; 2 for a usage error. No pytest import here.
 """
 
 from __future__ import annotations
@@ -176,9 +179,17 @@ class DiffReport:
     totals: tuple[Mapping[str, int], Mapping[str, int]]
     cases: list[CaseDiff]
     fields: tuple[str, ...]
+    # What B ran differently: matrices and schemas by hash, expectations (`drift_of`).
+    drift: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def count(self, kind: str) -> int:
         return sum(case.kind == kind for case in self.cases)
+
+    @property
+    def drifted(self) -> bool:
+        """B ran other matrices or schemas, fewer cases, or weaker expectations."""
+        return bool(self.drift) or self.count("removed") > 0
 
     @property
     def regressed(self) -> bool:
@@ -219,6 +230,7 @@ def diff_bundles(a: Path, b: Path, fields: Sequence[str] = FIELDS) -> DiffReport
     manifest_a, manifest_b = review.read_manifest(a), review.read_manifest(b)
     cases_a, cases_b = _cases(a, manifest_a), _cases(b, manifest_b)
     found = []
+    drift = drift_of(manifest_a, manifest_b)
     for key, after in cases_b.items():
         before = cases_a.pop(key, None)
         if before is None:
@@ -233,6 +245,7 @@ def diff_bundles(a: Path, b: Path, fields: Sequence[str] = FIELDS) -> DiffReport
         else:
             kind = "changed" if changes else "same"
         found.append(CaseDiff(*key, kind, before.outcome, after.outcome, changes))
+        drift += _expectation_drift(CaseDiff(*key, kind, None, None).label, before, after)
     found += [CaseDiff(*key, "removed", view.outcome, None) for key, view in cases_a.items()]
     return DiffReport(
         a=a,
@@ -241,7 +254,64 @@ def diff_bundles(a: Path, b: Path, fields: Sequence[str] = FIELDS) -> DiffReport
         totals=(manifest_a.get("totals") or {}, manifest_b.get("totals") or {}),
         cases=found,
         fields=tuple(fields),
+        drift=drift,
+        notes=["matrices: not recorded by both runs (format 3 records them), not compared"]
+        if "matrices" not in manifest_a or "matrices" not in manifest_b
+        else [],
     )
+
+
+def _hashes(manifest: Mapping[str, Any], key: str) -> dict[str, str]:
+    """`{file: sha256}` of the manifest's `matrices` or `schemas` (format 3 records the
+    matrices; older manifests none)."""
+    entries = manifest.get(key)
+    if not isinstance(entries, Mapping):
+        return {}
+    return {
+        str(name): str(entry.get("sha256"))
+        for name, entry in entries.items()
+        if isinstance(entry, Mapping)
+    }
+
+
+def drift_of(manifest_a: Mapping[str, Any], manifest_b: Mapping[str, Any]) -> list[str]:
+    """`matrix <file>: changed (sha256 …)`, `: not run by B`, `: new in B`, and the same
+    for schemas: what B ran that A did not, by the hash of its bytes."""
+    lines = []
+    for key, noun in (("matrices", "matrix"), ("schemas", "schema")):
+        before, after = _hashes(manifest_a, key), _hashes(manifest_b, key)
+        for name in sorted(set(before) | set(after)):
+            if name not in after:
+                lines.append(f"{noun} {name}: not run by B")
+            elif name not in before:
+                lines.append(f"{noun} {name}: new in B")
+            elif before[name] != after[name]:
+                lines.append(
+                    f"{noun} {name}: changed (sha256 {before[name][:12]}… -> {after[name][:12]}…)"
+                )
+    return lines
+
+
+def _expectation_drift(label: str, a: review.CaseView, b: review.CaseView) -> list[str]:
+    """A case whose expectations B checked less of (a key dropped: weakened) or checked
+    otherwise (a value changed)."""
+    expect_a = flatten((a.evidence or {}).get("expect") or {})
+    expect_b = flatten((b.evidence or {}).get("expect") or {})
+    dropped = sorted(set(expect_a) - set(expect_b))
+    changed = sorted(p for p in set(expect_a) & set(expect_b) if expect_a[p] != expect_b[p])
+    lines = []
+    if dropped:
+        lines.append(
+            f"case {label}: expectations weakened, B no longer checks "
+            + ", ".join(dropped[:MAX_CHANGES_SHOWN])
+        )
+    if changed:
+        shown = ", ".join(
+            f"{p} {_short(expect_a[p])} -> {_short(expect_b[p])}"
+            for p in changed[:MAX_CHANGES_SHOWN]
+        )
+        lines.append(f"case {label}: expectations changed: {shown}")
+    return lines
 
 
 ORDER = ("regressed", "changed", "added", "removed", "improved", "same")
@@ -265,7 +335,12 @@ def render_text(report: DiffReport) -> str:
             lines += [f"    {change}" for change in case.changes[:MAX_CHANGES_SHOWN]]
             if len(case.changes) > MAX_CHANGES_SHOWN:
                 lines.append(f"    ... and {len(case.changes) - MAX_CHANGES_SHOWN} more")
+    lines += [f"DRIFT     {line}" for line in report.drift]
+    lines += [f"note: {line}" for line in report.notes]
+    if report.count("removed"):
+        lines.append(f"DRIFT     B ran {report.count('removed')} fewer cases than A (removed)")
     lines.append("REGRESSED" if report.regressed else "no regression")
+    lines.append("DRIFTED" if report.drifted else "no drift")
     return "\n".join(lines) + "\n"
 
 
@@ -316,6 +391,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help=f"comma-separated fields compared besides the outcome (default: {','.join(FIELDS)})",
     )
     parser.add_argument("--html", type=Path, metavar="OUT", help="also write the diff as HTML")
+    parser.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="exit 0 when B ran other matrices or schemas, fewer cases or other expectations "
+        "(e.g. mocked vs live); regressions still exit 1",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -338,18 +419,4 @@ def run(args: argparse.Namespace) -> int:
     if args.html is not None:
         args.html.write_text(render_html(report), encoding="utf-8")
         print(f"html: {args.html}")
-    return 1 if report.regressed else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`diff` on its own, for tests and until verify.py's CLI registers it."""
-    parser = argparse.ArgumentParser(prog=PROG)
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    handler = args.handler
-    code: int = handler(args)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return 1 if report.regressed or (report.drifted and not args.allow_drift) else 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from string import Template
@@ -289,16 +289,3 @@ def run_summary(args: argparse.Namespace) -> int:
     else:
         print(parts.verdict(manifest)[1])
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`summary` on its own, for tests and CI until verify.py's CLI registers it."""
-    parser = argparse.ArgumentParser(prog="codex-evidence")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
-    return code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,21 +9,36 @@ import pytest
 
 from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.review import diff
+from pytest_codex.review.cli import main
 from pytest_codex.secrets.redact import Redactor
 from tests.conftest import REPO
 from tests.harness.bundle_samples import exchange, make_bundle, record_case, run_bundle
 
 
-def tiny(root: Path, outcome: str, body: object, *, port: int = 40000, name: str = "c") -> Path:
+def tiny(
+    root: Path,
+    outcome: str,
+    body: object,
+    *,
+    port: int = 40000,
+    name: str = "c",
+    expect: dict[str, object] | None = None,
+    facts: dict[str, object] | None = None,
+) -> Path:
     """A bundle of one case, `m.yaml::<name>`, with this outcome and response body."""
     bundle = EvidenceBundle(root, "mocked", Redactor({}))
     mismatches = ("status: expected 201, got 200",) if outcome == "failed" else ()
     document = exchange(
-        "GET /x HTTP/1.1", 200, body, expect={"status": 200}, mismatches=mismatches, port=port
+        "GET /x HTTP/1.1",
+        200,
+        body,
+        expect={"status": 200} if expect is None else expect,
+        mismatches=mismatches,
+        port=port,
     )
     bundle.write_json(f"cases/m/{name}.json", document)
     record_case(bundle, name, "m.yaml", outcome, 200, 1.0, f"cases/m/{name}.json", None)
-    bundle.finalize({})
+    bundle.finalize(facts or {})
     return bundle.path
 
 
@@ -85,12 +100,12 @@ def test_a_case_that_now_fails_is_a_regression(
 ) -> None:
     a = tiny(tmp_path / "a", "passed", {"ok": True})
     b = tiny(tmp_path / "b", "failed", {"ok": True})
-    assert diff.main(["diff", str(a), str(b)]) == 1
+    assert main(["diff", str(a), str(b)]) == 1
     out = capsys.readouterr().out
     assert "REGRESSED m.yaml::c: passed -> failed" in out
     assert "mismatches $[0]: (absent) -> status: expected 201, got 200" in out
-    assert out.endswith("REGRESSED\n")
-    assert diff.main(["diff", str(b), str(a)]) == 0
+    assert out.endswith("REGRESSED\nno drift\n")
+    assert main(["diff", str(b), str(a)]) == 0
     assert "IMPROVED  m.yaml::c: failed -> passed" in capsys.readouterr().out
 
 
@@ -99,12 +114,12 @@ def test_a_changed_body_fails_unless_only_the_status_is_compared(
 ) -> None:
     a = tiny(tmp_path / "a", "passed", {"files": ["app.py", "README.md"]})
     b = tiny(tmp_path / "b", "passed", {"files": ["app.py"]}, port=40999)
-    assert diff.main(["diff", str(a), str(b)]) == 1
+    assert main(["diff", str(a), str(b)]) == 1
     out = capsys.readouterr().out
     assert "CHANGED   m.yaml::c: passed -> passed" in out
     assert "body $.files[1]: README.md -> (absent)" in out
     assert "port" not in out
-    assert diff.main(["diff", "--fields", "status", str(a), str(b)]) == 0
+    assert main(["diff", "--fields", "status", str(a), str(b)]) == 0
 
 
 def test_added_failing_cases_regress_and_removed_ones_are_listed(tmp_path: Path) -> None:
@@ -125,7 +140,7 @@ def test_the_html_page_escapes_case_content(tmp_path: Path) -> None:
     a = tiny(tmp_path / "a", "passed", "<b>old</b>", name="x")
     b = tiny(tmp_path / "b", "failed", "<script>alert(1)</script>", name="x")
     out = tmp_path / "diff.html"
-    assert diff.main(["diff", str(a), str(b), "--html", str(out)]) == 1
+    assert main(["diff", str(a), str(b), "--html", str(out)]) == 1
     page = out.read_text()
     assert '<h1 id="verdict">REGRESSED</h1>' in page
     assert "<script>" not in page
@@ -136,12 +151,12 @@ def test_usage_errors_are_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a = tiny(tmp_path / "a", "passed", {})
-    assert diff.main(["diff", str(a), str(tmp_path / "nowhere")]) == 2
+    assert main(["diff", str(a), str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("codex-evidence diff: ")
     assert "give a bundle folder" in err
     assert len(err.splitlines()) == 1
-    assert diff.main(["diff", "--fields", "status,colour", str(a), str(a)]) == 2
+    assert main(["diff", "--fields", "status,colour", str(a), str(a)]) == 2
     assert "unknown colour; choose from status, request" in capsys.readouterr().err
 
 
@@ -153,3 +168,34 @@ def test_two_real_runs_differ_in_nothing_but_volatile_parts(tmp_path: Path) -> N
     assert len(report.cases) >= 55
     assert [(c.label, c.kind, c.changes) for c in report.cases if c.kind != "same"] == []
     assert not report.regressed
+
+
+def matrices(sha: str) -> dict[str, object]:
+    return {"matrices": {"m.yaml": {"sha256": sha, "cases": 1}}}
+
+
+def test_drift_in_matrices_cases_and_expectations_exits_1_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strict = {"status": 200, "json": {"ok": True}}
+    a = tiny(tmp_path / "a", "passed", {"ok": True}, expect=strict, facts=matrices("a" * 64))
+    same = tiny(tmp_path / "same", "passed", {"ok": True}, expect=strict, facts=matrices("a" * 64))
+    assert main(["diff", str(a), str(same)]) == 0
+    assert capsys.readouterr().out.endswith("no regression\nno drift\n")
+
+    weak = tiny(
+        tmp_path / "weak", "passed", {"ok": True}, expect={"status": 200}, facts=matrices("b" * 64)
+    )
+    assert main(["diff", str(a), str(weak)]) == 1
+    out = capsys.readouterr().out
+    assert "DRIFT     matrix m.yaml: changed (sha256 aaaaaaaaaaaa… -> bbbbbbbbbbbb…)" in out
+    assert "DRIFT     case m.yaml::c: expectations weakened, B no longer checks $.json.ok" in out
+    assert out.endswith("no regression\nDRIFTED\n")
+    assert main(["diff", "--allow-drift", str(a), str(weak)]) == 0
+    capsys.readouterr()
+
+    fewer = tiny(tmp_path / "fewer", "passed", {"ok": True}, name="other", facts={"matrices": {}})
+    assert main(["diff", str(a), str(fewer)]) == 1
+    out = capsys.readouterr().out
+    assert "DRIFT     matrix m.yaml: not run by B" in out
+    assert "DRIFT     B ran 1 fewer cases than A (removed)" in out

@@ -11,6 +11,7 @@ import pytest
 
 from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.review import page as review
+from pytest_codex.review.cli import main
 from pytest_codex.review.sections import split_mismatch, verdict
 from pytest_codex.secrets.redact import Redactor
 from tests.harness.bundle_samples import HOSTILE, make_bundle, record_case
@@ -168,7 +169,7 @@ def test_the_markdown_summary_has_the_verdict_totals_and_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bundle = make_bundle(tmp_path)
-    assert review.main(["summary", "--markdown", str(bundle)]) == 0
+    assert main(["summary", "--markdown", str(bundle)]) == 0
     text = capsys.readouterr().out
     first, *rest = text.splitlines()
     assert first == (
@@ -179,7 +180,7 @@ def test_the_markdown_summary_has_the_verdict_totals_and_failures(
     assert "#### failed: wrong.yaml::expects-teapot" in rest
     assert "| status | 418 | 200 |" in rest
     assert "#### error: wrong.yaml::needs-missing" in rest
-    assert review.main(["summary", str(bundle)]) == 0
+    assert main(["summary", str(bundle)]) == 0
     assert capsys.readouterr().out.startswith("FAILED, 10 passed")
 
 
@@ -196,7 +197,7 @@ def test_the_markdown_summary_neutralises_pipes_html_and_fences(tmp_path: Path) 
 def test_summary_of_a_folder_that_is_no_bundle_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert review.main(["summary", "--markdown", str(tmp_path)]) == 2
+    assert main(["summary", "--markdown", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("codex-evidence summary: ")
 
 

@@ -4,6 +4,7 @@ node ids and -x are partial runs, --lf/--ff/--sw record counts that add up."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -106,6 +107,10 @@ def test_a_node_id_selection_is_partial(
     assert manifest(bundle)["session"]["selection"]["node_ids"] == [
         "matrices/mocked.yaml::healthz"
     ]
+    source = (pytester.path / "matrices" / "mocked.yaml").read_bytes()
+    assert manifest(bundle)["matrices"] == {
+        "matrices/mocked.yaml": {"sha256": hashlib.sha256(source).hexdigest(), "cases": 17}
+    }
     code, output = verify_output(capsys, bundle)
     assert code == 1
     assert "node ids selected the cases: matrices/mocked.yaml::healthz" in output
