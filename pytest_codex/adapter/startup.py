@@ -111,7 +111,8 @@ def _running_target(
             workspace_root=root,
             leak_markers=(*harness.LEAK_MARKERS, canary),
         )
-        snapshots.snapshot_workspaces(evidence, root)
+        seen = snapshots.snapshot_workspaces(evidence, root)
+        record.worker_versions = list(seen.get("worker_versions", []))
     finally:
         (root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
 
@@ -168,7 +169,8 @@ def _compose_target(
             )
             timings["cases"] = round(time.perf_counter() - cases_started, 3)
             teardown_started = time.perf_counter()
-            snapshots.snapshot_workspaces(evidence, parts.workspace_root)
+            seen = snapshots.snapshot_workspaces(evidence, parts.workspace_root)
+            record.worker_versions = list(seen.get("worker_versions", []))
             if settings.mode == "live":
                 _roll_back(
                     record,
@@ -318,6 +320,8 @@ def run_facts(config: pytest.Config, bundle: EvidenceBundle, started: float) -> 
     if record.leftovers_removed is not None:
         facts["stack_hygiene"] = {"leftovers_removed": record.leftovers_removed}
     if settings.mode == "live":
+        # The Codex CLI the workers ran, as they wrote it in result.json (the entrypoint).
+        facts["versions"]["codex_cli"] = ", ".join(record.worker_versions) or "not recorded"
         facts["comparison_with_mocked"] = compare.comparison(
             settings.evidence_dir, bundle.cases, live_bundle=bundle.path
         )

@@ -111,6 +111,7 @@ class RunRecord:
     target: dict[str, Any] = field(default_factory=dict)
     target_version: object = "unknown"
     docker_version: str = "not used"
+    worker_versions: list[str] = field(default_factory=list)  # result.json worker_version
     timings: dict[str, float] = field(default_factory=dict)
     checks_not_run: list[str] = field(default_factory=list)
     rollback: dict[str, Any] | None = None

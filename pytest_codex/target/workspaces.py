@@ -20,6 +20,8 @@ MAX_ANOMALIES = 200  # anomalous projects kept in full; more are counted
 MAX_JOB_LOGS = 200  # worker event streams and logs kept (live mode)
 MAX_LOG_BYTES = 256 * 1024  # service log kept: the first quarter and the last three
 SUMMARY = "workspaces/summary.json"
+MAX_VERSIONS = 8  # distinct worker versions listed (one run has one, a mixed stack a few)
+MAX_VERSION_CHARS = 80
 
 
 def snapshot_workspaces(
@@ -29,6 +31,7 @@ def snapshot_workspaces(
     ids = sorted(stack.project_ids(workspace_root), key=lambda p: _created(workspace_root / p))
     full = anomalies = 0
     statuses: dict[str, int] = {}
+    versions: set[str] = set()  # the Codex CLI versions the workers wrote in result.json
     listings: dict[tuple[str, ...], dict[str, Any]] = {}
     for project_id in ids:
         workspace = workspace_root / project_id
@@ -36,6 +39,8 @@ def snapshot_workspaces(
         result = stack.read_result(workspace)
         status = str(result.get("status")) if isinstance(result, dict) else "no result.json"
         statuses[status] = statuses.get(status, 0) + 1
+        if isinstance(result, dict) and isinstance(result.get("worker_version"), str):
+            versions.add(result["worker_version"][:MAX_VERSION_CHARS])
         paths = tuple(str(entry["path"]) for entry in files)
         group = listings.setdefault(paths, {"files": list(paths), "projects": 0, "sample": None})
         group["projects"] += 1
@@ -59,6 +64,7 @@ def snapshot_workspaces(
         "cap": max_full,
         "anomalies_kept_beyond_cap": anomalies,
         "result_status": dict(sorted(statuses.items())),
+        "worker_versions": sorted(versions)[:MAX_VERSIONS],
         "listings": sorted(listings.values(), key=lambda g: -int(g["projects"])),
         "rule": (
             f"the first {max_full} projects created, and every project without a successful "

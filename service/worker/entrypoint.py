@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 WORKER = "codex-cli"
+VERSION_TIMEOUT_S = 10  # `codex --version` answers at once; a hung one is not waited for
+MAX_VERSION_CHARS = 80
 ENV_PRESENCE = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 EDIT_PREFIX = (
@@ -185,6 +187,24 @@ def pump(stream: IO[bytes], events: Events) -> None:
             events.take(event)
 
 
+def cli_version(binary: str) -> str:
+    """`codex --version` as the CLI prints it (e.g. `codex-cli 0.58.0`), for result.json:
+    the bundle then says which CLI the worker ran."""
+    try:
+        done = subprocess.run(
+            [binary, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=VERSION_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({type(error).__name__})"
+    line = (done.stdout.strip().splitlines() or [""])[0].strip()
+    return line[:MAX_VERSION_CHARS] if done.returncode == 0 and line else "unknown"
+
+
 def run_cli(argv: list[str], workspace: Path, timeout: float) -> tuple[int | None, Events, bool]:
     """Exit code (None when killed), what the events said, and whether time ran out."""
     events = Events(workspace)
@@ -339,6 +359,7 @@ def main() -> int:
     )
     log(f"the CLI ended with {code} after {time.monotonic() - clock:.2f} s")
     result = result_for(request, events, code, timed_out, started, timeout)
+    result["worker_version"] = cli_version(binary)
     if not write_result(workspace, result):
         return 2
     return 0 if result["status"] == "success" else 1

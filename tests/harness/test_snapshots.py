@@ -11,12 +11,15 @@ from pytest_codex.secrets.redact import Redactor
 from pytest_codex.target import workspaces as snapshots
 
 
-def make_project(root: Path, name: str, status: str | None, when: float) -> None:
+def make_project(
+    root: Path, name: str, status: str | None, when: float, version: str | None = None
+) -> None:
     workspace = root / name
     (workspace / ".codex").mkdir(parents=True)
     (workspace / "app.py").write_text("print(1)\n")
     if status is not None:
-        (workspace / ".codex" / "result.json").write_text(json.dumps({"status": status}))
+        result = {"status": status, **({"worker_version": version} if version else {})}
+        (workspace / ".codex" / "result.json").write_text(json.dumps(result))
     os.utime(workspace, (when, when))
 
 
@@ -27,7 +30,7 @@ def test_many_projects_are_counted_and_anomalies_kept_in_full(tmp_path: Path) ->
     for index, project in enumerate(ids):
         make_project(root, project, "success", 9000 - index)
     failed, missing = "f" * 32, "e" * 32
-    make_project(root, failed, "failed", 100)
+    make_project(root, failed, "failed", 100, version="codex-cli 0.58.0")
     make_project(root, missing, None, 101)
     bundle = EvidenceBundle(tmp_path / "evidence", "mocked", Redactor({}))
     summary = snapshots.snapshot_workspaces(bundle, root, max_full=20)
@@ -38,6 +41,7 @@ def test_many_projects_are_counted_and_anomalies_kept_in_full(tmp_path: Path) ->
     assert summary["projects"] == 62
     assert summary["kept_in_full"] == 20
     assert summary["result_status"] == {"failed": 1, "no result.json": 1, "success": 60}
+    assert summary["worker_versions"] == ["codex-cli 0.58.0"]  # the CLI the workers ran
     written = json.loads((bundle.path / snapshots.SUMMARY).read_text())
     assert written["listings"][0]["projects"] == 61  # same files, with or without result
 

@@ -120,6 +120,7 @@ def test_create_then_edit_through_the_real_cli(
     result = created.result
     assert result["status"] == "success"
     assert result["worker"] == "codex-cli"
+    assert result["worker_version"].startswith("codex-cli ")  # the CLI the worker ran
     assert result["created_files"] == ["README.md", "app.py", "tests/test_cli.py"]
     assert result["logs"]["env"] == dict.fromkeys(
         ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT"), "present"
