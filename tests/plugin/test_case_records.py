@@ -1,0 +1,71 @@
+"""Every case ends in one record with its duration, whatever it raised: here a case whose
+exchange never completes (the server hangs up after 0.2 s) against a real loopback
+server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+HANG_UP_AFTER_S = 0.2
+
+
+class HangUpHandler(BaseHTTPRequestHandler):
+    """/healthz answers; any other path is read, then the connection dropped unanswered."""
+
+    def do_GET(self) -> None:
+        if self.path != "/healthz":
+            time.sleep(HANG_UP_AFTER_S)
+            self.close_connection = True
+            return
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hang_up_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HangUpHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_case_with_no_exchange_is_recorded_with_its_duration(
+    pytester: pytest.Pytester, hang_up_server: str
+) -> None:
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "hang.yaml").write_text(
+        "name: hang\ncases:\n"
+        "  - name: ok\n    request: {path: /healthz}\n    expect: {status: 200}\n"
+        "  - name: dropped\n    request: {path: /drop}\n    expect: {status: 200}\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        f"--codex-base-url={hang_up_server}",
+        "--codex-evidence-dir=evidence",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
+    cases = {c["name"]: c for c in json.loads((bundle / "manifest.json").read_text())["cases"]}
+    dropped = cases["dropped"]
+    assert dropped["outcome"] == "failed"
+    assert dropped["evidence"] is not None
+    assert dropped["elapsed_ms"] >= HANG_UP_AFTER_S * 1000  # the time it took, never 0
