@@ -59,7 +59,7 @@ def test_failures_filter_shows_only_failing_cases_of_a_real_run(
 ) -> None:
     open_page(browser, real_bundle)
     verdict = browser.find_element(By.ID, "verdict").text
-    assert verdict.startswith("FAILED:")
+    assert verdict.startswith("FAILED, ")
     assert "1 failed" in verdict
     everything = shown_cases(browser)
     assert len(everything) >= 55
