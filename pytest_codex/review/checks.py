@@ -3,7 +3,8 @@
 `verify_bundle(bundle, redactor, accept=..., public_key=...)` returns a `Report`: the
 integrity problems (files, hashes, cross-checks of the manifest, its cases' evidence and
 SUMMARY.md, result.json schemas, secrets, the signature) and the verdict's refusals
-(failed cases, partial, empty or broken runs) unless the `Acceptance` accepts them. Every
+(failed cases, partial, empty or broken runs: `verdict.judge`, the one verdict) unless
+the `Acceptance` accepts them. Every
 problem is one line. No pytest import here.
 """
 

@@ -12,11 +12,15 @@ exactly the files on disk with their sha256 (so an edited file re-hashed into th
 manifest is rejected). Without `--key` a signature is reported as present but NOT
 checked, never as trusted.
 
-The verdict, unless accepted: failed or errored cases (`--allow-failures`); an
-interrupted run, a deselection, fewer cases run than selected, a manifest with no
-session record, as format 1 has (`--allow-partial`); an empty run (0 cases) or a
-session that ended in a stack failure, usage or internal error (only `--integrity-only`
-ignores these, and with it every verdict).
+The verdict (`review/verdict.py`, the same one SUMMARY.md, index.html, `summary` and the
+terminal print), unless accepted: failed or errored cases (`--allow-failures`); an
+interrupted run, a run stopped early (-x, --maxfail, --sw), a deselection, node ids,
+--lf, fewer cases run than selected, a manifest with no session record, as format 1 has
+(`--allow-partial`); an empty run (0 cases), a session that ended in a stack failure,
+usage or internal error, or a timestamp folder with no manifest.json (a killed run: DID
+NOT FINISH) (only `--integrity-only` ignores these, and with it every verdict). With
+`--key`, a signed bundle found under another timestamp or mode folder than the one it
+was signed in is refused (a copy or replay).
 
 Exit codes (`verify`): 0 intact and accepted; 1 an integrity problem or a refused
 verdict, one line each; 2 a usage error (bad argument, no bundle there, unreadable key).

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 OUTCOME_ORDER = ("failed", "error", "skipped", "passed")
 MAX_BODY_CHARS = 6000  # characters of one body shown; the evidence file holds the rest
+PREREQUISITE_BADGE = (
+    '<span class="badge prerequisite" title="run first: a selected case needs a value it '
+    'saves">prerequisite</span>'
+)
 MAX_PAYLOADS_SHOWN = 40  # payloads listed per traversal family
 
 
@@ -274,12 +278,7 @@ def case_block(case: CaseView) -> str:
         f'data-matrix="{esc(case.matrix)}" data-family="{esc(case.family)}">'
         f'<summary><span class="badge {esc(case.outcome)}">{esc(case.outcome)}</span>'
         f'<span class="name">{esc(row.get("name"))}</span>'
-        + (
-            '<span class="badge prerequisite" title="run first: a selected case needs a '
-            'value it saves">prerequisite</span>'
-            if row.get("role") == "prerequisite"
-            else ""
-        )
+        + (PREREQUISITE_BADGE if row.get("role") == "prerequisite" else "")
         + f'<span class="where">{esc(case.matrix)}'
         + (f" &middot; {esc(case.family)}" if case.family else "")
         + f'</span><span class="right">{esc(status if status is not None else "-")}'
