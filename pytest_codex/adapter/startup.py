@@ -208,7 +208,7 @@ def _prepare_images(
         prepared = images.prepare(
             context, live=settings.mode == "live", progress=parts.progress or images.to_stderr
         )
-    except (images.ImagePrepError, stackfiles.StackFilesError) as error:
+    except (stack.StackError, stackfiles.StackFilesError) as error:  # ImagePrepError too
         details = f"\n{error.details}" if isinstance(error, images.ImagePrepError) else ""
         raise stack.StackError(f"codex stack: {error}{details.rstrip()}") from None
     timings.update(prepared.timings)

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pytest_codex.target import docker
+
 WORKERS_NETWORK = "pytest-codex-workers-{run_id}"  # as compose.live.yaml names it
 COMMAND_TIMEOUT_S = 15.0
 COMMENT_PREFIX = "pytest-codex:"
@@ -49,9 +51,9 @@ class HostGuard:
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-    )
+    """`docker` or `iptables` through the one runner; the exit code is the caller's to
+    judge, a missing command or no answer within COMMAND_TIMEOUT_S is a StackError."""
+    return docker.run(argv, timeout=COMMAND_TIMEOUT_S, check=False)
 
 
 def bridge_of(network: str) -> tuple[str, str] | None:
@@ -80,10 +82,19 @@ def install(network: str, run_id: str) -> HostGuard:
     if iptables is None:
         guard.reason = "iptables not found: no rule added; the bridge address stays reachable"
         return guard
+    try:
+        _insert(guard, iptables, run_id)
+    except docker.StackError as error:  # docker or iptables did not answer in time
+        guard.reason = f"no rule added: {error}"
+    return guard
+
+
+def _insert(guard: HostGuard, iptables: str, run_id: str) -> None:
+    network = guard.network
     bridge = bridge_of(network)
     if bridge is None:
         guard.reason = f"network {network!r} not found (a compose file of your own?): no rule"
-        return guard
+        return
     guard.interface, guard.subnet = bridge
     sweep_stale(iptables)
     rule = [
@@ -102,11 +113,10 @@ def install(network: str, run_id: str) -> HostGuard:
     done = _run([iptables, "-I", *rule])
     if done.returncode != 0:
         guard.reason = f"iptables -I failed: {done.stderr.strip()[:200]}"
-        return guard
+        return
     guard.active = True
     guard.rule = rule
     guard.reason = "workers' packets to any host address are dropped"
-    return guard
 
 
 def sweep_stale(iptables: str) -> list[str]:
@@ -134,7 +144,8 @@ def remove(guard: HostGuard) -> None:
     iptables = shutil.which("iptables")
     if not guard.active or guard.rule is None or iptables is None:
         return
-    _run([iptables, "-D", *guard.rule])
+    with contextlib.suppress(docker.StackError):  # left behind: the next guard sweeps it
+        _run([iptables, "-D", *guard.rule])
 
 
 @contextlib.contextmanager

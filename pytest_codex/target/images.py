@@ -15,8 +15,9 @@ What `scripts/lib.sh` did in shell, now done by the plugin for every user:
   assembled context (`stackfiles.assemble`).
 
 One progress line per step with its duration goes to `progress`. Every failure is one
-`ImagePrepError` whose text is `<where>: <what>; <how to fix>`; the last lines of the
-failed command are in its `details`. No pytest import here.
+`ImagePrepError` (a `StackError`) whose text is `<where>: <what>; <how to fix>`; the last
+lines of the failed command are in its `details`; docker runs through
+`pytest_codex.target.docker.run`. No pytest import here.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_codex.target import stackfiles
+from pytest_codex.target import docker, stackfiles
+from pytest_codex.target.docker import StackError
 from pytest_codex.target.stackfiles import BuildContext
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -52,7 +54,7 @@ LEGACY_MANYLINUX = ("manylinux2014", "manylinux2010", "manylinux1")
 Progress = Callable[[str], None]
 
 
-class ImagePrepError(Exception):
+class ImagePrepError(StackError):
     """An image could not be prepared; str() is one line with the cause and the fix."""
 
     def __init__(self, message: str, details: str = "") -> None:
@@ -132,19 +134,8 @@ def prepare(
 
 
 def _docker(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError:
-        raise ImagePrepError(
-            "docker: the `docker` command was not found; install Docker "
-            "(in a checkout: bash scripts/ensure-docker.sh) or pass --codex-base-url"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ImagePrepError(
-            f"docker {args[0]}: no answer within {timeout:.0f} s; check the engine (`docker info`)"
-        ) from None
+    """The exit code is the caller's to judge; no `docker` or no answer is StackError."""
+    return docker.docker(*args, timeout=timeout, check=False)
 
 
 def _tail(text: str, lines: int = DETAIL_LINES) -> str:
@@ -175,7 +166,7 @@ def image_present(image: str) -> bool:
 def pull(image: str, timeout: float = PULL_TIMEOUT) -> bool:
     try:
         return _docker("pull", "-q", image, timeout=timeout).returncode == 0
-    except ImagePrepError:  # a pull that hangs counts as not pullable
+    except StackError:  # a pull that hangs counts as not pullable
         return False
 
 

@@ -13,9 +13,10 @@ import os
 import re
 import secrets
 import socket
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+
+from pytest_codex.target import docker
 
 PROJECT = re.compile(r"pytest-codex-([0-9a-f]{6})-(\d+)-[0-9a-f]+")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -25,13 +26,11 @@ TIMEOUT = 60
 
 
 def _docker(*argv: str) -> list[str]:
+    """The words docker printed; none when it failed (housekeeping never stops a run)."""
     try:
-        done = subprocess.run(
-            ["docker", *argv], capture_output=True, text=True, timeout=TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return docker.docker(*argv, timeout=TIMEOUT).stdout.split()
+    except docker.StackError:
         return []
-    return done.stdout.split() if done.returncode == 0 else []
 
 
 def host_tag() -> str:

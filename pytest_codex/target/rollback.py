@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pytest_codex.cases.runner import CaseFailedError, MissingVariableError, Run
 from pytest_codex.config.settings import Target
 from pytest_codex.matrix.files import load_matrix
 from pytest_codex.target import compose as stack
+from pytest_codex.target import docker
 
 SMOKE_MATRIX = Path(__file__).with_name("rollback.yaml")
 LIVE_OVERLAY = re.compile(r"(^|[._-])(live|hermetic)([._-]|$)", re.I)
@@ -165,12 +165,7 @@ def roll_back(
 
 
 def _docker(*argv: str) -> str:
-    done = subprocess.run(
-        ["docker", *argv], capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S, check=False
-    )
-    if done.returncode != 0:
-        raise stack.StackError(f"docker {argv[0]}: {stack.tail(done.stderr, 5)}")
-    return done.stdout
+    return docker.docker(*argv, timeout=DOCKER_TIMEOUT_S).stdout
 
 
 def _check_container(report: RollbackReport, mocked: stack.Compose, service: str) -> None:
