@@ -38,7 +38,7 @@ from pytest_codex.config.settings import Settings
 from pytest_codex.review import compare
 from pytest_codex.secrets.redact import Redactor
 from pytest_codex.target import compose as stack
-from pytest_codex.target import images, leftovers, stackfiles
+from pytest_codex.target import images, leftovers, preflight, stackfiles
 from pytest_codex.target import workspaces as snapshots
 from pytest_codex.target.rollback import roll_back
 
@@ -75,7 +75,11 @@ def target_session(
     signing_key: Any = None,
 ) -> Iterator[Stack]:
     """The target for the session's cases; `parts` None means `--codex-base-url`;
-    `signing_key` also signs the rollback bundle of a live run."""
+    `signing_key` also signs the rollback bundle of a live run. A live run against a
+    real model asks the model endpoint once first (`preflight`): before images, stack or
+    case, a rejected or unreachable endpoint stops the session with the cause."""
+    if settings.mode == "live" and settings.live_model == "openai" and live_env is not None:
+        report["model_preflight"] = preflight.check_model_endpoint(live_env.values)
     if parts is None:
         with _running_target(settings, evidence, report) as running:
             yield running
