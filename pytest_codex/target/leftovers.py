@@ -98,6 +98,16 @@ def remove(project: str) -> None:
         _docker("volume", "rm", "-f", *volumes)
 
 
+def remove_workers(project: str) -> list[str]:
+    """Remove the containers the run's orchestrator started (its workers, labelled with
+    the run) once the stack is down: an orchestrator stopped mid-job leaves them running.
+    The ids removed."""
+    containers = _docker("ps", "-aq", "--filter", f"label={RUN_LABEL}={project}")
+    if containers:
+        _docker("rm", "-f", "-v", *sorted(set(containers)))
+    return containers
+
+
 def clean() -> list[str]:
     """Remove the leftovers of killed runs; the project names removed."""
     removed = dead_projects(run_projects())

@@ -32,6 +32,7 @@ STACK_FILES = (
     "worker/Dockerfile",
     "worker/requirements.txt",
     "worker/entrypoint.py",
+    "worker/worker_secrets.py",
 )
 # Service packages copied into the context from where they are installed.
 PACKAGES = ("codex_orchestrator", "model_stub")

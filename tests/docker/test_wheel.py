@@ -32,6 +32,7 @@ STACK_FILES = (
     "worker/Dockerfile",
     "worker/requirements.txt",
     "worker/entrypoint.py",
+    "worker/worker_secrets.py",
 )
 PROGRESS = re.compile(r"^pytest-codex: (.+) (\d+\.\d) s$", re.MULTILINE)
 
