@@ -165,6 +165,7 @@ def _compose_target(
             "health_path": target.health_path,
         },
     )
+    run_started = time.time()  # the rollback looks for the run's workers from here
     try:
         with harness.compose_stack(settings, compose, evidence, timings) as base_url:
             report["leftovers_removed"] = removed.result()
@@ -195,6 +196,7 @@ def _compose_target(
                     parts.workspace_root,
                     markers,
                     signing_key,
+                    run_started,
                 )
         timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
     finally:
@@ -229,6 +231,7 @@ def _roll_back(
     workspace_root: Path,
     markers: tuple[str, ...],
     signing_key: Any = None,
+    run_started: float | None = None,
 ) -> None:
     mocked = EvidenceBundle(
         settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
@@ -242,6 +245,8 @@ def _roll_back(
         startup_timeout=settings.startup_timeout,
         request_timeout=settings.request_timeout,
         target=settings.target,
+        run_started=run_started,
+        keep=settings.keep_stack,
     )
     report["rollback"] = {**outcome.as_dict(), "bundle": "../mocked"}
     smoke = len(outcome.cases)

@@ -1,9 +1,9 @@
 """Leftovers of killed runs: compose projects (and their worker containers) that a run
 of this machine started and could not tear down, found by name and removed at the next
-start. A run's compose project is `pytest-codex-<host>-<pid>-<hex>`, `<host>` a short hash
-of this machine's name and boot; it is a leftover when it is this host's and no process
-with that pid is alive (a run in another container or machine sharing the engine is never
-touched). No pytest import here.
+start. A run's compose project is `pytest-codex-<host>-<pid>-<hex>` (its rollback's
+`...-rollback`), `<host>` a short hash of this machine's name and boot; it is a leftover
+when it is this host's and no process with that pid is alive (a run in another container
+or machine sharing the engine is never touched). No pytest import here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from pytest_codex.target import docker
 
-PROJECT = re.compile(r"pytest-codex-([0-9a-f]{6})-(\d+)-[0-9a-f]+")
+# A run's project, or its rollback's mocked stack (rollback_stack.SUFFIX).
+PROJECT = re.compile(r"pytest-codex-([0-9a-f]{6})-(\d+)-[0-9a-f]+(?:-rollback)?")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 COMPOSE_LABEL = "com.docker.compose.project"
 RUN_LABEL = "io.pytest-codex.run"
@@ -111,6 +112,7 @@ def remove_workers(project: str) -> list[str]:
 def clean() -> list[str]:
     """Remove the leftovers of killed runs; the project names removed."""
     removed = dead_projects(run_projects())
-    for project in removed:
+    # A rollback's stack first: it holds the live project's volumes.
+    for project in sorted(removed, reverse=True):
         remove(project)
     return removed

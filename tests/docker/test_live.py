@@ -110,6 +110,9 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     assert checks["docker_socket_mounts"] == []
     assert checks["openai_variables"] == []
     assert checks["workers_started"] == 0
+    assert checks["workers_remaining"] == 0  # none of the run, counted from its start
+    assert checks["live_workers"]["remaining"] == []
+    assert checks["live_workers"]["created_since_run_start"] >= 1
     readable, total = checks["live_projects_readable"].split("/")
     assert readable == total
     assert int(total) >= 3
