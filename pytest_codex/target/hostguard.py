@@ -1,9 +1,12 @@
-"""Keeps a live run's workers off the host: one iptables rule on the run's workers bridge.
+"""A second layer keeping a live run's workers off the host: one iptables rule on the
+run's workers bridge.
 
-Docker isolates one bridge network from another, and an internal network has no route
-out, but a container can still open connections to the host's own address on its bridge
-(the gateway, e.g. 172.18.0.1), so any host service listening on 0.0.0.0 answers a
-worker. While the harness runs as root with iptables present, it inserts
+The bundled stack's workers network already keeps them off (internal, and no host
+address on its bridge: compose.live.yaml). A plain bridge network, internal or not, as a
+compose file of your own may declare, still lets a container open connections to the
+host's own address on its bridge (the gateway, e.g. 172.18.0.1), so any host service
+listening on 0.0.0.0 answers a worker. While the harness runs as root with iptables
+present, it inserts
 
     iptables -I INPUT -i <bridge> -s <subnet> -m comment --comment pytest-codex:<run> -j DROP
 

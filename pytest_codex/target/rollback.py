@@ -8,8 +8,8 @@ values), no worker container started by the smoke jobs and none of the run left,
 live run's projects still readable.
 
 The mocked stack's compose files are the live run's files minus its live overlays:
-every file whose name has `live` or `hermetic` as a word (compose.live.yaml,
-docker-compose.live.yml, compose.hermetic.yaml). No pytest import here.
+every file whose name has `live`, `hermetic` or `openai` as a word (compose.live.yaml,
+docker-compose.live.yml, compose.hermetic.yaml, compose.openai.yaml). No pytest import here.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pytest_codex.target import compose as stack
 from pytest_codex.target import docker, rollback_stack
 
 SMOKE_MATRIX = Path(__file__).with_name("rollback.yaml")
-LIVE_OVERLAY = re.compile(r"(^|[._-])(live|hermetic)([._-]|$)", re.I)
+LIVE_OVERLAY = re.compile(r"(^|[._-])(live|hermetic|openai)([._-]|$)", re.I)
 LIVE_PROJECTS_CHECKED = 5  # live projects read back after the rollback, at most
 DOCKER_TIMEOUT_S = 30.0
 
@@ -47,7 +47,7 @@ def mocked_compose_files(files: Sequence[Path]) -> tuple[Path, ...]:
     if not kept:
         raise RollbackFilesError(
             "--codex-compose-file: every file given is a live overlay (its name has "
-            f"'live' or 'hermetic' as a word: {', '.join(p.name for p in files)}); give "
+            f"'live', 'hermetic' or 'openai' as a word: {', '.join(p.name for p in files)}); give "
             "the base stack file too, or override the codex_rollback_compose_files fixture"
         )
     return kept

@@ -14,7 +14,9 @@ config.v2.json): the container gets only `<NAME>_FILE=/run/codex-secrets/<NAME>`
 and the values as one JSON object written to its stdin through the Docker attach API,
 which is then closed; the entrypoint writes them to the tmpfs (service/worker/
 worker_secrets.py has the contract). Non-secret settings (OPENAI_BASE_URL, CODEX_MODEL)
-stay plain variables. Values are never logged.
+stay plain variables, and so does `CODEX_WORKER_PROXY` (the workers' forwarding proxy
+to the model in `openai` mode), handed on as HTTPS_PROXY/HTTP_PROXY. Values are never
+logged.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")  # via 
 PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")  # in the container's configuration
 SECRETS_DIR = "/run/codex-secrets"  # a tmpfs in each worker: the entrypoint's files
 SECRETS_TMPFS = "rw,noexec,nosuid,size=64k,mode=0700"
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
 SEND_TIMEOUT_S = 30.0  # writing the secrets to the worker's stdin, at most
 WORKER_NAME = "codex-cli"
 WORKER_UID = 1000
@@ -226,6 +229,10 @@ class ContainerWorker:
         for name in secrets:
             environment[f"{name}_FILE"] = f"{SECRETS_DIR}/{name}"
         environment["CODEX_SECRETS_STDIN"] = "1"
+        proxy = self.environ.get("CODEX_WORKER_PROXY")  # compose.openai.yaml's model-proxy
+        if proxy:
+            for name in PROXY_VARIABLES:
+                environment[name] = proxy
         # The entrypoint's own limit fires first, so it can still write result.json.
         environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
         return environment, secrets

@@ -25,6 +25,7 @@ STACK_FILES = (
     "compose.yaml",
     "compose.live.yaml",
     "compose.hermetic.yaml",
+    "compose.openai.yaml",
     "Dockerfile",
     ".dockerignore",
     "requirements.txt",

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from codex_orchestrator import model_proxy
 from pytest_codex import schemas
 from tests.conftest import REPO, free_port
 from tests.live.conftest import STUB_KEY, Stub
@@ -66,6 +68,7 @@ def run_worker(
     user: int | None = None,
     key: str = STUB_KEY,
     stdin: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Run:
     (workspace / ".codex" / "request.json").write_text(
         json.dumps(
@@ -91,6 +94,7 @@ def run_worker(
         "OPENAI_ORG_ID": ORG,
         "OPENAI_PROJECT": PROJECT,
     }
+    env |= extra_env or {}
     if stdin is not None:  # the container worker's way: files named, values on stdin
         folder = workspace.parent / "secrets"
         folder.mkdir(mode=0o700, exist_ok=True)
@@ -272,3 +276,28 @@ def test_promised_secrets_that_do_not_come_fail_the_job(
     assert run.code == 1
     assert run.result["error"]["type"] == "secrets_unavailable"
     assert run.result["error"]["message"].startswith("the worker's secrets: ")
+
+
+def test_the_cli_reaches_the_model_through_the_workers_proxy(
+    workspace: Path, model_stub: Stub, codex_binary: Path
+) -> None:
+    """`openai` mode's only way out (compose.openai.yaml): the real CLI honours
+    HTTP_PROXY/HTTPS_PROXY as the container worker sets them, and the proxy forwards to
+    the model's host and nothing else."""
+    host, port = model_stub.url.removeprefix("http://").split(":")
+    proxy = model_proxy.ProxyServer(("127.0.0.1", 0), (host, int(port)))
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    address = f"http://127.0.0.1:{proxy.server_address[1]}"
+    try:
+        run = run_worker(
+            workspace, model_stub, codex_binary, "Create the Fibonacci CLI.",
+            extra_env={"HTTP_PROXY": address, "HTTPS_PROXY": address, "NO_PROXY": ""},
+        )  # fmt: skip
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert run.code == 0, run.stderr
+    assert run.result["status"] == "success"
+    forwarded = [entry for entry in proxy.recent if entry["verdict"] == "forwarded"]
+    assert forwarded, list(proxy.recent)
+    assert {entry["destination"] for entry in forwarded} == {f"{host}:{port}"}
