@@ -12,7 +12,9 @@ What `scripts/lib.sh` did in shell, now done by the plugin for every user:
   Python and platform, and linked into the build context; without them the Dockerfiles
   install from the index;
 - the bundled orchestrator image (and in live mode the worker image) built from the
-  assembled context (`stackfiles.assemble`).
+  assembled context (`stackfiles.assemble`), tagged `$CODEX_ORCHESTRATOR_IMAGE` and
+  `$CODEX_WORKER_IMAGE` when set (runs of different checkouts sharing an engine then
+  never use each other's builds), else the default tags.
 
 One progress line per step with its duration goes to `progress`. Every failure is one
 `ImagePrepError` (a `StackError`) whose text is `<where>: <what>; <how to fix>`; the last
@@ -112,7 +114,9 @@ def prepare(
     if context is None:
         return prepared
     wheelhouses = [("wheelhouse", context.path / "requirements.txt", context.wheelhouse)]
-    images = [("orchestrator", ORCHESTRATOR_IMAGE, context.path)]
+    orchestrator = env.get("CODEX_ORCHESTRATOR_IMAGE") or ORCHESTRATOR_IMAGE
+    prepared.env["CODEX_ORCHESTRATOR_IMAGE"] = orchestrator
+    images = [("orchestrator", orchestrator, context.path)]
     if live:
         worker = env.get("CODEX_WORKER_IMAGE") or WORKER_IMAGE
         prepared.env["CODEX_WORKER_IMAGE"] = worker
