@@ -23,7 +23,7 @@ from pytest_codex.config.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.config.settings import Settings, Target
 from pytest_codex.matrix.files import Case
 from pytest_codex.target import compose as stack
-from pytest_codex.target import hostguard, stackfiles
+from pytest_codex.target import hostguard, leftovers, stackfiles
 from pytest_codex.target import workspaces as snapshots
 
 LEAK_MARKERS = ("root:x:0:0:",)  # the first line of any Linux /etc/passwd
@@ -157,8 +157,10 @@ def compose_stack(
             if os.environ.get(name) != value:
                 patch.setenv(name, value)
         if not settings.keep_stack:
-            # Registered first, so it runs last: after pytest-docker's `down`.
+            # Registered first, so they run last: after pytest-docker's `down`. The run's
+            # workers go too (SIGTERM, Ctrl-C or a failure mid-job leaves them running).
             exits.callback(_keep_followed_logs, follower, evidence)
+            exits.callback(leftovers.remove_workers, compose.project)
         try:
             services = exits.enter_context(
                 get_docker_services(

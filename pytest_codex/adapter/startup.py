@@ -32,7 +32,7 @@ from pytest_codex.config.settings import Settings
 from pytest_codex.review import compare
 from pytest_codex.secrets.redact import Redactor
 from pytest_codex.target import compose as stack
-from pytest_codex.target import images, leftovers, stackfiles
+from pytest_codex.target import images, leftovers, preflight, stackfiles
 from pytest_codex.target import workspaces as snapshots
 from pytest_codex.target.rollback import roll_back
 
@@ -69,7 +69,11 @@ def target_session(
     signing_key: Any = None,
 ) -> Iterator[Stack]:
     """The target for the session's cases; `parts` None means `--codex-base-url`;
-    `signing_key` also signs the rollback bundle of a live run."""
+    `signing_key` also signs the rollback bundle of a live run. A live run against a
+    real model asks the model endpoint once first (`preflight`): before images, stack or
+    case, a rejected or unreachable endpoint stops the session with the cause."""
+    if settings.mode == "live" and settings.live_model == "openai" and live_env is not None:
+        record.model_preflight = preflight.check_model_endpoint(live_env.values)
     if parts is None:
         with _running_target(settings, evidence, record) as running:
             yield running
@@ -153,6 +157,7 @@ def _compose_target(
         "port": target.port,
         "health_path": target.health_path,
     }
+    run_started = time.time()  # the rollback looks for the run's workers from here
     try:
         with harness.compose_stack(settings, compose, evidence, timings) as base_url:
             record.leftovers_removed = removed.result()
@@ -182,6 +187,7 @@ def _compose_target(
                     parts.workspace_root,
                     markers,
                     signing_key,
+                    run_started,
                 )
         timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
     finally:
@@ -199,7 +205,7 @@ def _prepare_images(
         prepared = images.prepare(
             context, live=settings.mode == "live", progress=parts.progress or images.to_stderr
         )
-    except (images.ImagePrepError, stackfiles.StackFilesError) as error:
+    except (stack.StackError, stackfiles.StackFilesError) as error:  # ImagePrepError too
         details = f"\n{error.details}" if isinstance(error, images.ImagePrepError) else ""
         raise stack.StackError(f"codex stack: {error}{details.rstrip()}") from None
     timings.update(prepared.timings)
@@ -216,6 +222,7 @@ def _roll_back(
     workspace_root: Path,
     markers: tuple[str, ...],
     signing_key: Any = None,
+    run_started: float | None = None,
 ) -> None:
     mocked = EvidenceBundle(
         settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
@@ -229,6 +236,8 @@ def _roll_back(
         startup_timeout=settings.startup_timeout,
         request_timeout=settings.request_timeout,
         target=settings.target,
+        run_started=run_started,
+        keep=settings.keep_stack,
     )
     run.rollback = {**outcome.as_dict(), "bundle": "../mocked"}
     smoke = len(outcome.cases)
@@ -304,6 +313,7 @@ def run_facts(config: pytest.Config, bundle: EvidenceBundle, started: float) -> 
     for key, value in (
         ("checks_not_run", record.checks_not_run),
         ("rollback", record.rollback),
+        ("model_preflight", record.model_preflight),
         ("load", record.load),
     ):
         if value:

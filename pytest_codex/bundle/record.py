@@ -115,6 +115,7 @@ class RunRecord:
     timings: dict[str, float] = field(default_factory=dict)
     checks_not_run: list[str] = field(default_factory=list)
     rollback: dict[str, Any] | None = None
+    model_preflight: int | None = None  # the model endpoint's status before any case
     load: dict[str, dict[str, Any]] = field(default_factory=dict)
     leftovers_removed: object = None
     # matrix file as the run names it -> {sha256 of its bytes, cases}: what the run used

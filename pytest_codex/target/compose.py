@@ -24,9 +24,14 @@ from urllib.parse import urlsplit
 
 from pytest_codex.cases import rawhttp
 from pytest_codex.config.settings import DEFAULT_HEALTH_PATH
+from pytest_codex.target import docker
+from pytest_codex.target.docker import StackError, tail
+
+__all__ = ["Compose", "LogFollower", "StackError", "tail"]  # StackError, tail: re-exported
 
 OUTSIDE_CANARY_NAME = "OUTSIDE-CANARY.txt"
 COMMAND_TIMEOUT = 600.0
+VERSION_TIMEOUT = 30.0  # `docker version`, `docker compose version`
 HEALTH_PATH = DEFAULT_HEALTH_PATH  # the target description owns the default
 MAX_HEALTH_BODY = 1024 * 1024  # bytes of a health answer read; more is a failed probe
 MAX_WALK_DEPTH = 64  # folders below a workspace that a listing goes down
@@ -34,17 +39,10 @@ MAX_WALK_ENTRIES = 100_000  # entries a listing (or the root's scan) looks at in
 MAX_RESULT_BYTES = 4 * 1024 * 1024  # largest result.json read
 
 
-class StackError(Exception):
-    """The stack could not be started, reached or stopped; the text says why."""
-
-
 def detect_compose_command() -> tuple[str, ...]:
     """Compose v2 (`docker compose`) where present, `docker-compose` v1 otherwise."""
-    docker = shutil.which("docker")
-    if docker is not None:
-        probe = subprocess.run(
-            [docker, "compose", "version"], capture_output=True, timeout=30, check=False
-        )
+    if shutil.which("docker") is not None:
+        probe = docker.docker("compose", "version", timeout=VERSION_TIMEOUT, check=False)
         if probe.returncode == 0:
             return ("docker", "compose")
     if shutil.which("docker-compose") is not None:
@@ -72,21 +70,10 @@ class Compose:
 
     def run(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """Run a compose subcommand; its combined output, or StackError with the tail."""
-        try:
-            done = subprocess.run(
-                self.argv(*args),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=dict(self.env),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise StackError(f"compose {args[0]}: no answer within {timeout:.0f} s") from None
-        output = done.stdout + done.stderr
-        if done.returncode != 0:
-            raise StackError(f"compose {shlex.join(args)} failed:\n{tail(output, 30)}")
-        return output
+        done = docker.run(
+            self.argv(*args), timeout=timeout, where=f"compose {shlex.join(args)}", env=self.env
+        )
+        return done.stdout + done.stderr
 
     def logs(self) -> str:
         """All service logs (best effort: a failure is reported in the text)."""
@@ -129,10 +116,6 @@ class LogFollower:
         return text
 
 
-def tail(text: str, lines: int) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def probe(base_url: str, timeout: float = 2.0, path: str = HEALTH_PATH) -> bool:
     """Whether `GET <path>` answers 2xx (the target's readiness) within `timeout` seconds
     in all (a slow, endless or huge answer is a no, never a hang)."""
@@ -161,14 +144,10 @@ def _get(base_url: str, path: str, timeout: float) -> rawhttp.Exchange:
 
 def docker_server_version() -> str:
     try:
-        done = subprocess.run(
-            ["docker", "version", "--format", "{{.Server.Version}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
+        done = docker.docker(
+            "version", "--format", "{{.Server.Version}}", timeout=VERSION_TIMEOUT, check=False
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except StackError:
         return "unavailable"
     return done.stdout.strip() or "unavailable"
 

@@ -1,9 +1,12 @@
-"""Keeps a live run's workers off the host: one iptables rule on the run's workers bridge.
+"""A second layer keeping a live run's workers off the host: one iptables rule on the
+run's workers bridge.
 
-Docker isolates one bridge network from another, and an internal network has no route
-out, but a container can still open connections to the host's own address on its bridge
-(the gateway, e.g. 172.18.0.1), so any host service listening on 0.0.0.0 answers a
-worker. While the harness runs as root with iptables present, it inserts
+The bundled stack's workers network already keeps them off (internal, and no host
+address on its bridge: compose.live.yaml). A plain bridge network, internal or not, as a
+compose file of your own may declare, still lets a container open connections to the
+host's own address on its bridge (the gateway, e.g. 172.18.0.1), so any host service
+listening on 0.0.0.0 answers a worker. While the harness runs as root with iptables
+present, it inserts
 
     iptables -I INPUT -i <bridge> -s <subnet> -m comment --comment pytest-codex:<run> -j DROP
 
@@ -25,6 +28,8 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from pytest_codex.target import docker
 
 WORKERS_NETWORK = "pytest-codex-workers-{run_id}"  # as compose.live.yaml names it
 COMMAND_TIMEOUT_S = 15.0
@@ -49,9 +54,9 @@ class HostGuard:
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
-    )
+    """`docker` or `iptables` through the one runner; the exit code is the caller's to
+    judge, a missing command or no answer within COMMAND_TIMEOUT_S is a StackError."""
+    return docker.run(argv, timeout=COMMAND_TIMEOUT_S, check=False)
 
 
 def bridge_of(network: str) -> tuple[str, str] | None:
@@ -80,10 +85,19 @@ def install(network: str, run_id: str) -> HostGuard:
     if iptables is None:
         guard.reason = "iptables not found: no rule added; the bridge address stays reachable"
         return guard
+    try:
+        _insert(guard, iptables, run_id)
+    except docker.StackError as error:  # docker or iptables did not answer in time
+        guard.reason = f"no rule added: {error}"
+    return guard
+
+
+def _insert(guard: HostGuard, iptables: str, run_id: str) -> None:
+    network = guard.network
     bridge = bridge_of(network)
     if bridge is None:
         guard.reason = f"network {network!r} not found (a compose file of your own?): no rule"
-        return guard
+        return
     guard.interface, guard.subnet = bridge
     sweep_stale(iptables)
     rule = [
@@ -102,11 +116,10 @@ def install(network: str, run_id: str) -> HostGuard:
     done = _run([iptables, "-I", *rule])
     if done.returncode != 0:
         guard.reason = f"iptables -I failed: {done.stderr.strip()[:200]}"
-        return guard
+        return
     guard.active = True
     guard.rule = rule
     guard.reason = "workers' packets to any host address are dropped"
-    return guard
 
 
 def sweep_stale(iptables: str) -> list[str]:
@@ -134,7 +147,8 @@ def remove(guard: HostGuard) -> None:
     iptables = shutil.which("iptables")
     if not guard.active or guard.rule is None or iptables is None:
         return
-    _run([iptables, "-D", *guard.rule])
+    with contextlib.suppress(docker.StackError):  # left behind: the next guard sweeps it
+        _run([iptables, "-D", *guard.rule])
 
 
 @contextlib.contextmanager

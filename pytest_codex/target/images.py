@@ -12,11 +12,14 @@ What `scripts/lib.sh` did in shell, now done by the plugin for every user:
   Python and platform, and linked into the build context; without them the Dockerfiles
   install from the index;
 - the bundled orchestrator image (and in live mode the worker image) built from the
-  assembled context (`stackfiles.assemble`).
+  assembled context (`stackfiles.assemble`), tagged `$CODEX_ORCHESTRATOR_IMAGE` and
+  `$CODEX_WORKER_IMAGE` when set (runs of different checkouts sharing an engine then
+  never use each other's builds), else the default tags.
 
 One progress line per step with its duration goes to `progress`. Every failure is one
-`ImagePrepError` whose text is `<where>: <what>; <how to fix>`; the last lines of the
-failed command are in its `details`. No pytest import here.
+`ImagePrepError` (a `StackError`) whose text is `<where>: <what>; <how to fix>`; the last
+lines of the failed command are in its `details`; docker runs through
+`pytest_codex.target.docker.run`. No pytest import here.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_codex.target import stackfiles
+from pytest_codex.target import docker, stackfiles
+from pytest_codex.target.docker import StackError
 from pytest_codex.target.stackfiles import BuildContext
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -52,7 +56,7 @@ LEGACY_MANYLINUX = ("manylinux2014", "manylinux2010", "manylinux1")
 Progress = Callable[[str], None]
 
 
-class ImagePrepError(Exception):
+class ImagePrepError(StackError):
     """An image could not be prepared; str() is one line with the cause and the fix."""
 
     def __init__(self, message: str, details: str = "") -> None:
@@ -110,7 +114,9 @@ def prepare(
     if context is None:
         return prepared
     wheelhouses = [("wheelhouse", context.path / "requirements.txt", context.wheelhouse)]
-    images = [("orchestrator", ORCHESTRATOR_IMAGE, context.path)]
+    orchestrator = env.get("CODEX_ORCHESTRATOR_IMAGE") or ORCHESTRATOR_IMAGE
+    prepared.env["CODEX_ORCHESTRATOR_IMAGE"] = orchestrator
+    images = [("orchestrator", orchestrator, context.path)]
     if live:
         worker = env.get("CODEX_WORKER_IMAGE") or WORKER_IMAGE
         prepared.env["CODEX_WORKER_IMAGE"] = worker
@@ -132,19 +138,8 @@ def prepare(
 
 
 def _docker(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError:
-        raise ImagePrepError(
-            "docker: the `docker` command was not found; install Docker "
-            "(in a checkout: bash scripts/ensure-docker.sh) or pass --codex-base-url"
-        ) from None
-    except subprocess.TimeoutExpired:
-        raise ImagePrepError(
-            f"docker {args[0]}: no answer within {timeout:.0f} s; check the engine (`docker info`)"
-        ) from None
+    """The exit code is the caller's to judge; no `docker` or no answer is StackError."""
+    return docker.docker(*args, timeout=timeout, check=False)
 
 
 def _tail(text: str, lines: int = DETAIL_LINES) -> str:
@@ -175,7 +170,7 @@ def image_present(image: str) -> bool:
 def pull(image: str, timeout: float = PULL_TIMEOUT) -> bool:
     try:
         return _docker("pull", "-q", image, timeout=timeout).returncode == 0
-    except ImagePrepError:  # a pull that hangs counts as not pullable
+    except StackError:  # a pull that hangs counts as not pullable
         return False
 
 

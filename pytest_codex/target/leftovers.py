@@ -1,9 +1,9 @@
 """Leftovers of killed runs: compose projects (and their worker containers) that a run
 of this machine started and could not tear down, found by name and removed at the next
-start. A run's compose project is `pytest-codex-<host>-<pid>-<hex>`, `<host>` a short hash
-of this machine's name and boot; it is a leftover when it is this host's and no process
-with that pid is alive (a run in another container or machine sharing the engine is never
-touched). No pytest import here.
+start. A run's compose project is `pytest-codex-<host>-<pid>-<hex>` (its rollback's
+`...-rollback`), `<host>` a short hash of this machine's name and boot; it is a leftover
+when it is this host's and no process with that pid is alive (a run in another container
+or machine sharing the engine is never touched). No pytest import here.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import os
 import re
 import secrets
 import socket
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-PROJECT = re.compile(r"pytest-codex-([0-9a-f]{6})-(\d+)-[0-9a-f]+")
+from pytest_codex.target import docker
+
+# A run's project, or its rollback's mocked stack (rollback_stack.SUFFIX).
+PROJECT = re.compile(r"pytest-codex-([0-9a-f]{6})-(\d+)-[0-9a-f]+(?:-rollback)?")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 COMPOSE_LABEL = "com.docker.compose.project"
 RUN_LABEL = "io.pytest-codex.run"
@@ -25,13 +27,11 @@ TIMEOUT = 60
 
 
 def _docker(*argv: str) -> list[str]:
+    """The words docker printed; none when it failed (housekeeping never stops a run)."""
     try:
-        done = subprocess.run(
-            ["docker", *argv], capture_output=True, text=True, timeout=TIMEOUT, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        return docker.docker(*argv, timeout=TIMEOUT).stdout.split()
+    except docker.StackError:
         return []
-    return done.stdout.split() if done.returncode == 0 else []
 
 
 def host_tag() -> str:
@@ -99,9 +99,20 @@ def remove(project: str) -> None:
         _docker("volume", "rm", "-f", *volumes)
 
 
+def remove_workers(project: str) -> list[str]:
+    """Remove the containers the run's orchestrator started (its workers, labelled with
+    the run) once the stack is down: an orchestrator stopped mid-job leaves them running.
+    The ids removed."""
+    containers = _docker("ps", "-aq", "--filter", f"label={RUN_LABEL}={project}")
+    if containers:
+        _docker("rm", "-f", "-v", *sorted(set(containers)))
+    return containers
+
+
 def clean() -> list[str]:
     """Remove the leftovers of killed runs; the project names removed."""
     removed = dead_projects(run_projects())
-    for project in removed:
+    # A rollback's stack first: it holds the live project's volumes.
+    for project in sorted(removed, reverse=True):
         remove(project)
     return removed

@@ -1,19 +1,21 @@
-"""Rollback after a live run: recreate the orchestrator from the mocked stack alone
-(USE_DUMMY_WORKER=true) and prove it: the smoke cases of `rollback.yaml` (evidence in
-the mocked bundle beside the live one), then what the recreated container is: no Docker
-socket mounted, no OPENAI_* variable in its environment (names only, never values), no
-worker container started by the smoke jobs, and the live run's projects still readable.
+"""Rollback after a live run: stop the live orchestrator (its container stays, startable
+again), remove every worker of the run that still exists (recorded), start the
+orchestrator from the mocked stack alone (USE_DUMMY_WORKER=true) as a project of its own
+on a fresh port (`rollback_stack`), and prove it: the smoke cases of `rollback.yaml`
+(evidence in the mocked bundle beside the live one), then what the new container is: no
+Docker socket mounted, no OPENAI_* variable in its environment (names only, never
+values), no worker container started by the smoke jobs and none of the run left, and the
+live run's projects still readable.
 
 The mocked stack's compose files are the live run's files minus its live overlays:
-every file whose name has `live` or `hermetic` as a word (compose.live.yaml,
-docker-compose.live.yml, compose.hermetic.yaml). No pytest import here.
+every file whose name has `live`, `hermetic` or `openai` as a word (compose.live.yaml,
+docker-compose.live.yml, compose.hermetic.yaml, compose.openai.yaml). No pytest import here.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,9 +30,10 @@ from pytest_codex.cases.runner import RunContext, run_outcome
 from pytest_codex.config.settings import Target
 from pytest_codex.matrix.files import load_matrix
 from pytest_codex.target import compose as stack
+from pytest_codex.target import docker, rollback_stack
 
 SMOKE_MATRIX = Path(__file__).with_name("rollback.yaml")
-LIVE_OVERLAY = re.compile(r"(^|[._-])(live|hermetic)([._-]|$)", re.I)
+LIVE_OVERLAY = re.compile(r"(^|[._-])(live|hermetic|openai)([._-]|$)", re.I)
 LIVE_PROJECTS_CHECKED = 5  # live projects read back after the rollback, at most
 DOCKER_TIMEOUT_S = 30.0
 
@@ -45,7 +48,7 @@ def mocked_compose_files(files: Sequence[Path]) -> tuple[Path, ...]:
     if not kept:
         raise RollbackFilesError(
             "--codex-compose-file: every file given is a live overlay (its name has "
-            f"'live' or 'hermetic' as a word: {', '.join(p.name for p in files)}); give "
+            f"'live', 'hermetic' or 'openai' as a word: {', '.join(p.name for p in files)}); give "
             "the base stack file too, or override the codex_rollback_compose_files fixture"
         )
     return kept
@@ -98,31 +101,51 @@ def roll_back(
     startup_timeout: float,
     request_timeout: float,
     target: Target = DEFAULT_TARGET,
+    run_started: float | None = None,
+    keep: bool = False,
 ) -> RollbackReport:
-    """Recreate the orchestrator (the target's compose service and container port) as in
-    `mocked_files`, wait for its readiness path, and run the smoke cases."""
-    service, port, health_path = target.service, target.port, target.health_path
+    """Stop the live orchestrator (the target's compose service), clear the run's workers
+    (from `run_started`, the run's own start, a Unix time), start the mocked one from
+    `mocked_files` on its own project and port, wait for its readiness path, and run the
+    smoke cases. The mocked stack is torn down at the end unless `keep`."""
     report = RollbackReport()
+    mocked = rollback_stack.mocked_stack(live, mocked_files)
+    try:
+        _roll_back(
+            report, live, mocked, bundle, workspace_root, leak_markers,
+            (startup_timeout, request_timeout), target, run_started,
+        )  # fmt: skip
+    finally:
+        if not keep:
+            rollback_stack.down(mocked)
+    return report
+
+
+def _roll_back(
+    report: RollbackReport,
+    live: stack.Compose,
+    mocked: stack.Compose,
+    bundle: EvidenceBundle,
+    workspace_root: Path,
+    leak_markers: tuple[str, ...],
+    timeouts: tuple[float, float],
+    target: Target,
+    run_started: float | None,
+) -> None:
+    service = target.service
+    startup_timeout, request_timeout = timeouts
     started = time.perf_counter()
     # To the microsecond: the live run's last job may have created its worker within
     # this same second, which a whole-second `--since` would count as the rollback's.
     since = time.time()
     live_projects = stack.project_ids(workspace_root)[:LIVE_PROJECTS_CHECKED]
-    env = {**live.env, "USE_DUMMY_WORKER": "true"}
-    mocked = stack.Compose(live.command, mocked_files, live.project, env)
     try:
-        mocked.run("up", "-d", "--no-deps", "--force-recreate", service)
-        published = mocked.run("port", service, str(port)).strip()
-        base_url = f"http://127.0.0.1:{published.splitlines()[-1].rsplit(':', 1)[1]}"
-        deadline = time.monotonic() + startup_timeout
-        while not stack.probe(base_url, path=health_path):
-            if time.monotonic() > deadline:
-                raise stack.StackError(f"{base_url}{health_path} did not answer after the restart")
-            time.sleep(0.25)
+        _stop_live(report, live, service, run_started if run_started is not None else since)
+        base_url = _start_mocked(mocked, target, startup_timeout)
     except (stack.StackError, IndexError) as error:
         report.error = str(error)
         report.seconds = time.perf_counter() - started
-        return report
+        return
     report.restarted = True
     report.base_url = base_url
     context = RunContext(
@@ -159,16 +182,38 @@ def roll_back(
     _check_no_workers(report, live.project, since)
     _check_live_projects(report, base_url, live_projects, context.api_token, request_timeout)
     report.seconds = time.perf_counter() - started
-    return report
+
+
+def _stop_live(report: RollbackReport, live: stack.Compose, service: str, since: float) -> None:
+    """Stop (never remove) the live orchestrator, then remove the run's workers that
+    still exist; both recorded in the checks."""
+    live.run("stop", "-t", "5", service)
+    report.checks["live_orchestrator"] = "stopped (kept: `docker start` brings it back)"
+    workers = rollback_stack.clear_live_workers(live.project, since)
+    report.checks["live_workers"] = workers
+    if workers["remaining"]:
+        report.problems.append(f"live workers of the run remain: {workers['remaining']}")
+
+
+def _start_mocked(mocked: stack.Compose, target: Target, timeout: float) -> str:
+    """`up` the mocked orchestrator alone and wait for its readiness path; its URL."""
+    mocked.run("up", "-d", "--no-deps", target.service)
+    published = mocked.run("port", target.service, str(target.port)).strip()
+    base_url = f"http://127.0.0.1:{published.splitlines()[-1].rsplit(':', 1)[1]}"
+    deadline = time.monotonic() + timeout
+    while not stack.probe(base_url, path=target.health_path):
+        if time.monotonic() > deadline:
+            raise stack.StackError(
+                f"rollback: {base_url}{target.health_path} did not answer within "
+                f"{timeout:.0f} s; see the mocked stack's logs (compose -p {mocked.project} "
+                "logs) and fix its files"
+            )
+        time.sleep(0.25)
+    return base_url
 
 
 def _docker(*argv: str) -> str:
-    done = subprocess.run(
-        ["docker", *argv], capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S, check=False
-    )
-    if done.returncode != 0:
-        raise stack.StackError(f"docker {argv[0]}: {stack.tail(done.stderr, 5)}")
-    return done.stdout
+    return docker.docker(*argv, timeout=DOCKER_TIMEOUT_S).stdout
 
 
 def _check_container(report: RollbackReport, mocked: stack.Compose, service: str) -> None:
@@ -200,31 +245,24 @@ def _check_container(report: RollbackReport, mocked: stack.Compose, service: str
 
 
 def _check_no_workers(report: RollbackReport, run_id: str, since: float) -> None:
-    """No worker container of this run was created since the rollback began."""
+    """No worker container of this run was created since the rollback began, and none
+    of the run exists at its end."""
     try:
-        created = _docker(
-            "events",
-            "--since",
-            f"{since:.6f}",
-            "--until",
-            str(int(time.time()) + 1),
-            "--filter",
-            "type=container",
-            "--filter",
-            "event=create",
-            "--filter",
-            "label=io.pytest-codex.role=worker",
-            "--filter",
-            f"label=io.pytest-codex.run={run_id}",
-            "--format",
-            "{{.ID}}",
-        ).split()
+        created = rollback_stack.workers_created(run_id, since)
     except stack.StackError as error:
         report.problems.append(f"docker events cannot be read: {error}")
         return
     report.checks["workers_started"] = len(created)
     if created:
         report.problems.append(f"the smoke jobs started {len(created)} worker container(s)")
+    try:
+        remaining = rollback_stack.run_workers(run_id)
+    except stack.StackError as error:
+        report.problems.append(f"the run's workers cannot be listed: {error}")
+        return
+    report.checks["workers_remaining"] = len(remaining)
+    if remaining:
+        report.problems.append(f"{len(remaining)} worker container(s) of the run remain")
 
 
 def _check_live_projects(

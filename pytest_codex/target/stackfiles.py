@@ -25,6 +25,7 @@ STACK_FILES = (
     "compose.yaml",
     "compose.live.yaml",
     "compose.hermetic.yaml",
+    "compose.openai.yaml",
     "Dockerfile",
     ".dockerignore",
     "requirements.txt",
@@ -32,6 +33,7 @@ STACK_FILES = (
     "worker/Dockerfile",
     "worker/requirements.txt",
     "worker/entrypoint.py",
+    "worker/worker_secrets.py",
 )
 # Service packages copied into the context from where they are installed.
 PACKAGES = ("codex_orchestrator", "model_stub")
@@ -67,12 +69,13 @@ class BuildContext:
         return self.path / "worker"
 
     def compose_files(self, mode: str, live_model: str) -> tuple[Path, ...]:
-        """The stack for a mode: mocked, live, or live with the model stand-in."""
+        """The stack for a mode: mocked, live with the model stand-in (hermetic), or live
+        with the real model behind the workers' forwarding proxy."""
         files = [self.path / "compose.yaml"]
         if mode == "live":
             files.append(self.path / "compose.live.yaml")
-            if live_model == "stub":
-                files.append(self.path / "compose.hermetic.yaml")
+            overlay = "compose.hermetic.yaml" if live_model == "stub" else "compose.openai.yaml"
+            files.append(self.path / overlay)
         return tuple(files)
 
 

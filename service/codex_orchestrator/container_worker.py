@@ -5,8 +5,18 @@ The orchestrator reaches the Docker engine through the mounted socket and starts
 workspace root is mounted at the same path in the orchestrator, so the host path is
 also the path here). The container is the sandbox: non-root, no capabilities,
 no-new-privileges, read-only root with a tmpfs home, memory/CPU/pids limits, and a job
-timeout after which it is killed. OPENAI_* values are passed by name and never logged.
-The worker's JSON event stream (its stdout) is kept under `<WORKSPACE_ROOT>/.jobs/`.
+timeout after which it is killed. The worker's JSON event stream (its stdout) is kept
+under `<WORKSPACE_ROOT>/.jobs/`.
+
+Secrets never enter the worker's container configuration (`docker inspect`, dockerd's
+config.v2.json): the container gets only `<NAME>_FILE=/run/codex-secrets/<NAME>` and
+`CODEX_SECRETS_STDIN=1`, a 64 KiB tmpfs at /run/codex-secrets owned by the worker's user,
+and the values as one JSON object written to its stdin through the Docker attach API,
+which is then closed; the entrypoint writes them to the tmpfs (service/worker/
+worker_secrets.py has the contract). Non-secret settings (OPENAI_BASE_URL, CODEX_MODEL)
+stay plain variables, and so does `CODEX_WORKER_PROXY` (the workers' forwarding proxy
+to the model in `openai` mode), handed on as HTTPS_PROXY/HTTP_PROXY. Values are never
+logged.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,13 +38,12 @@ import requests.exceptions
 from codex_orchestrator.clock import utc_now
 from codex_orchestrator.results import RESULT_FILE, failure_result, write_json
 
-PASSED_VARIABLES = (
-    "OPENAI_API_KEY",
-    "OPENAI_ORG_ID",
-    "OPENAI_PROJECT",
-    "OPENAI_BASE_URL",
-    "CODEX_MODEL",
-)
+SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")  # via stdin
+PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")  # in the container's configuration
+SECRETS_DIR = "/run/codex-secrets"  # a tmpfs in each worker: the entrypoint's files
+SECRETS_TMPFS = "rw,noexec,nosuid,size=64k,mode=0700"
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+SEND_TIMEOUT_S = 30.0  # writing the secrets to the worker's stdin, at most
 WORKER_NAME = "codex-cli"
 WORKER_UID = 1000
 LABEL = "io.pytest-codex"
@@ -94,11 +104,7 @@ class ContainerWorker:
     ) -> dict[str, Any]:
         _hand_over(workspace)
         (workspace / ".codex" / "result.json").unlink(missing_ok=True)
-        environment = {
-            name: self.environ[name] for name in PASSED_VARIABLES if self.environ.get(name)
-        }
-        # The entrypoint's own limit fires first, so it can still write result.json.
-        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
+        environment, secrets = self._environment()
         container = None
         clock = [time.perf_counter()]  # create, started, ended, cleaned up
         try:
@@ -124,10 +130,12 @@ class ContainerWorker:
                 tmpfs={
                     "/home/worker": f"rw,size=512m,uid={WORKER_UID},gid={WORKER_UID}",
                     "/tmp": "rw,size=256m,mode=1777",  # noqa: S108 - the container's own
+                    SECRETS_DIR: f"{SECRETS_TMPFS},uid={WORKER_UID},gid={WORKER_UID}",
                 },
                 network=self.network,
+                stdin_open=True,  # StdinOnce: stdin ends when the one attach closes it
             )
-            container.start()
+            _start_with_secrets(client, container, secrets)
         except docker.errors.ImageNotFound:
             return self._failure(
                 workspace,
@@ -211,6 +219,24 @@ class ContainerWorker:
             )
         return result
 
+    def _environment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The worker's plain variables (its container configuration) and its secrets
+        (its stdin only)."""
+        environment = {
+            name: self.environ[name] for name in PLAIN_VARIABLES if self.environ.get(name)
+        }
+        secrets = {name: self.environ[name] for name in SECRET_VARIABLES if self.environ.get(name)}
+        for name in secrets:
+            environment[f"{name}_FILE"] = f"{SECRETS_DIR}/{name}"
+        environment["CODEX_SECRETS_STDIN"] = "1"
+        proxy = self.environ.get("CODEX_WORKER_PROXY")  # compose.openai.yaml's model-proxy
+        if proxy:
+            for name in PROXY_VARIABLES:
+                environment[name] = proxy
+        # The entrypoint's own limit fires first, so it can still write result.json.
+        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
+        return environment, secrets
+
     def reap(self, job_ids: list[str]) -> list[str]:
         """Remove the worker containers of jobs a previous process left running (called
         at start, with the jobs it marked interrupted), keeping each one's logs under
@@ -268,6 +294,25 @@ def _reason(error: docker.errors.DockerException) -> str:
     """The engine's own explanation (no secrets: it never sees values in a message)."""
     explanation = getattr(error, "explanation", None)
     return f"{type(error).__name__}: {explanation or error}"[:300]
+
+
+def _start_with_secrets(client: Any, container: Any, secrets: dict[str, str]) -> None:
+    """Start the worker with its stdin attached, write the secrets there as one JSON
+    object and close it (the entrypoint reads to EOF). Nothing of them is in the
+    container's configuration."""
+    attached = client.api.attach_socket(container.id, params={"stdin": 1, "stream": 1})
+    raw = getattr(attached, "_sock", attached)  # the socket under the SocketIO wrapper
+    try:
+        container.start()
+        raw.settimeout(SEND_TIMEOUT_S)
+        try:
+            raw.sendall(json.dumps(secrets).encode())
+            raw.shutdown(socket.SHUT_WR)
+        except OSError as error:  # the worker ends with secrets_unavailable
+            log.warning("worker secrets not sent", extra={"error": type(error).__name__})
+    finally:
+        attached.close()
+        raw.close()
 
 
 def _kill(container: Any) -> None:

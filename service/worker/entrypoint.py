@@ -9,7 +9,10 @@ values are never printed, only whether they are present.
 
 Environment: CODEX_WORKSPACE (default /workspace), CODEX_BIN (default codex), CODEX_HOME,
 CODEX_WORKER_TIMEOUT (seconds, default 270), CODEX_MODEL (default gpt-5.5),
-OPENAI_BASE_URL (default the public API), OPENAI_API_KEY, OPENAI_ORG_ID, OPENAI_PROJECT.
+OPENAI_BASE_URL (default the public API).
+
+Secrets (OPENAI_API_KEY, OPENAI_ORG_ID, OPENAI_PROJECT) arrive as `worker_secrets.py`
+says (files named by `<NAME>_FILE`, or stdin), never in the container's configuration.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+
+from worker_secrets import SecretsError, receive_secrets
 
 WORKER = "codex-cli"
 VERSION_TIMEOUT_S = 10  # `codex --version` answers at once; a hung one is not waited for
@@ -321,6 +326,11 @@ def main() -> int:
     started = now()
     workspace = Path(os.environ.get("CODEX_WORKSPACE") or "/workspace")
     timeout = float(os.environ.get("CODEX_WORKER_TIMEOUT") or 270)
+    try:
+        receive_secrets()
+    except SecretsError as error:
+        result = failure({}, started, "secrets_unavailable", f"the worker's secrets: {error}")
+        return 1 if write_result(workspace, result) else 2
     try:
         request = json.loads((workspace / ".codex" / "request.json").read_text(encoding="utf-8"))
         if not isinstance(request, dict) or not str(request.get("instruction", "")).strip():

@@ -120,3 +120,63 @@ def test_an_interrupted_run_tears_its_stack_down(tmp_path: Path) -> None:
     output, _ = run.communicate(timeout=120)
     assert b"KeyboardInterrupt" in output or b"Interrupted" in output, output[-2000:]
     assert resources(running) == []
+
+
+HANG_MATRIX = """\
+name: hang
+description: One job whose model never answers (the worker runs until its limit).
+modes: [live]
+cases:
+  - name: create-that-hangs
+    request:
+      method: POST
+      path: /api/v1/projects
+      json: {instruction: "Create the Fibonacci CLI. [model-stub:hang]"}
+    expect: {status: 200}
+"""
+
+
+def test_sigterm_mid_job_removes_the_runs_workers_and_no_key_is_inspectable(
+    tmp_path: Path, worker_image: str, orchestrator_image: str
+) -> None:
+    """A live run stopped by SIGTERM while a worker runs: the worker holds no key in its
+    configuration while it runs, and it is gone with the stack (not left for a later
+    run to sweep). Everything looked at is this run's (its labels), never engine-wide."""
+    del worker_image, orchestrator_image  # built as the live stack builds them
+    key = f"sk-canary-sigterm-{secrets.token_hex(8)}"
+    (tmp_path / ".env.live").write_text(f"OPENAI_API_KEY={key}\n")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "hang.yaml").write_text(HANG_MATRIX)
+    run = subprocess.Popen(
+        [
+            sys.executable, "-m", "pytest", "--codex-mode=live", "-p", "no:cacheprovider",
+            f"--codex-matrix={tmp_path / 'm'}", f"--codex-evidence-dir={tmp_path / 'ev'}",
+            "--codex-env-file=.env.live", f"--rootdir={tmp_path}", "-q",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    prefix = f"pytest-codex-{leftovers.host_tag()}-{run.pid}-"
+    deadline = time.monotonic() + 600
+    worker = ""
+    while not worker and time.monotonic() < deadline and run.poll() is None:
+        found = docker(
+            "ps", "--filter", "label=io.pytest-codex.role=worker",
+            "--format", '{{.ID}} {{.Label "io.pytest-codex.run"}}',
+        )  # fmt: skip
+        worker = next(
+            (line for line in found.splitlines() if line.split()[-1].startswith(prefix)), ""
+        )
+        time.sleep(0.2)
+    assert worker, "the run never started a worker"
+    worker_id, project = worker.split()
+    inspected = docker("inspect", worker_id)
+    assert key not in inspected
+    assert "OPENAI_API_KEY_FILE=/run/codex-secrets/OPENAI_API_KEY" in inspected
+    run.send_signal(signal.SIGTERM)
+    output, _ = run.communicate(timeout=180)
+    assert b"KeyboardInterrupt" in output or b"Interrupted" in output, output[-2000:]
+    assert key.encode() not in output
+    assert docker("ps", "-aq", "--filter", f"label={leftovers.RUN_LABEL}={project}") == ""
+    assert resources(project) == []

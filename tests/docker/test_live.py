@@ -28,9 +28,21 @@ def forms(value: str) -> list[bytes]:
     ]
 
 
-def leftovers(role: str) -> list[str]:
+def leftovers(role: str, project: str) -> list[str]:
+    """The run's containers of one role that remain (its own labels: other runs and
+    stacks may share the engine)."""
+    run_label = f"io.pytest-codex.run={project}"
+    compose_label = f"com.docker.compose.project={project}"
     done = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=io.pytest-codex.role={role}"],
+        [
+            "docker",
+            "ps",
+            "-aq",
+            "--filter",
+            f"label={run_label if role == 'worker' else compose_label}",
+            "--filter",
+            f"label=io.pytest-codex.role={role}",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -98,6 +110,9 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
     assert checks["docker_socket_mounts"] == []
     assert checks["openai_variables"] == []
     assert checks["workers_started"] == 0
+    assert checks["workers_remaining"] == 0  # none of the run, counted from its start
+    assert checks["live_workers"]["remaining"] == []
+    assert checks["live_workers"]["created_since_run_start"] >= 1
     readable, total = checks["live_projects_readable"].split("/")
     assert readable == total
     assert int(total) >= 3
@@ -139,9 +154,10 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
             for path in written:
                 assert shape not in path.read_bytes(), f"a canary reached {path}"
 
-    assert leftovers("worker") == []
-    assert leftovers("orchestrator") == []
-    assert leftovers("model-stub") == []
+    project = manifest["target"]["project"]
+    assert leftovers("worker", project) == []
+    assert leftovers("orchestrator", project) == []
+    assert leftovers("model-stub", project) == []
 
 
 def test_worker_image_runs_as_a_sandboxed_user(worker_image: str) -> None:

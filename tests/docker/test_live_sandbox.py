@@ -99,6 +99,8 @@ def test_probes_from_a_worker_during_a_live_run(
     assert rollback["checks"]["docker_socket_mounts"] == []
     assert rollback["checks"]["openai_variables"] == []
     assert rollback["checks"]["workers_started"] == 0
+    assert rollback["checks"]["workers_remaining"] == 0
+    assert rollback["checks"]["live_workers"]["remaining"] == []
     assert rollback["checks"]["live_projects_readable"] == "1/1"  # the restarted job's
     # The containers' configurations that held the key are gone with the stack.
     root = subprocess.run(

@@ -46,7 +46,9 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
     load = json.loads((bundle / "load" / "load.json").read_text())
     assert (load["create"]["errors"], load["read"]["errors"], load["incomplete"]) == (0, 0, 0)
     assert load["projects"] == 500
-    # Mocked mode starts no worker container at all, and leaves no container behind.
+    # Mocked mode starts no worker container at all, and leaves no container behind
+    # (this run's: other runs may share the engine).
+    project = manifest["target"]["project"]
     events = subprocess.run(
         [
             "docker",
@@ -59,6 +61,8 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
             "type=container",
             "--filter",
             "label=io.pytest-codex.role=worker",
+            "--filter",
+            f"label=io.pytest-codex.run={project}",
             "--format",
             "{{.ID}}",
         ],
@@ -68,7 +72,6 @@ def test_mocked_matrices_through_compose(pytester: pytest.Pytester) -> None:
         check=True,
     )
     assert events.stdout.strip() == ""
-    project = manifest["target"]["project"]
     leftover = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
         capture_output=True,

@@ -25,6 +25,7 @@ STACK_FILES = (
     "compose.yaml",
     "compose.live.yaml",
     "compose.hermetic.yaml",
+    "compose.openai.yaml",
     "Dockerfile",
     ".dockerignore",
     "requirements.txt",
@@ -32,6 +33,7 @@ STACK_FILES = (
     "worker/Dockerfile",
     "worker/requirements.txt",
     "worker/entrypoint.py",
+    "worker/worker_secrets.py",
 )
 PROGRESS = re.compile(r"^pytest-codex: (.+) (\d+\.\d) s$", re.MULTILINE)
 

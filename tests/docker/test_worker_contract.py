@@ -106,7 +106,7 @@ def test_a_running_worker_is_sandboxed_and_a_hung_job_is_killed(
     assert host["PidsLimit"] == 256
     assert host["Privileged"] is False
     assert [m["Destination"] for m in info["Mounts"]] == ["/workspace"]
-    assert set(host["Tmpfs"]) == {"/home/worker", "/tmp"}
+    assert set(host["Tmpfs"]) == {"/home/worker", "/tmp", "/run/codex-secrets"}
     assert info["Config"]["Labels"]["io.pytest-codex.role"] == "worker"
     inside = docker(
         "exec",
@@ -117,14 +117,27 @@ def test_a_running_worker_is_sandboxed_and_a_hung_job_is_killed(
         "touch /etc/x 2>/dev/null && echo writable || echo read-only",
     )
     assert inside.split() == ["1000", "no-socket", "read-only"]
-    assert KEY not in json.dumps(info["Config"]["Labels"])
-    # The key is in the worker's own configuration while it runs (docs/security.md).
-    assert f"OPENAI_API_KEY={KEY}" in info["Config"]["Env"]
+    # The key is nowhere in the worker's configuration while it runs: only the path of
+    # the file on its tmpfs (docs/security.md); it came through stdin.
+    assert KEY not in docker("inspect", container_id.strip())
+    engine_root = docker("info", "--format", "{{.DockerRootDir}}").strip()
+    stored = Path(engine_root) / "containers" / info["Id"] / "config.v2.json"
+    assert KEY not in stored.read_text()
+    env = dict(entry.split("=", 1) for entry in info["Config"]["Env"])
+    assert env["OPENAI_API_KEY_FILE"] == "/run/codex-secrets/OPENAI_API_KEY"
+    assert env["CODEX_SECRETS_STDIN"] == "1"
+    assert "OPENAI_API_KEY" not in env
+    secret_file = docker(
+        "exec", container_id.strip(), "stat", "-c", "%a %u", "/run/codex-secrets/OPENAI_API_KEY"
+    )
+    assert secret_file.split() == ["600", "1000"]
 
     thread.join(timeout=60)
     [result] = outcome
     assert schemas.errors("result", result) == []
     assert result["status"] == "failed"
+    # A timeout, not `auth`: the stand-in checks the key before it hangs, so the key
+    # came through stdin.
     assert result["error"]["type"] in ("timeout",)
     assert time.monotonic() - started < 40
     assert docker("ps", "-aq", "--filter", f"label=io.pytest-codex.job={job_id}") == ""

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from codex_orchestrator import model_proxy
 from pytest_codex import schemas
 from tests.conftest import REPO, free_port
 from tests.live.conftest import STUB_KEY, Stub
@@ -26,6 +28,7 @@ ENTRYPOINT = REPO / "service" / "worker" / "entrypoint.py"
 ORG = "org-canary-entry-5151"
 PROJECT = "proj-canary-entry-6262"
 CANARIES = (STUB_KEY, ORG, PROJECT)
+SECRET_NAMES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
 # The entrypoint is standard-library Python run by the image's python3; the system one
 # stands in for it here (any user can run it, unlike a virtual environment under /root).
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin") or sys.executable
@@ -64,6 +67,8 @@ def run_worker(
     timeout: str = "60",
     user: int | None = None,
     key: str = STUB_KEY,
+    stdin: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Run:
     (workspace / ".codex" / "request.json").write_text(
         json.dumps(
@@ -89,6 +94,14 @@ def run_worker(
         "OPENAI_ORG_ID": ORG,
         "OPENAI_PROJECT": PROJECT,
     }
+    env |= extra_env or {}
+    if stdin is not None:  # the container worker's way: files named, values on stdin
+        folder = workspace.parent / "secrets"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for name in SECRET_NAMES:
+            del env[name]
+            env[f"{name}_FILE"] = str(folder / name)
+        env["CODEX_SECRETS_STDIN"] = "1"
     if user is not None:
         for path in (home, workspace / ".codex"):
             os.chown(path, user, user)
@@ -96,6 +109,7 @@ def run_worker(
     done = subprocess.run(
         [SYSTEM_PYTHON, str(ENTRYPOINT)],
         env=env,
+        input=stdin if stdin is not None else "",
         capture_output=True,
         text=True,
         timeout=120,
@@ -234,3 +248,57 @@ def test_an_unreachable_model_is_unreachable(
     assert run.code == 1
     assert run.result["error"]["type"] == "unreachable"
     assert run.seconds < 20
+
+
+def test_secrets_through_stdin_into_files_reach_the_cli(
+    workspace: Path, model_stub: Stub, codex_binary: Path
+) -> None:
+    """The container worker's contract (worker_secrets.py): only `<NAME>_FILE` in the
+    environment, the values as JSON on stdin, written 0600 to those files."""
+    values = {"OPENAI_API_KEY": STUB_KEY, "OPENAI_ORG_ID": ORG, "OPENAI_PROJECT": PROJECT}
+    run = run_worker(
+        workspace, model_stub, codex_binary, "Create the Fibonacci CLI.", stdin=json.dumps(values)
+    )
+    assert run.code == 0, run.stderr
+    assert run.result["status"] == "success"
+    assert run.result["logs"]["env"] == dict.fromkeys(SECRET_NAMES, "present")
+    seen = model_stub.requests()[-1]["headers"]
+    assert {"authorization", "openai-organization", "openai-project"} <= set(seen)
+    stored = workspace.parent / "secrets" / "OPENAI_API_KEY"
+    assert stored.read_text() == STUB_KEY
+    assert stored.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("stdin", ["", "not json", json.dumps(["a list"])])
+def test_promised_secrets_that_do_not_come_fail_the_job(
+    workspace: Path, model_stub: Stub, codex_binary: Path, stdin: str
+) -> None:
+    run = run_worker(workspace, model_stub, codex_binary, "Create it", stdin=stdin)
+    assert run.code == 1
+    assert run.result["error"]["type"] == "secrets_unavailable"
+    assert run.result["error"]["message"].startswith("the worker's secrets: ")
+
+
+def test_the_cli_reaches_the_model_through_the_workers_proxy(
+    workspace: Path, model_stub: Stub, codex_binary: Path
+) -> None:
+    """`openai` mode's only way out (compose.openai.yaml): the real CLI honours
+    HTTP_PROXY/HTTPS_PROXY as the container worker sets them, and the proxy forwards to
+    the model's host and nothing else."""
+    host, port = model_stub.url.removeprefix("http://").split(":")
+    proxy = model_proxy.ProxyServer(("127.0.0.1", 0), (host, int(port)))
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    address = f"http://127.0.0.1:{proxy.server_address[1]}"
+    try:
+        run = run_worker(
+            workspace, model_stub, codex_binary, "Create the Fibonacci CLI.",
+            extra_env={"HTTP_PROXY": address, "HTTPS_PROXY": address, "NO_PROXY": ""},
+        )  # fmt: skip
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert run.code == 0, run.stderr
+    assert run.result["status"] == "success"
+    forwarded = [entry for entry in proxy.recent if entry["verdict"] == "forwarded"]
+    assert forwarded, list(proxy.recent)
+    assert {entry["destination"] for entry in forwarded} == {f"{host}:{port}"}

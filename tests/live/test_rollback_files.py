@@ -12,8 +12,10 @@ from pytest_codex.target.rollback import RollbackFilesError, mocked_compose_file
 def test_the_bundled_live_overlays_are_left_out() -> None:
     files = (Path("service/compose.yaml"), Path("service/compose.live.yaml"))
     hermetic = (*files, Path("service/compose.hermetic.yaml"))
+    openai = (*files, Path("service/compose.openai.yaml"))
     assert mocked_compose_files(files) == (Path("service/compose.yaml"),)
     assert mocked_compose_files(hermetic) == (Path("service/compose.yaml"),)
+    assert mocked_compose_files(openai) == (Path("service/compose.yaml"),)
 
 
 def test_a_users_own_files_follow_the_same_rule() -> None:

@@ -50,3 +50,29 @@ def test_an_unreachable_engine_fails_the_job_with_a_structured_error(
     # The service keeps serving: the record is there and the next request is answered.
     assert service.get_project(project["id"])["status"] == "failed"
     assert service.health()["status"] == "ok"
+
+
+def test_secrets_are_kept_out_of_the_workers_configuration(tmp_path: Path) -> None:
+    """What the container gets as its configuration (`docker inspect`) and what only on
+    its stdin; the proxy of `openai` mode is handed on as HTTPS_PROXY/HTTP_PROXY."""
+    worker = ContainerWorker(
+        image="codex-worker:latest",
+        workspace_root=tmp_path,
+        job_timeout_s=30,
+        environ={
+            "OPENAI_API_KEY": CANARY,
+            "OPENAI_PROJECT": "proj-canary-1",
+            "OPENAI_BASE_URL": "https://api.openai.com/v1",
+            "CODEX_WORKER_PROXY": "http://model-proxy:3128",
+        },
+    )
+    environment, secrets = worker._environment()
+    assert secrets == {"OPENAI_API_KEY": CANARY, "OPENAI_PROJECT": "proj-canary-1"}
+    assert CANARY not in json.dumps(environment)
+    assert "proj-canary-1" not in json.dumps(environment)
+    assert environment["OPENAI_API_KEY_FILE"] == "/run/codex-secrets/OPENAI_API_KEY"
+    assert environment["OPENAI_PROJECT_FILE"] == "/run/codex-secrets/OPENAI_PROJECT"
+    assert "OPENAI_ORG_ID_FILE" not in environment
+    assert environment["CODEX_SECRETS_STDIN"] == "1"
+    assert environment["OPENAI_BASE_URL"] == "https://api.openai.com/v1"
+    assert environment["HTTPS_PROXY"] == environment["http_proxy"] == "http://model-proxy:3128"
