@@ -9,7 +9,9 @@ values are never printed, only whether they are present.
 
 Environment: CODEX_WORKSPACE (default /workspace), CODEX_BIN (default codex), CODEX_HOME,
 CODEX_WORKER_TIMEOUT (seconds, default 270), CODEX_MODEL (default gpt-5.5),
-OPENAI_BASE_URL (default the public API), OPENAI_API_KEY, OPENAI_ORG_ID, OPENAI_PROJECT.
+OPENAI_BASE_URL (default the public API), OPENAI_API_KEY, OPENAI_ORG_ID, OPENAI_PROJECT;
+each of the last three may instead be a file named by `<NAME>_FILE` (a Docker secret
+under /run/secrets on a swarm), read into the variable for the CLI.
 """
 
 from __future__ import annotations
@@ -56,6 +58,27 @@ MODEL_ERRORS = (
     ("response_failed", re.compile(r"stream disconnected before completion", re.I)),
 )
 STREAM_IDLE_MAX_S = 60.0  # the CLI's wait for the next SSE event, at most
+MAX_SECRET_FILE_BYTES = 64 * 1024  # a `<NAME>_FILE` secret read, at most
+
+
+def load_secret_files() -> list[str]:
+    """Each ENV_PRESENCE variable that is unset but named by `<NAME>_FILE`, read from that
+    file into the environment (the CLI reads its key from a variable); the names of
+    files that could not be read (never a value)."""
+    unreadable = []
+    for name in ENV_PRESENCE:
+        source = os.environ.get(f"{name}_FILE")
+        if os.environ.get(name) or not source:
+            continue
+        try:
+            with open(source, "rb") as handle:
+                value = handle.read(MAX_SECRET_FILE_BYTES).decode("utf-8", "replace").strip()
+        except OSError:
+            unreadable.append(f"{name}_FILE")
+            continue
+        if value:
+            os.environ[name] = value
+    return unreadable
 
 
 def now() -> str:
@@ -320,6 +343,16 @@ def main() -> int:
             started,
             "cli_missing",
             "the Codex CLI is not installed in the worker image (CODEX_BIN)",
+        )
+        return 1 if write_result(workspace, result) else 2
+    unreadable = load_secret_files()
+    if unreadable:
+        result = failure(
+            request,
+            started,
+            "secret_unreadable",
+            f"the secret file named by {', '.join(unreadable)} cannot be read; check the "
+            "secret's mount and its owner (uid 1000)",
         )
         return 1 if write_result(workspace, result) else 2
     home = Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")

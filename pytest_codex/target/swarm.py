@@ -1,0 +1,203 @@
+"""The bundled stack on Docker Swarm (`--codex-engine=swarm`): `docker stack deploy` of
+compose files the swarm accepts (no `build:`; the images are built locally first), the
+orchestrator's published port, its health, the services' logs, and `docker stack rm`
+with a bounded wait until nothing of the stack is left. The OPENAI_* secrets reach the
+stack as Docker secrets created from stdin (never a file, never a service's env) and
+removed with it. No pytest import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_codex.target.compose import StackError, tail
+
+COMMAND_TIMEOUT = 300.0  # one docker command, at most
+REMOVE_TIMEOUT = 60.0  # for a removed stack's services, networks and secrets to go
+POLL_S = 0.25  # between two looks while waiting
+MAX_LOG_BYTES = 16 * 1024 * 1024  # one service's log kept, at most
+# The stack's secrets: the variable they come from, the name the stack files give them.
+STACK_SECRETS = (("OPENAI_API_KEY", "openai_api_key"), ("MODEL_STUB_EXPECTED_KEY", "stub_key"))
+SWARM_FILES = {"compose.yaml": "swarm.yaml", "compose.live.yaml": "swarm.live.yaml"}
+SWARM_FILES["compose.hermetic.yaml"] = "swarm.hermetic.yaml"
+
+
+def docker(
+    *argv: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+) -> str:
+    """Run `docker ...` with an argument list; its stdout, or StackError with the tail."""
+    try:
+        done = subprocess.run(
+            ["docker", *argv],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            env=None if env is None else dict(env),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise StackError(f"docker {argv[0]} {argv[1]}: no answer within {timeout:.0f} s") from None
+    except OSError as error:
+        raise StackError(f"docker: cannot run it ({error.strerror}); install Docker") from None
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).decode("utf-8", "replace")
+        raise StackError(f"docker {' '.join(argv[:2])} failed:\n{tail(output, 20)}")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def swarm_state() -> str:
+    """The engine's swarm state: `active` (a manager or worker), `inactive`, ..."""
+    info = docker("info", "--format", "{{json .Swarm}}", timeout=30)
+    swarm = json.loads(info) if info.strip() else {}
+    if swarm.get("LocalNodeState") == "active" and not swarm.get("ControlAvailable"):
+        return "worker"
+    return str(swarm.get("LocalNodeState") or "inactive")
+
+
+@contextlib.contextmanager
+def single_node_swarm(advertise: str = "127.0.0.1") -> Iterator[bool]:
+    """The engine as a swarm manager for the block: `docker swarm init` when it is in no
+    swarm, and `docker swarm leave --force` at the end only then (yields whether it was
+    created here). Used by the tests and the benchmark, never by the plugin: joining a
+    swarm changes the engine for everyone on it."""
+    state = swarm_state()
+    if state == "worker":
+        raise StackError("swarm: this engine is a swarm worker node; run on a manager node")
+    created = state != "active"
+    if created:
+        docker("swarm", "init", "--advertise-addr", advertise, timeout=60)
+    try:
+        yield created
+    finally:
+        if created:
+            docker("swarm", "leave", "--force", timeout=60)
+
+
+def swarm_files(files: tuple[Path, ...]) -> tuple[Path, ...]:
+    """The swarm twins of the bundled compose files (`swarm.yaml` beside `compose.yaml`)."""
+    twins = []
+    for path in files:
+        twin = SWARM_FILES.get(path.name)
+        if twin is None or not (path.parent / twin).is_file():
+            raise StackError(
+                f"codex stack: {path} has no swarm twin; --codex-engine=swarm deploys the "
+                "bundled stack only (its swarm.*.yaml files); drop --codex-compose-file or "
+                "use --codex-engine=compose"
+            )
+        twins.append(path.parent / twin)
+    return tuple(twins)
+
+
+@dataclass
+class SwarmStack:
+    """One stack on the swarm: its files, name and the environment deploy sees."""
+
+    files: tuple[Path, ...]
+    name: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # variable -> secret name
+
+    def deploy(self, values: Mapping[str, str]) -> None:
+        """Create the stack's secrets from `values` (through stdin) and deploy it; the
+        stack files name a secret `${CODEX_RUN_ID}-<name>`, external."""
+        for variable, short in STACK_SECRETS:
+            value = values.get(variable, "")
+            if not value:
+                continue  # only the live files name them, and a live run has a key
+            name = f"{self.name}-{short}"
+            docker(
+                "secret",
+                "create",
+                "--label",
+                f"io.pytest-codex.run={self.name}",
+                name,
+                "-",
+                stdin=value.encode(),
+            )
+            self.secrets[variable] = name
+        argv = ["stack", "deploy", "--resolve-image", "never", "--prune"]
+        for path in self.files:
+            argv += ["-c", str(path)]
+        docker(*argv, self.name, env=self.env)
+
+    def service(self, short: str) -> str:
+        return f"{self.name}_{short}"
+
+    def published_port(self, service: str, port: int, timeout: float) -> int:
+        """The port the swarm publishes `service`'s container `port` on (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(StackError, ValueError):
+                info = json.loads(docker("service", "inspect", self.service(service)))
+                for entry in (info[0].get("Endpoint") or {}).get("Ports") or []:
+                    if entry.get("TargetPort") == port and entry.get("PublishedPort"):
+                        return int(entry["PublishedPort"])
+            if time.monotonic() >= deadline:
+                raise StackError(
+                    f"codex stack: service {self.service(service)!r} publishes no port for "
+                    f"{port} after {timeout:.0f} s; check the stack files and "
+                    "`docker service ps` for its tasks"
+                )
+            time.sleep(POLL_S)
+
+    def services(self) -> list[str]:
+        out = docker("stack", "services", "--format", "{{.Name}}", self.name, timeout=60)
+        return sorted(out.split())
+
+    def logs(self) -> str:
+        """Every service's log, each line prefixed `<service> | ` as compose prints them
+        (best effort: a failure is reported in the text)."""
+        lines: list[str] = []
+        try:
+            names = self.services()
+        except StackError as error:
+            return f"[logs unavailable: {error}]\n"
+        for name in names:
+            short = name.removeprefix(f"{self.name}_")
+            try:
+                text = docker(
+                    "service",
+                    "logs",
+                    "--raw",
+                    "--timestamps",
+                    "--no-task-ids",
+                    name,
+                    timeout=60,
+                )
+            except StackError as error:
+                text = f"[logs unavailable: {error}]\n"
+            lines += [f"{short} | {line}" for line in text[-MAX_LOG_BYTES:].splitlines()]
+        return "".join(f"{line}\n" for line in lines)
+
+    def remove(self) -> None:
+        """`docker stack rm`, then wait until its services, networks and the secrets are
+        gone (at most REMOVE_TIMEOUT), so the next stack can reuse nothing stale."""
+        with contextlib.suppress(StackError):
+            docker("stack", "rm", self.name, timeout=120)
+        deadline = time.monotonic() + REMOVE_TIMEOUT
+        label = f"label=com.docker.stack.namespace={self.name}"
+        while time.monotonic() < deadline:
+            left = docker("service", "ls", "-q", "--filter", label, timeout=60).split()
+            left += docker("network", "ls", "-q", "--filter", label, timeout=60).split()
+            if not left:
+                break
+            time.sleep(POLL_S)
+        run_label = f"label=io.pytest-codex.run={self.name}"
+        for secret in docker("secret", "ls", "-q", "--filter", run_label, timeout=60).split():
+            with contextlib.suppress(StackError):  # still held: a last look below
+                docker("secret", "rm", secret, timeout=60)
+        left = docker("secret", "ls", "-q", "--filter", run_label, timeout=60).split()
+        if left:
+            raise StackError(
+                f"codex stack: {len(left)} secret(s) of stack {self.name} are left; "
+                f"remove them with `docker secret rm` ({', '.join(left)})"
+            )
