@@ -80,6 +80,13 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "engine",
+        "how the harness starts the bundled stack: compose (default) or swarm "
+        "(docker stack deploy on the engine's swarm; live jobs become swarm jobs).",
+        {},
+        "string",
+    ),
+    (
         "keep-stack",
         "leave the compose stack running after the run.",
         {"action": "store_true", "default": None},

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex.adapter import harness
+from pytest_codex.adapter import harness, swarmstart
 from pytest_codex.adapter.harness import Stack
 from pytest_codex.adapter.stash import (
     LIVE_ENV_KEY,
@@ -79,6 +79,12 @@ def target_session(
     if parts is None:
         with _running_target(settings, evidence, report) as running:
             yield running
+    elif settings.engine == "swarm":
+        timings: dict[str, float] = {}
+        report["timings"] = timings
+        prepared = _prepare_images(settings, parts, timings)
+        with swarmstart.swarm_target(settings, live_env, evidence, report, parts, prepared) as on:
+            yield on
     else:
         with _compose_target(
             settings, live_env, evidence, redactor, report, parts, signing_key

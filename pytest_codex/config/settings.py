@@ -30,6 +30,7 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # Live mode: one creation waits for a whole job, so above the live overlay's job timeout
 # (CODEX_JOB_TIMEOUT, 300 s) plus a worker's start and removal.
 DEFAULT_LIVE_REQUEST_TIMEOUT = 360.0
+ENGINES = ("compose", "swarm")
 LIVE_MODELS = ("stub", "openai")
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_SERVICE = "orchestrator"
@@ -90,6 +91,7 @@ class Settings:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     result_schema: Path | None = None  # the target's result.json schema (default: shipped)
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
+    engine: str = "compose"  # or "swarm": the bundled stack with `docker stack deploy`
 
     @property
     def uses_compose(self) -> bool:
@@ -365,6 +367,8 @@ def resolve(
             "(the bundled stand-in, hermetic) or openai (OPENAI_BASE_URL or the public API)"
         )
 
+    engine = _engine(_option(options, "engine"), base_url, compose_files)
+
     workspace_value, workspace_source = _pick(_option(options, "workspace_root"))
     workspace_root = None
     if workspace_value is not None:
@@ -419,7 +423,26 @@ def resolve(
         evidence_keep=_keep(_option(options, "evidence_keep")),
         max_response_bytes=_bytes(_option(options, "max_response_bytes")),
         result_schema=_result_schema(_option(options, "result_schema"), base_for),
+        engine=engine,
     )
+
+
+def _engine(
+    option: RawOption, base_url: str | None, compose_files: tuple[Path, ...] | None
+) -> str:
+    value, _ = _pick(option)
+    engine = str(value or "compose").strip()
+    if engine not in ENGINES:
+        raise SettingsError(
+            f"--codex-engine: {engine!r} is not an engine; use compose (default) or swarm"
+        )
+    if engine == "swarm" and (base_url is not None or compose_files is not None):
+        given = "--codex-base-url" if base_url is not None else "--codex-compose-file"
+        raise SettingsError(
+            f"--codex-engine=swarm and {given} exclude each other; swarm deploys the "
+            "bundled stack (service/swarm*.yaml), so drop one of them"
+        )
+    return engine
 
 
 def check_matrix_paths(settings: Settings) -> None:

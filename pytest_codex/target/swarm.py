@@ -23,7 +23,16 @@ REMOVE_TIMEOUT = 60.0  # for a removed stack's services, networks and secrets to
 POLL_S = 0.25  # between two looks while waiting
 MAX_LOG_BYTES = 16 * 1024 * 1024  # one service's log kept, at most
 # The stack's secrets: the variable they come from, the name the stack files give them.
-STACK_SECRETS = (("OPENAI_API_KEY", "openai_api_key"), ("MODEL_STUB_EXPECTED_KEY", "stub_key"))
+STACK_SECRETS = (
+    ("OPENAI_API_KEY", "openai_api_key"),
+    ("OPENAI_ORG_ID", "openai_org_id"),
+    ("OPENAI_PROJECT", "openai_project"),
+    ("MODEL_STUB_EXPECTED_KEY", "stub_key"),
+)
+SECRET_VARIABLES = frozenset(variable for variable, _ in STACK_SECRETS)
+# A secret cannot be empty: an unset variable is a newline, which its readers strip to
+# nothing (the orchestrator, the worker entrypoint and the model stub take it as unset).
+UNSET = b"\n"
 SWARM_FILES = {"compose.yaml": "swarm.yaml", "compose.live.yaml": "swarm.live.yaml"}
 SWARM_FILES["compose.hermetic.yaml"] = "swarm.hermetic.yaml"
 
@@ -111,8 +120,6 @@ class SwarmStack:
         stack files name a secret `${CODEX_RUN_ID}-<name>`, external."""
         for variable, short in STACK_SECRETS:
             value = values.get(variable, "")
-            if not value:
-                continue  # only the live files name them, and a live run has a key
             name = f"{self.name}-{short}"
             docker(
                 "secret",
@@ -121,7 +128,7 @@ class SwarmStack:
                 f"io.pytest-codex.run={self.name}",
                 name,
                 "-",
-                stdin=value.encode(),
+                stdin=value.encode() if value else UNSET,
             )
             self.secrets[variable] = name
         argv = ["stack", "deploy", "--resolve-image", "never", "--prune"]
@@ -183,6 +190,17 @@ class SwarmStack:
         gone (at most REMOVE_TIMEOUT), so the next stack can reuse nothing stale."""
         with contextlib.suppress(StackError):
             docker("stack", "rm", self.name, timeout=120)
+        run_label = f"label=io.pytest-codex.run={self.name}"
+        # Job services the orchestrator started and had no time to remove, with their
+        # containers (a finished job's container outlives its service).
+        jobs = docker("service", "ls", "-q", "--filter", run_label, timeout=60).split()
+        if jobs:
+            with contextlib.suppress(StackError):
+                docker("service", "rm", *jobs, timeout=60)
+        containers = docker("ps", "-aq", "--filter", run_label, timeout=60).split()
+        if containers:
+            with contextlib.suppress(StackError):
+                docker("rm", "-f", *containers, timeout=60)
         deadline = time.monotonic() + REMOVE_TIMEOUT
         label = f"label=com.docker.stack.namespace={self.name}"
         while time.monotonic() < deadline:
@@ -191,7 +209,6 @@ class SwarmStack:
             if not left:
                 break
             time.sleep(POLL_S)
-        run_label = f"label=io.pytest-codex.run={self.name}"
         for secret in docker("secret", "ls", "-q", "--filter", run_label, timeout=60).split():
             with contextlib.suppress(StackError):  # still held: a last look below
                 docker("secret", "rm", secret, timeout=60)

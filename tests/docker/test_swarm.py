@@ -20,7 +20,9 @@ import pytest
 
 from codex_orchestrator.swarm_worker import SwarmWorker
 from pytest_codex import schemas
+from pytest_codex.review import cli as verify
 from pytest_codex.target import swarm
+from tests.conftest import REPO
 
 KEY = f"sk-canary-swarm-{secrets.token_hex(6)}"
 WAIT_S = 60  # for a service or task to show up
@@ -211,3 +213,120 @@ def test_a_swarm_job_past_its_timeout_is_removed_and_leaves_a_structured_error(
     assert "removed" in result["error"]["message"]
     assert json.loads((workspace / ".codex" / "result.json").read_text()) == result
     assert leftovers(job_id) == ""
+
+
+class Watcher(threading.Thread):
+    """Everything Docker shows about a run's swarm while it runs: `docker service
+    inspect` of the stack's services and of every job service, `docker inspect` of their
+    containers, and their logs; polled until stopped (bounded by MAX_LOOKS)."""
+
+    MAX_LOOKS = 20_000
+
+    def __init__(self, run: str) -> None:
+        super().__init__(daemon=True)
+        self.run_name = run
+        self.stop = threading.Event()
+        self.seen: dict[str, str] = {}  # what -> text
+        self.job_services: set[str] = set()
+        self.job_containers: set[str] = set()
+
+    def look(self, what: str, *argv: str) -> None:
+        text = docker(*argv, check=False)
+        if text.strip():
+            self.seen[what] = text
+
+    def run(self) -> None:
+        stack = f"label=com.docker.stack.namespace={self.run_name}"
+        jobs = f"label=io.pytest-codex.run={self.run_name}"
+        for count in range(self.MAX_LOOKS):
+            if self.stop.is_set():
+                return
+            for service in docker("service", "ls", "-q", "--filter", jobs, check=False).split():
+                self.job_services.add(service)
+                self.look(f"service {service}", "service", "inspect", service)
+                self.look(f"service logs {service}", "service", "logs", "--raw", service)
+            for container in docker("ps", "-aq", "--filter", jobs, check=False).split():
+                self.job_containers.add(container)
+                self.look(f"container {container}", "inspect", container)
+            if count % 10 == 0:
+                for service in docker(
+                    "service", "ls", "-q", "--filter", stack, check=False
+                ).split():
+                    self.look(f"service {service}", "service", "inspect", service)
+                    self.look(f"service logs {service}", "service", "logs", "--raw", service)
+                names = docker("ps", "-q", "--filter", f"name={self.run_name}_", check=False)
+                for container in names.split():
+                    self.look(f"container {container}", "inspect", container)
+            time.sleep(0.1)
+
+
+def test_a_live_matrix_through_the_swarm_backend_shows_the_key_nowhere(
+    swarm_engine: bool, pytester: pytest.Pytester
+) -> None:
+    canaries = {
+        "OPENAI_API_KEY": f"canary-swarm-key-{secrets.token_hex(12)}",
+        "OPENAI_ORG_ID": f"canary-swarm-org-{secrets.token_hex(6)}",
+        "OPENAI_PROJECT": f"canary-swarm-proj-{secrets.token_hex(6)}",
+    }
+    run = f"pytest-codex-swarmtest-{secrets.token_hex(4)}"
+    pytester.path.joinpath(".env.live").write_text(
+        "".join(f"{name}={value}\n" for name, value in canaries.items())
+    )
+    pytester.makeconftest(
+        f'''
+import pytest
+
+@pytest.fixture(scope="session")
+def codex_compose_project_name() -> str:
+    return "{run}"
+'''
+    )
+    watcher = Watcher(run)
+    watcher.start()
+    try:
+        result = pytester.runpytest_subprocess(
+            "--codex-mode=live",
+            "--codex-engine=swarm",
+            f"--codex-matrix={REPO / 'matrices' / 'live.yaml'}",
+            "--codex-evidence-dir=evidence",
+            "--codex-env-file=.env.live",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            timeout=900,
+        )
+    finally:
+        watcher.stop.set()
+        watcher.join(timeout=60)
+    output = result.stdout.str() + result.stderr.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0, output
+    assert outcomes.get("errors", 0) == 0, output
+    assert outcomes["passed"] >= 19, output
+    result.stdout.fnmatch_lines(
+        ["*::worker-result PASSED*", "*::model-hangs-until-the-job-timeout PASSED*"]
+    )
+
+    assert len(watcher.job_services) >= 5, "too few job services were seen to prove much"
+    assert watcher.job_containers, "no job container was seen"
+    jobs = [text for what, text in watcher.seen.items() if what.startswith("service ")]
+    assert any('"ReplicatedJob"' in text for text in jobs)
+    [live] = sorted((pytester.path / "evidence").glob("*/live"))
+    manifest = json.loads((live / "manifest.json").read_text())
+    assert manifest["target"]["engine"] == "swarm"
+    assert manifest["live"]["env"] == dict.fromkeys(canaries, "present")
+    assert any("rollback" in line for line in manifest["checks_not_run"])
+    assert verify.main(["verify", str(live), "--env-file", ".env.live"]) == 0
+    written = [p for p in pytester.path.rglob("*") if p.is_file() and p.name != ".env.live"]
+    for value in canaries.values():
+        for what, text in watcher.seen.items():
+            assert value not in text, f"a canary is visible in {what}"
+        assert value not in output, "a canary reached pytest's output"
+        for path in written:
+            assert value.encode() not in path.read_bytes(), f"a canary reached {path}"
+
+    label = f"label=io.pytest-codex.run={run}"
+    assert docker("service", "ls", "-q", "--filter", label).strip() == ""
+    assert docker("ps", "-aq", "--filter", label).strip() == ""
+    assert docker("secret", "ls", "-q", "--filter", label).strip() == ""
+    assert docker("stack", "ps", run, check=False).strip() == ""
