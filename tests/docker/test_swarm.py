@@ -215,6 +215,25 @@ def test_a_swarm_job_past_its_timeout_is_removed_and_leaves_a_structured_error(
     assert leftovers(job_id) == ""
 
 
+def test_a_swarm_job_whose_image_is_missing_is_a_structured_error(
+    swarm_engine: bool, tmp_path: Path
+) -> None:
+    root = tmp_path / "workspaces"
+    job_id = f"swarm-{secrets.token_hex(4)}"
+    workspace, request = make_workspace(root, job_id, "Create it")
+    worker = SwarmWorker(
+        image=f"pytest-codex/no-such-image:{secrets.token_hex(4)}",
+        workspace_root=root,
+        job_timeout_s=60,
+        environ={"OPENAI_API_KEY": KEY},
+    )
+    result = worker.run(workspace, request)
+
+    assert schemas.errors("result", result) == []
+    assert result["error"]["type"] == "worker_image_missing", result
+    assert leftovers(job_id) == ""
+
+
 class Watcher(threading.Thread):
     """Everything Docker shows about a run's swarm while it runs: `docker service
     inspect` of the stack's services and of every job service, `docker inspect` of their
