@@ -9,18 +9,25 @@ removed with it. No pytest import here.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
+import secrets
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_codex.target.compose import StackError, tail
+from pytest_codex.target.leftovers import alive
 
 COMMAND_TIMEOUT = 300.0  # one docker command, at most
 REMOVE_TIMEOUT = 60.0  # for a removed stack's services, networks and secrets to go
 POLL_S = 0.25  # between two looks while waiting
+LOCK_TIMEOUT = 180.0  # for another process to finish creating or leaving the swarm
+STATE_DIR = Path(tempfile.gettempdir()) / "pytest-codex-swarm"  # who uses the test swarm
 MAX_LOG_BYTES = 16 * 1024 * 1024  # one service's log kept, at most
 # The stack's secrets: the variable they come from, the name the stack files give them.
 STACK_SECRETS = (
@@ -73,22 +80,64 @@ def swarm_state() -> str:
 
 
 @contextlib.contextmanager
-def single_node_swarm(advertise: str = "127.0.0.1") -> Iterator[bool]:
+def single_node_swarm(advertise: str = "127.0.0.1", state_dir: Path = STATE_DIR) -> Iterator[bool]:
     """The engine as a swarm manager for the block: `docker swarm init` when it is in no
-    swarm, and `docker swarm leave --force` at the end only then (yields whether it was
-    created here). Used by the tests and the benchmark, never by the plugin: joining a
-    swarm changes the engine for everyone on it."""
-    state = swarm_state()
-    if state == "worker":
-        raise StackError("swarm: this engine is a swarm worker node; run on a manager node")
-    created = state != "active"
-    if created:
-        docker("swarm", "init", "--advertise-addr", advertise, timeout=60)
+    swarm, and `docker swarm leave --force` when the last user of a swarm that a user of
+    this function created is done (processes on this machine count each other in
+    `state_dir`, under a lock: xdist workers and parallel sessions never pull the swarm
+    from under each other). Yields whether the swarm is one made here. Used by the tests
+    and the benchmark, never by the plugin: a swarm changes the engine for everyone."""
+    users = state_dir / "users"
+    users.mkdir(parents=True, exist_ok=True)
+    marker = state_dir / "created"
+    me = users / f"{os.getpid()}-{secrets.token_hex(4)}"
+    with _locked(state_dir / "lock"):
+        state = swarm_state()
+        if state == "worker":
+            raise StackError("swarm: this engine is a swarm worker node; run on a manager node")
+        if state != "active":
+            marker.unlink(missing_ok=True)
+            docker("swarm", "init", "--advertise-addr", advertise, timeout=60)
+            marker.touch()
+        me.touch()
+        created = marker.exists()
     try:
         yield created
     finally:
-        if created:
-            docker("swarm", "leave", "--force", timeout=60)
+        with _locked(state_dir / "lock"):
+            me.unlink(missing_ok=True)
+            others = 0
+            for entry in users.iterdir():
+                pid = entry.name.partition("-")[0]
+                if pid.isdigit() and alive(int(pid)):
+                    others += 1
+                else:
+                    entry.unlink(missing_ok=True)  # a killed user's entry
+            if marker.exists() and others == 0:
+                docker("swarm", "leave", "--force", timeout=60)
+                marker.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """An exclusive lock on `path` (flock), waited for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    with path.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StackError(
+                        f"swarm: {path} stayed locked for {timeout:.0f} s; another run is "
+                        "creating or leaving the swarm, retry when it is done"
+                    ) from None
+                time.sleep(POLL_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def swarm_files(files: tuple[Path, ...]) -> tuple[Path, ...]:
@@ -113,7 +162,7 @@ class SwarmStack:
     files: tuple[Path, ...]
     name: str
     env: Mapping[str, str] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict)  # variable -> secret name
+    secret_names: dict[str, str] = field(default_factory=dict)  # variable -> secret name
 
     def deploy(self, values: Mapping[str, str]) -> None:
         """Create the stack's secrets from `values` (through stdin) and deploy it; the
@@ -130,7 +179,7 @@ class SwarmStack:
                 "-",
                 stdin=value.encode() if value else UNSET,
             )
-            self.secrets[variable] = name
+            self.secret_names[variable] = name
         argv = ["stack", "deploy", "--resolve-image", "never", "--prune"]
         for path in self.files:
             argv += ["-c", str(path)]
