@@ -82,6 +82,7 @@ def swarm_target(
     report["checks_not_run"] = [*report.get("checks_not_run", []), *NOT_RUN_ON_SWARM]
     report["docker_version"] = stack.docker_server_version()
     started = time.perf_counter()
+    report["leftovers_removed"] = swarm.clean_stale()
     try:
         deployed.deploy(values)
         _wait_healthy(deployed, base_url, settings)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_codex.target.compose import StackError, tail
-from pytest_codex.target.leftovers import alive
+from pytest_codex.target.leftovers import PROJECT, alive, dead_projects
 
 COMMAND_TIMEOUT = 300.0  # one docker command, at most
 REMOVE_TIMEOUT = 60.0  # for a removed stack's services, networks and secrets to go
@@ -267,3 +267,16 @@ class SwarmStack:
                 f"codex stack: {len(left)} secret(s) of stack {self.name} are left; "
                 f"remove them with `docker secret rm` ({', '.join(left)})"
             )
+
+
+def clean_stale() -> list[str]:
+    """Remove the stacks (and their secrets and job services) of this host's killed runs,
+    found by name as `leftovers` finds compose projects; the names removed. A run whose
+    process lives, or another host's, is never touched."""
+    names = set(docker("stack", "ls", "--format", "{{.Name}}", timeout=60).split())
+    for secret in docker("secret", "ls", "--format", "{{.Name}}", timeout=60).split():
+        names.add(secret.rpartition("-")[0])
+    stale = dead_projects({name for name in names if PROJECT.fullmatch(name)})
+    for name in stale:
+        SwarmStack((), name).remove()
+    return stale

@@ -8,6 +8,7 @@ on the same engine are never touched."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import threading
@@ -21,7 +22,7 @@ import pytest
 from codex_orchestrator.swarm_worker import SwarmWorker
 from pytest_codex import schemas
 from pytest_codex.review import cli as verify
-from pytest_codex.target import swarm
+from pytest_codex.target import leftovers, swarm
 from tests.conftest import REPO
 
 KEY = f"sk-canary-swarm-{secrets.token_hex(6)}"
@@ -106,7 +107,7 @@ def make_workspace(root: Path, job_id: str, instruction: str) -> tuple[Path, dic
     return workspace, request
 
 
-def leftovers(job_id: str) -> str:
+def left_of_job(job_id: str) -> str:
     label = f"label=io.pytest-codex.job={job_id}"
     return (
         docker("service", "ls", "-q", "--filter", label)
@@ -184,7 +185,7 @@ def test_a_swarm_job_is_sandboxed_gets_the_key_as_a_secret_only_and_leaves_nothi
     assert result["status"] == "success", result
     assert "app.py" in result["created_files"]
     assert result["logs"]["env"]["OPENAI_API_KEY"] == "present"
-    assert leftovers(job_id) == ""
+    assert left_of_job(job_id) == ""
     for name in ("events.jsonl", "worker.log"):
         kept = (root / ".jobs" / job_id / name).read_text()
         assert KEY not in kept
@@ -212,7 +213,7 @@ def test_a_swarm_job_past_its_timeout_is_removed_and_leaves_a_structured_error(
     assert result["error"]["type"] == "timeout", result
     assert "removed" in result["error"]["message"]
     assert json.loads((workspace / ".codex" / "result.json").read_text()) == result
-    assert leftovers(job_id) == ""
+    assert left_of_job(job_id) == ""
 
 
 def test_a_swarm_job_whose_image_is_missing_is_a_structured_error(
@@ -231,7 +232,7 @@ def test_a_swarm_job_whose_image_is_missing_is_a_structured_error(
 
     assert schemas.errors("result", result) == []
     assert result["error"]["type"] == "worker_image_missing", result
-    assert leftovers(job_id) == ""
+    assert left_of_job(job_id) == ""
 
 
 class Watcher(threading.Thread):
@@ -349,3 +350,36 @@ def codex_compose_project_name() -> str:
     assert docker("ps", "-aq", "--filter", label).strip() == ""
     assert docker("secret", "ls", "-q", "--filter", label).strip() == ""
     assert docker("stack", "ps", run, check=False).strip() == ""
+
+
+def test_a_killed_runs_stack_is_removed_at_the_next_start_and_a_live_runs_is_not(
+    swarm_engine: bool, base_image: str, tmp_path: Path
+) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    here = leftovers.host_tag()
+    dead = f"pytest-codex-{here}-{gone.pid}-{secrets.token_hex(3)}"
+    live = f"pytest-codex-{here}-{os.getpid()}-{secrets.token_hex(3)}"
+    stack_file = tmp_path / "idle.yaml"
+    stack_file.write_text(
+        'version: "3.8"\nservices:\n  idle:\n'
+        f"    image: {base_image}\n"
+        '    command: ["sleep", "300"]\n'
+        "    stop_grace_period: 1s\n"
+        "    deploy: {endpoint_mode: dnsrr}\n"
+    )
+    try:
+        for name in (dead, live):
+            label = f"io.pytest-codex.run={name}"
+            docker("secret", "create", "--label", label, f"{name}-openai_api_key", "-", stdin="k")
+            docker("stack", "deploy", "--resolve-image", "never", "-c", str(stack_file), name)
+        removed = swarm.clean_stale()
+        assert dead in removed
+        assert live not in removed
+        stacks = docker("stack", "ls", "--format", "{{.Name}}").split()
+        assert dead not in stacks
+        assert live in stacks
+        assert docker("secret", "ls", "-q", "--filter", f"name={dead}-").strip() == ""
+    finally:
+        for name in (dead, live):
+            swarm.SwarmStack((), name).remove()
