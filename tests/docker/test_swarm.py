@@ -383,3 +383,43 @@ def test_a_killed_runs_stack_is_removed_at_the_next_start_and_a_live_runs_is_not
     finally:
         for name in (dead, live):
             swarm.SwarmStack((), name).remove()
+
+
+def test_a_swarm_stack_that_never_gets_healthy_is_one_stop_and_leaves_nothing(
+    swarm_engine: bool, pytester: pytest.Pytester
+) -> None:
+    run = f"pytest-codex-swarmtest-{secrets.token_hex(4)}"
+    pytester.makeconftest(
+        "import pytest\n\n"
+        '@pytest.fixture(scope="session")\n'
+        "def codex_compose_project_name() -> str:\n"
+        f'    return "{run}"\n'
+    )
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "one.yaml").write_text(
+        "name: one\ncases:\n  - name: health\n    request: {path: /healthz}\n"
+        "    expect: {status: 200}\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--codex-mode=mocked",
+        "--codex-engine=swarm",
+        "--codex-health-path=/never-ready",
+        "--codex-startup-timeout=8",
+        "--codex-evidence-dir=evidence",
+        "matrices",
+        timeout=600,
+    )
+    assert result.ret == 1
+    assert result.stdout.str().count("SESSION STOPPED") == 1
+    result.stdout.fnmatch_lines(
+        [
+            "SESSION STOPPED: codex stack: http://127.0.0.1:*/never-ready did not answer 2xx "
+            "within 8 s of `docker stack deploy`*",
+            "*last service log lines:*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert docker("stack", "ps", run, check=False).strip() == ""
+    label = f"label=io.pytest-codex.run={run}"
+    assert docker("secret", "ls", "-q", "--filter", label).strip() == ""
+    assert docker("network", "ls", "-q", "--filter", f"name={run}").strip() == ""
