@@ -87,6 +87,13 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "registry",
+        "with --codex-engine=swarm: push the images the harness built to this registry "
+        "(HOST:PORT) and deploy them from there, for a swarm of more than one node.",
+        {},
+        "string",
+    ),
+    (
         "keep-stack",
         "leave the compose stack running after the run.",
         {"action": "store_true", "default": None},

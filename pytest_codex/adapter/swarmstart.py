@@ -22,7 +22,7 @@ from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.config.envfile import LiveEnv
 from pytest_codex.config.settings import Settings
 from pytest_codex.target import compose as stack
-from pytest_codex.target import swarm
+from pytest_codex.target import images, swarm
 from pytest_codex.target import workspaces as snapshots
 
 if TYPE_CHECKING:
@@ -64,32 +64,23 @@ def swarm_target(
     values = secret_values(env)
     deploy_env = {
         key: value
-        for key, value in {**os.environ, **prepared, **env}.items()
+        for key, value in {**os.environ, **_pushed(settings, prepared, timings), **env}.items()
         if key not in values and key not in swarm.SECRET_VARIABLES
     }
     deployed = swarm.SwarmStack(swarm.swarm_files(parts.files), parts.project, deploy_env)
-    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
     base_url = f"http://127.0.0.1:{env['CODEX_HOST_PORT']}"
-    report["target"] = {
-        "engine": "swarm",
-        "stack_files": [str(f) for f in deployed.files],
-        "project": parts.project,
-        "service": settings.target.service,
-        "port": settings.target.port,
-        "health_path": settings.target.health_path,
-        "base_url": base_url,
-    }
+    report["target"] = _described(settings, deployed, base_url)
     report["checks_not_run"] = [*report.get("checks_not_run", []), *NOT_RUN_ON_SWARM]
     report["docker_version"] = stack.docker_server_version()
-    started = time.perf_counter()
     report["leftovers_removed"] = swarm.clean_stale()
+    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
+    started = time.perf_counter()
     try:
-        deployed.deploy(values)
+        deployed.deploy(values, from_registry=settings.registry is not None)
         _wait_healthy(deployed, base_url, settings)
         timings["stack_start"] = round(time.perf_counter() - started, 3)
-        report["target_version"] = stack.health(base_url, 10, settings.target.health_path).get(
-            "version"
-        )
+        health = stack.health(base_url, 10, settings.target.health_path)
+        report["target_version"] = health.get("version")
         cases_started = time.perf_counter()
         yield Stack(
             base_url=base_url,
@@ -108,6 +99,36 @@ def swarm_target(
         finally:
             (parts.workspace_root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
             timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
+
+
+def _pushed(
+    settings: Settings, prepared: Mapping[str, str], timings: dict[str, float]
+) -> dict[str, str]:
+    """`prepared`, with the images pushed to `--codex-registry` (when given) and the
+    variables naming them there (CODEX_ORCHESTRATOR_IMAGE, CODEX_WORKER_IMAGE)."""
+    if settings.registry is None:
+        return dict(prepared)
+    started = time.perf_counter()
+    local = {"CODEX_ORCHESTRATOR_IMAGE": images.ORCHESTRATOR_IMAGE}
+    if settings.mode == "live":
+        local["CODEX_WORKER_IMAGE"] = prepared.get("CODEX_WORKER_IMAGE", images.WORKER_IMAGE)
+    pushed = swarm.push_images(settings.registry, local)
+    timings["image_push"] = round(time.perf_counter() - started, 3)
+    return {**prepared, **pushed}
+
+
+def _described(settings: Settings, deployed: swarm.SwarmStack, base_url: str) -> dict[str, Any]:
+    """The target as the bundle's manifest records it."""
+    return {
+        "engine": "swarm",
+        "stack_files": [str(f) for f in deployed.files],
+        "project": deployed.name,
+        "service": settings.target.service,
+        "port": settings.target.port,
+        "health_path": settings.target.health_path,
+        "base_url": base_url,
+        "registry": settings.registry,
+    }
 
 
 def _wait_healthy(deployed: swarm.SwarmStack, base_url: str, settings: Settings) -> None:

@@ -31,6 +31,7 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # (CODEX_JOB_TIMEOUT, 300 s) plus a worker's start and removal.
 DEFAULT_LIVE_REQUEST_TIMEOUT = 360.0
 ENGINES = ("compose", "swarm")
+REGISTRY = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9._-]+)*")
 LIVE_MODELS = ("stub", "openai")
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_SERVICE = "orchestrator"
@@ -92,6 +93,7 @@ class Settings:
     result_schema: Path | None = None  # the target's result.json schema (default: shipped)
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
     engine: str = "compose"  # or "swarm": the bundled stack with `docker stack deploy`
+    registry: str | None = None  # swarm: push the built images here (HOST:PORT)
 
     @property
     def uses_compose(self) -> bool:
@@ -424,6 +426,7 @@ def resolve(
         max_response_bytes=_bytes(_option(options, "max_response_bytes")),
         result_schema=_result_schema(_option(options, "result_schema"), base_for),
         engine=engine,
+        registry=_registry(_option(options, "registry"), engine),
     )
 
 
@@ -474,3 +477,21 @@ def check_evidence_dir(settings: Settings) -> None:
             f"--codex-evidence-dir: {str(folder)!r} cannot be written "
             f"({error.strerror or type(error).__name__}); give a writable folder"
         ) from None
+
+
+def _registry(option: RawOption, engine: str) -> str | None:
+    value, _ = _pick(option)
+    if value is None:
+        return None
+    registry = str(value).strip()
+    if not REGISTRY.fullmatch(registry):
+        raise SettingsError(
+            f"--codex-registry: {registry!r} is not a registry address; use HOST:PORT, "
+            "e.g. 127.0.0.1:5000 (no scheme)"
+        )
+    if engine != "swarm":
+        raise SettingsError(
+            "--codex-registry needs --codex-engine=swarm (the swarm's nodes pull the images "
+            "from it); add --codex-engine=swarm or drop --codex-registry"
+        )
+    return registry

@@ -24,6 +24,7 @@ from pytest_codex.target.compose import StackError, tail
 from pytest_codex.target.leftovers import PROJECT, alive, dead_projects
 
 COMMAND_TIMEOUT = 300.0  # one docker command, at most
+PUSH_TIMEOUT = 600.0  # one image pushed to the registry, at most
 REMOVE_TIMEOUT = 60.0  # for a removed stack's services, networks and secrets to go
 POLL_S = 0.25  # between two looks while waiting
 LOCK_TIMEOUT = 180.0  # for another process to finish creating or leaving the swarm
@@ -140,6 +141,18 @@ def _locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def push_images(registry: str, images: Mapping[str, str]) -> dict[str, str]:
+    """Tag each local image (variable -> tag) as `<registry>/<tag>` and push it; the same
+    variables naming the pushed images (for the stack files and the orchestrator)."""
+    pushed = {}
+    for variable, image in images.items():
+        remote = f"{registry}/{image}"
+        docker("tag", image, remote, timeout=60)
+        docker("push", remote, timeout=PUSH_TIMEOUT)
+        pushed[variable] = remote
+    return pushed
+
+
 def swarm_files(files: tuple[Path, ...]) -> tuple[Path, ...]:
     """The swarm twins of the bundled compose files (`swarm.yaml` beside `compose.yaml`)."""
     twins = []
@@ -164,9 +177,10 @@ class SwarmStack:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_names: dict[str, str] = field(default_factory=dict)  # variable -> secret name
 
-    def deploy(self, values: Mapping[str, str]) -> None:
+    def deploy(self, values: Mapping[str, str], *, from_registry: bool = False) -> None:
         """Create the stack's secrets from `values` (through stdin) and deploy it; the
-        stack files name a secret `${CODEX_RUN_ID}-<name>`, external."""
+        stack files name a secret `${CODEX_RUN_ID}-<name>`, external. `from_registry`:
+        the images were pushed (`push_images`); each node pulls them by digest."""
         for variable, short in STACK_SECRETS:
             value = values.get(variable, "")
             name = f"{self.name}-{short}"
@@ -180,7 +194,9 @@ class SwarmStack:
                 stdin=value.encode() if value else UNSET,
             )
             self.secret_names[variable] = name
-        argv = ["stack", "deploy", "--resolve-image", "never", "--prune"]
+        # From a registry every node pins the same digest; local images are not looked up.
+        resolve = "always" if from_registry else "never"
+        argv = ["stack", "deploy", "--resolve-image", resolve, "--prune"]
         for path in self.files:
             argv += ["-c", str(path)]
         docker(*argv, self.name, env=self.env)

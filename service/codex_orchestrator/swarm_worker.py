@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -27,100 +26,28 @@ from typing import Any
 import docker
 import docker.errors
 import requests.exceptions
-from docker.types import (
-    ContainerSpec,
-    EndpointSpec,
-    Mount,
-    Resources,
-    RestartPolicy,
-    SecretReference,
-    ServiceMode,
-    TaskTemplate,
-)
-from docker.utils import parse_bytes
 
 from codex_orchestrator.clock import utc_now
 from codex_orchestrator.container_worker import (
     LABEL,
     WORKER_NAME,
-    WORKER_UID,
     _hand_over,
     _read_result,
 )
 from codex_orchestrator.results import RESULT_FILE, failure_result, write_json
+from codex_orchestrator.swarm_spec import (
+    PLAIN_VARIABLES,
+    create_job_secrets,
+    secret_values,
+    service_spec,
+    slug,
+)
 
-SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
-PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")
-SECRET_DIR = "/run/secrets"  # noqa: S105 - a folder, not a password
-MAX_SECRET_BYTES = 64 * 1024  # a secret file read from `<VARIABLE>_FILE`, at most
 POLL_S = 0.2  # between two looks at the job's task
 REMOVE_TRIES = 50  # looks for a secret still held by a removed service (POLL_S apart)
 TERMINAL = frozenset({"complete", "failed", "rejected", "shutdown", "orphaned", "remove"})
 
 log = logging.getLogger(__name__)
-
-
-def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
-    """The OPENAI_* secrets to hand to a job: from the variable itself, or from the file
-    named by `<VARIABLE>_FILE` (how a swarm stack gives them to the orchestrator)."""
-    values: dict[str, str] = {}
-    for name in SECRET_VARIABLES:
-        value = environ.get(name, "")
-        source = environ.get(f"{name}_FILE", "")
-        if not value and source:
-            with contextlib.suppress(OSError), open(source, "rb") as handle:
-                value = handle.read(MAX_SECRET_BYTES).decode("utf-8", "replace").strip()
-        if value:
-            values[name] = value
-    return values
-
-
-def service_spec(
-    *,
-    image: str,
-    name: str,
-    workspace: Path,
-    labels: dict[str, str],
-    environment: dict[str, str],
-    secret_refs: list[SecretReference],
-    network: str | None,
-    memory: str,
-    cpus: float,
-    pids: int,
-) -> dict[str, Any]:
-    """The arguments of `APIClient.create_service` for one job (no secret value in it)."""
-    resources = Resources(cpu_limit=int(cpus * 1e9), mem_limit=parse_bytes(memory))
-    resources["Limits"]["Pids"] = pids  # API 1.41; the SDK has no argument for it
-    container = ContainerSpec(
-        image,
-        env=[f"{key}={value}" for key, value in sorted(environment.items())],
-        user=f"{WORKER_UID}:{WORKER_UID}",
-        labels=labels,
-        mounts=[
-            Mount("/workspace", str(workspace), type="bind"),
-            # A swarm tmpfs has no uid option: sticky and open to all, as /tmp is.
-            Mount("/home/worker", None, type="tmpfs", tmpfs_size=512 << 20, tmpfs_mode=0o1777),
-            Mount("/tmp", None, type="tmpfs", tmpfs_size=256 << 20, tmpfs_mode=0o1777),  # noqa: S108
-        ],
-        secrets=secret_refs,
-        read_only=True,
-        cap_drop=["ALL"],
-        stop_grace_period=2_000_000_000,
-    )
-    template = TaskTemplate(
-        container,
-        resources=resources,
-        restart_policy=RestartPolicy(condition="none", max_attempts=0),
-        networks=[network] if network else None,
-    )
-    return {
-        "task_template": template,
-        "name": name,
-        "labels": labels,
-        "mode": ServiceMode("replicated-job", replicas=1, concurrency=1),
-        # Nothing connects to a worker: no virtual IP (it needs the kernel's IPVS).
-        "endpoint_spec": EndpointSpec(mode="dnsrr"),
-    }
 
 
 class SwarmWorker:
@@ -187,40 +114,20 @@ class SwarmWorker:
         _hand_over(workspace)
         (workspace / ".codex" / "result.json").unlink(missing_ok=True)
         labels = self._labels(request, job_id)
-        suffix = f"{_slug(job_id)[:24]}-{secrets.token_hex(3)}"
-        environment = {
-            name: self.environ[name] for name in PLAIN_VARIABLES if self.environ.get(name)
-        }
-        # The entrypoint's own limit fires first, so it can still write result.json.
-        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
+        suffix = f"{slug(job_id)[:24]}-{secrets.token_hex(3)}"
         created: list[str] = []  # secret ids
         service_id: str | None = None
         clock = time.perf_counter()
         try:
-            refs = []
-            for variable, value in secret_values(self.environ).items():
-                secret = client.api.create_secret(
-                    f"codex-{suffix}-{variable.lower()}", value.encode(), labels=labels
-                )
-                created.append(secret["ID"])
-                filename = variable.lower()
-                refs.append(
-                    SecretReference(
-                        secret["ID"],
-                        f"codex-{suffix}-{variable.lower()}",
-                        filename=filename,
-                        uid=str(WORKER_UID),
-                        gid=str(WORKER_UID),
-                        mode=0o400,
-                    )
-                )
-                environment[f"{variable}_FILE"] = f"{SECRET_DIR}/{filename}"
+            refs, files = create_job_secrets(
+                client, f"codex-{suffix}", labels, secret_values(self.environ), created
+            )
             spec = service_spec(
                 image=self.image,
                 name=f"codex-job-{suffix}",
                 workspace=workspace,
                 labels=labels,
-                environment=environment,
+                environment={**self._environment(), **files},
                 secret_refs=refs,
                 network=self.network,
                 memory=self.memory,
@@ -321,6 +228,14 @@ class SwarmWorker:
                 return task
             time.sleep(POLL_S)
 
+    def _environment(self) -> dict[str, str]:
+        environment = {
+            name: self.environ[name] for name in PLAIN_VARIABLES if self.environ.get(name)
+        }
+        # The entrypoint's own limit fires first, so it can still write result.json.
+        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
+        return environment
+
     def _labels(self, request: dict[str, Any], job_id: str) -> dict[str, str]:
         return {
             f"{LABEL}.role": "worker",
@@ -414,11 +329,6 @@ class SwarmWorker:
         )
         write_json(workspace, RESULT_FILE, result)
         return result
-
-
-def _slug(text: str) -> str:
-    """Text fit for a service or secret name ([a-zA-Z0-9-])."""
-    return re.sub(r"[^a-zA-Z0-9-]", "-", text) or "job"
 
 
 def _oom_killed(client: docker.DockerClient, task: dict[str, Any] | None) -> bool:

@@ -23,7 +23,7 @@ from codex_orchestrator.swarm_worker import SwarmWorker
 from pytest_codex import schemas
 from pytest_codex.review import cli as verify
 from pytest_codex.target import leftovers, swarm
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 KEY = f"sk-canary-swarm-{secrets.token_hex(6)}"
 WAIT_S = 60  # for a service or task to show up
@@ -423,3 +423,77 @@ def test_a_swarm_stack_that_never_gets_healthy_is_one_stop_and_leaves_nothing(
     label = f"label=io.pytest-codex.run={run}"
     assert docker("secret", "ls", "-q", "--filter", label).strip() == ""
     assert docker("network", "ls", "-q", "--filter", f"name={run}").strip() == ""
+
+
+@pytest.fixture
+def local_registry(tmp_path: Path) -> Iterator[str]:
+    """Debian's docker-registry on a free loopback port (the engine pushes to 127.0.0.1
+    without TLS), its storage under tmp_path; installed by scripts/ensure-registry.sh."""
+    subprocess.run(["bash", str(REPO / "scripts" / "ensure-registry.sh")], check=True, timeout=600)
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'registry'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\n"
+    )
+    server = subprocess.Popen(["docker-registry", "serve", str(config)])
+    try:
+        wait_for(
+            "the registry",
+            lambda: (
+                subprocess.run(
+                    ["curl", "-sf", f"http://127.0.0.1:{port}/v2/"],
+                    capture_output=True,
+                    check=False,
+                ).returncode
+                == 0
+            ),
+        )
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        # The tags pointing at it (untagged only: the local images keep their own tags).
+        tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}", f"127.0.0.1:{port}/*/*")
+        for tag in tags.split():
+            docker("image", "rm", tag, check=False)
+
+
+def test_the_swarm_stack_runs_from_images_pushed_to_a_local_registry(
+    swarm_engine: bool, local_registry: str, pytester: pytest.Pytester
+) -> None:
+    run = f"pytest-codex-swarmtest-{secrets.token_hex(4)}"
+    pytester.makeconftest(
+        "import pytest\n\n"
+        '@pytest.fixture(scope="session")\n'
+        "def codex_compose_project_name() -> str:\n"
+        f'    return "{run}"\n'
+    )
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "one.yaml").write_text(
+        "name: one\ncases:\n  - name: health\n    request: {path: /healthz}\n"
+        "    expect: {status: 200}\n"
+    )
+    watcher = Watcher(run)
+    watcher.start()
+    try:
+        result = pytester.runpytest_subprocess(
+            "--codex-mode=mocked",
+            "--codex-engine=swarm",
+            f"--codex-registry={local_registry}",
+            "--codex-evidence-dir=evidence",
+            "matrices",
+            timeout=600,
+        )
+    finally:
+        watcher.stop.set()
+        watcher.join(timeout=60)
+    assert result.ret == 0, result.stdout.str()
+    pushed = f'"Image": "{local_registry}/pytest-codex/orchestrator:latest@sha256:'
+    assert any(pushed in text for text in watcher.seen.values()), "not deployed from there"
+    [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["target"]["registry"] == local_registry
+    assert manifest["timings_s"]["image_push"] > 0
+    assert docker("stack", "ps", run, check=False).strip() == ""

@@ -12,7 +12,8 @@ from model_stub.__main__ import expected_key
 
 from codex_orchestrator.config import ConfigError, Settings
 from codex_orchestrator.container_worker import ContainerWorker
-from codex_orchestrator.swarm_worker import SwarmWorker, secret_values, service_spec
+from codex_orchestrator.swarm_spec import secret_values, service_spec
+from codex_orchestrator.swarm_worker import SwarmWorker
 from codex_orchestrator.workers import select_worker
 
 CANARY = "sk-canary-swarm-unit-4242"
