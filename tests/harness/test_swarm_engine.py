@@ -17,7 +17,7 @@ from tests.conftest import REPO
 
 NAMES = (
     *("mode", "base_url", "compose_file", "matrix", "evidence_dir", "env_file"),
-    *("live_model", "keep_stack", "startup_timeout", "request_timeout", "engine"),
+    *("live_model", "keep_stack", "startup_timeout", "request_timeout", "engine", "registry"),
 )
 
 
@@ -43,6 +43,21 @@ def test_bad_engines_and_combinations_are_one_line_each(tmp_path: Path) -> None:
     assert str(raised.value).startswith(
         "--codex-engine=swarm and --codex-base-url exclude each other;"
     )
+
+
+def test_a_registry_is_an_address_and_needs_the_swarm_engine(tmp_path: Path) -> None:
+    settings = settle(tmp_path, engine=("swarm", None), registry=(None, "127.0.0.1:5000"))
+    assert settings.registry == "127.0.0.1:5000"
+    assert settle(tmp_path).registry is None
+    with pytest.raises(SettingsError) as raised:
+        settle(tmp_path, engine=("swarm", None), registry=("http://r:5000", None))
+    assert str(raised.value) == (
+        "--codex-registry: 'http://r:5000' is not a registry address; use HOST:PORT, "
+        "e.g. 127.0.0.1:5000 (no scheme)"
+    )
+    with pytest.raises(SettingsError) as raised:
+        settle(tmp_path, registry=("127.0.0.1:5000", None))
+    assert str(raised.value).startswith("--codex-registry needs --codex-engine=swarm")
 
 
 def test_the_swarm_files_are_deployable_twins_of_the_bundled_stack() -> None:
