@@ -63,6 +63,28 @@ def creations(client: httpx.Client, count: int) -> float:
     return seconds
 
 
+def measure(
+    swarm_url: str, containers_url: str, args: argparse.Namespace
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Batches of `args.jobs` creations, swarm (A) and containers (B) alternately, then
+    single creations the same way."""
+    jobs = httpx.Client(base_url=swarm_url, timeout=300)
+    containers = httpx.Client(base_url=containers_url, timeout=300)
+    for client in (containers, jobs):
+        wait_healthy(str(client.base_url))
+        creations(client, 1)  # warm-up
+    batch_a, batch_b = alternate(
+        lambda: creations(jobs, args.jobs),
+        lambda: creations(containers, args.jobs),
+        args.rounds,
+        f"{args.jobs} jobs",
+    )
+    one_a, one_b = alternate(
+        lambda: creations(jobs, 1), lambda: creations(containers, 1), 5, "1 job"
+    )
+    return batch_a, batch_b, one_a, one_b
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=8)
@@ -92,19 +114,8 @@ def main() -> int:
             compose.run("up", "--build", "-d")
             port = compose.run("port", "orchestrator", "8000").strip().rsplit(":", 1)[1]
             on_swarm.deploy(secret_env)
-            containers = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
-            jobs = httpx.Client(base_url=f"http://127.0.0.1:{swarm_port}", timeout=300)
-            for client in (containers, jobs):
-                wait_healthy(str(client.base_url))
-                creations(client, 1)  # warm-up
-            batch_a, batch_b = alternate(
-                lambda: creations(jobs, args.jobs),
-                lambda: creations(containers, args.jobs),
-                args.rounds,
-                f"{args.jobs} jobs",
-            )
-            one_a, one_b = alternate(
-                lambda: creations(jobs, 1), lambda: creations(containers, 1), 5, "1 job"
+            batch_a, batch_b, one_a, one_b = measure(
+                f"http://127.0.0.1:{swarm_port}", f"http://127.0.0.1:{port}", args
             )
         finally:
             on_swarm.remove()
