@@ -38,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.turn_delay <= 600:
         parser.error(f"--turn-delay: {args.turn_delay} is out of range; use 0 to 600 seconds")
+    try:
+        key = expected_key(os.environ)
+    except OSError as error:
+        parser.error(
+            f"MODEL_STUB_EXPECTED_KEY_FILE: cannot read it ({error.strerror}); mount the "
+            "secret there or unset the variable"
+        )
     serve(
         args.host,
         args.port,
-        expected_key=expected_key(os.environ),
+        expected_key=key,
         turn_delay=args.turn_delay,
     )
     return 0

@@ -5,6 +5,9 @@ is exercised in tests/docker/test_swarm.py."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,20 @@ def test_the_model_stub_reads_its_expected_key_from_a_file(tmp_path: Path) -> No
     assert expected_key({"MODEL_STUB_EXPECTED_KEY_FILE": str(key)}) == CANARY
     assert expected_key({"MODEL_STUB_EXPECTED_KEY": "k"}) == "k"
     assert expected_key({}) is None
+
+
+def test_an_unreadable_key_file_stops_the_model_stub_with_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "model_stub", "serve", "--port", "0"],
+        env={**os.environ, "MODEL_STUB_EXPECTED_KEY_FILE": str(tmp_path / "missing")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "model_stub: error: MODEL_STUB_EXPECTED_KEY_FILE: cannot read it (No such file or "
+        "directory); mount the secret there or unset the variable"
+    )
+    assert "Traceback" not in done.stderr
