@@ -175,7 +175,6 @@ class SwarmStack:
     files: tuple[Path, ...]
     name: str
     env: Mapping[str, str] = field(default_factory=dict)
-    secret_names: dict[str, str] = field(default_factory=dict)  # variable -> secret name
 
     def deploy(self, values: Mapping[str, str], *, from_registry: bool = False) -> None:
         """Create the stack's secrets from `values` (through stdin) and deploy it; the
@@ -193,33 +192,12 @@ class SwarmStack:
                 "-",
                 stdin=value.encode() if value else UNSET,
             )
-            self.secret_names[variable] = name
         # From a registry every node pins the same digest; local images are not looked up.
         resolve = "always" if from_registry else "never"
         argv = ["stack", "deploy", "--resolve-image", resolve, "--prune"]
         for path in self.files:
             argv += ["-c", str(path)]
         docker(*argv, self.name, env=self.env)
-
-    def service(self, short: str) -> str:
-        return f"{self.name}_{short}"
-
-    def published_port(self, service: str, port: int, timeout: float) -> int:
-        """The port the swarm publishes `service`'s container `port` on (bounded wait)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(StackError, ValueError):
-                info = json.loads(docker("service", "inspect", self.service(service)))
-                for entry in (info[0].get("Endpoint") or {}).get("Ports") or []:
-                    if entry.get("TargetPort") == port and entry.get("PublishedPort"):
-                        return int(entry["PublishedPort"])
-            if time.monotonic() >= deadline:
-                raise StackError(
-                    f"codex stack: service {self.service(service)!r} publishes no port for "
-                    f"{port} after {timeout:.0f} s; check the stack files and "
-                    "`docker service ps` for its tasks"
-                )
-            time.sleep(POLL_S)
 
     def services(self) -> list[str]:
         out = docker("stack", "services", "--format", "{{.Name}}", self.name, timeout=60)
@@ -251,8 +229,8 @@ class SwarmStack:
         return "".join(f"{line}\n" for line in lines)
 
     def remove(self) -> None:
-        """`docker stack rm`, then wait until its services, networks and the secrets are
-        gone (at most REMOVE_TIMEOUT), so the next stack can reuse nothing stale."""
+        """`docker stack rm`, then wait until its services, networks and volumes are gone
+        (at most REMOVE_TIMEOUT), and remove its secrets: nothing of the run is left."""
         with contextlib.suppress(StackError):
             docker("stack", "rm", self.name, timeout=120)
         run_label = f"label=io.pytest-codex.run={self.name}"
@@ -271,7 +249,12 @@ class SwarmStack:
         while time.monotonic() < deadline:
             left = docker("service", "ls", "-q", "--filter", label, timeout=60).split()
             left += docker("network", "ls", "-q", "--filter", label, timeout=60).split()
-            if not left:
+            # `stack rm` keeps the stack's volumes; each goes once its container has.
+            volumes = docker("volume", "ls", "-q", "--filter", label, timeout=60).split()
+            for volume in volumes:
+                with contextlib.suppress(StackError):  # still in use: the next look
+                    docker("volume", "rm", volume, timeout=60)
+            if not left and not volumes:
                 break
             time.sleep(POLL_S)
         for secret in docker("secret", "ls", "-q", "--filter", run_label, timeout=60).split():

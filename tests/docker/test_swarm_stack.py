@@ -44,6 +44,21 @@ def wait_for(what: str, look: Any) -> str:
     raise AssertionError(f"{what} did not show up within {WAIT_S} s")
 
 
+def nothing_of_the_stack(name: str) -> str:
+    """The ids of whatever the stack `name` left: services, networks, volumes, secrets."""
+    label = f"label=com.docker.stack.namespace={name}"
+    run_label = f"label=io.pytest-codex.run={name}"
+    return "".join(
+        docker(kind, "ls", "-q", "--filter", which)
+        for kind, which in (
+            ("service", label),
+            ("network", label),
+            ("volume", label),
+            ("secret", run_label),
+        )
+    ).strip()
+
+
 class Watcher(threading.Thread):
     """Everything Docker shows about a run's swarm while it runs: `docker service
     inspect` of the stack's services and of every job service, `docker inspect` of their
@@ -159,6 +174,7 @@ def codex_compose_project_name() -> str:
     assert docker("ps", "-aq", "--filter", label).strip() == ""
     assert docker("secret", "ls", "-q", "--filter", label).strip() == ""
     assert docker("stack", "ps", run, check=False).strip() == ""
+    assert nothing_of_the_stack(run) == ""
 
 
 def test_a_killed_runs_stack_is_removed_at_the_next_start_and_a_live_runs_is_not(
@@ -229,6 +245,7 @@ def test_a_swarm_stack_that_never_gets_healthy_is_one_stop_and_leaves_nothing(
     )
     result.stdout.no_fnmatch_line("*Traceback*")
     assert docker("stack", "ps", run, check=False).strip() == ""
+    assert nothing_of_the_stack(run) == ""
     label = f"label=io.pytest-codex.run={run}"
     assert docker("secret", "ls", "-q", "--filter", label).strip() == ""
     assert docker("network", "ls", "-q", "--filter", f"name={run}").strip() == ""
@@ -306,3 +323,4 @@ def test_the_swarm_stack_runs_from_images_pushed_to_a_local_registry(
     assert manifest["target"]["registry"] == local_registry
     assert manifest["timings_s"]["image_push"] > 0
     assert docker("stack", "ps", run, check=False).strip() == ""
+    assert nothing_of_the_stack(run) == ""
