@@ -233,10 +233,11 @@ def _down(compose: stack.Compose) -> None:
 
 
 def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:
-    _write_logs(evidence, compose.logs())
+    write_logs(evidence, compose.logs())
 
 
-def _write_logs(evidence: EvidenceBundle, logs: str) -> None:
+def write_logs(evidence: EvidenceBundle, logs: str) -> None:
+    """The service logs (capped) and the model stand-in's request log, into the bundle."""
     evidence.write_bytes("logs/service.log", snapshots.cap(logs.encode("utf-8", "replace")))
     requests = model_stub_requests(logs)
     if requests:
@@ -247,7 +248,7 @@ def _keep_followed_logs(follower: stack.LogFollower, evidence: EvidenceBundle) -
     logs = follower.finish()
     if logs is None:
         return  # start-up failed: the logs were kept then
-    _write_logs(evidence, logs)
+    write_logs(evidence, logs)
 
 
 def model_stub_requests(logs: str) -> str:

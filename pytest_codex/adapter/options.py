@@ -44,6 +44,20 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "engine",
+        "how the harness starts the bundled stack: compose (default) or swarm "
+        "(docker stack deploy on the engine's swarm; live jobs become swarm jobs).",
+        {},
+        "string",
+    ),
+    (
+        "registry",
+        "with --codex-engine=swarm: push the images the harness built to this registry "
+        "(HOST:PORT) and deploy them from there, for a swarm of more than one node.",
+        {},
+        "string",
+    ),
+    (
         "keep-stack",
         "leave the compose stack running after the run.",
         {"action": "store_true", "default": None},

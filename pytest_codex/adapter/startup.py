@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import pytest_codex
-from pytest_codex.adapter import harness, junit
+from pytest_codex.adapter import harness, junit, swarmstart
 from pytest_codex.adapter.harness import Stack
 from pytest_codex.adapter.stash import LIVE_ENV_KEY, RECORD_KEY, SETTINGS_KEY, SIGNING_KEY
 from pytest_codex.bundle import retention, signing
@@ -77,6 +77,10 @@ def target_session(
     if parts is None:
         with _running_target(settings, evidence, record) as running:
             yield running
+    elif settings.engine == "swarm":
+        prepared = _prepare_images(settings, parts, record.timings)
+        with swarmstart.swarm_target(settings, live_env, evidence, record, parts, prepared) as on:
+            yield on
     else:
         with _compose_target(
             settings, live_env, evidence, redactor, record, parts, signing_key

@@ -30,6 +30,8 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # Live mode: one creation waits for a whole job, so above the live overlay's job timeout
 # (CODEX_JOB_TIMEOUT, 300 s) plus a worker's start and removal.
 DEFAULT_LIVE_REQUEST_TIMEOUT = 360.0
+ENGINES = ("compose", "swarm")
+REGISTRY = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9._-]+)*")
 LIVE_MODELS = ("stub", "openai")
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 DEFAULT_SERVICE = "orchestrator"
@@ -84,6 +86,8 @@ class Settings:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     result_schema: Path | None = None  # the target's result.json schema (default: shipped)
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
+    engine: str = "compose"  # or "swarm": the bundled stack with `docker stack deploy`
+    registry: str | None = None  # swarm: push the built images here (HOST:PORT)
 
 
 def _pick(option: RawOption) -> tuple[object, str]:
@@ -355,6 +359,8 @@ def resolve(
             "(the bundled stand-in, hermetic) or openai (OPENAI_BASE_URL or the public API)"
         )
 
+    engine = _engine(_option(options, "engine"), base_url, compose_files)
+
     workspace_value, workspace_source = _pick(_option(options, "workspace_root"))
     workspace_root = None
     if workspace_value is not None:
@@ -407,7 +413,27 @@ def resolve(
         evidence_keep=_keep(_option(options, "evidence_keep")),
         max_response_bytes=_bytes(_option(options, "max_response_bytes")),
         result_schema=_result_schema(_option(options, "result_schema"), base_for),
+        engine=engine,
+        registry=_registry(_option(options, "registry"), engine),
     )
+
+
+def _engine(
+    option: RawOption, base_url: str | None, compose_files: tuple[Path, ...] | None
+) -> str:
+    value, _ = _pick(option)
+    engine = str(value or "compose").strip()
+    if engine not in ENGINES:
+        raise SettingsError(
+            f"--codex-engine: {engine!r} is not an engine; use compose (default) or swarm"
+        )
+    if engine == "swarm" and (base_url is not None or compose_files is not None):
+        given = "--codex-base-url" if base_url is not None else "--codex-compose-file"
+        raise SettingsError(
+            f"--codex-engine=swarm and {given} exclude each other; swarm deploys the "
+            "bundled stack (service/swarm*.yaml), so drop one of them"
+        )
+    return engine
 
 
 def check_matrix_paths(settings: Settings) -> None:
@@ -439,3 +465,21 @@ def check_evidence_dir(settings: Settings) -> None:
             f"--codex-evidence-dir: {str(folder)!r} cannot be written "
             f"({error.strerror or type(error).__name__}); give a writable folder"
         ) from None
+
+
+def _registry(option: RawOption, engine: str) -> str | None:
+    value, _ = _pick(option)
+    if value is None:
+        return None
+    registry = str(value).strip()
+    if not REGISTRY.fullmatch(registry):
+        raise SettingsError(
+            f"--codex-registry: {registry!r} is not a registry address; use HOST:PORT, "
+            "e.g. 127.0.0.1:5000 (no scheme)"
+        )
+    if engine != "swarm":
+        raise SettingsError(
+            "--codex-registry needs --codex-engine=swarm (the swarm's nodes pull the images "
+            "from it); add --codex-engine=swarm or drop --codex-registry"
+        )
+    return registry

@@ -32,8 +32,10 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     tail_lines: int = FAILURE_TAIL_LINES,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run `argv` for at most `timeout` seconds and return what it printed.
+    """Run `argv` for at most `timeout` seconds and return what it printed; `stdin` is
+    written to its standard input (a secret's value: never in the argument list).
 
     `where` names the step in the error (default: the command and its first argument).
     A missing command and a command past its timeout (killed) always raise StackError;
@@ -42,7 +44,7 @@ def run(
     """
     where = where or " ".join(argv[:2])
     try:
-        return _completed(argv, timeout, where, check, env, tail_lines)
+        return _completed(argv, timeout, where, check, env, tail_lines, stdin)
     except FileNotFoundError:
         missing = f"the `{argv[0]}` command was not found"
         raise StackError(f"{where}: {missing}; {MISSING_FIX}") from None
@@ -57,9 +59,11 @@ def _completed(
     check: bool,
     env: Mapping[str, str] | None,
     tail_lines: int,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         list(argv),
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -73,7 +77,12 @@ def _completed(
 
 
 def docker(
-    *args: str, timeout: float, check: bool = True, env: Mapping[str, str] | None = None
+    *args: str,
+    timeout: float,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`docker <args>` through `run`; the error names `docker <first argument>`."""
-    return run(["docker", *args], timeout=timeout, where=f"docker {args[0]}", check=check, env=env)
+    where = f"docker {args[0]}"
+    return run(["docker", *args], timeout=timeout, where=where, check=check, env=env, stdin=stdin)

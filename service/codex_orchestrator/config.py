@@ -60,6 +60,18 @@ def parse_seconds(where: str, raw: str) -> float:
     return value
 
 
+WORKER_BACKENDS = ("container", "swarm")
+
+
+def parse_worker_backend(where: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in WORKER_BACKENDS:
+        raise ConfigError(
+            f"{where}: {raw!r} is not a worker backend; use {' or '.join(WORKER_BACKENDS)}"
+        )
+    return value
+
+
 def parse_directory(where: str, raw: str) -> Path:
     del where  # any path will do; it is created at start
     return Path(raw).expanduser().absolute()
@@ -107,6 +119,8 @@ _SOURCES = (
     _Source("max_body_bytes", "CODEX_MAX_BODY_BYTES", parse_positive_int, "--max-body-bytes"),
     _Source("job_timeout_s", "CODEX_JOB_TIMEOUT", parse_seconds, "--job-timeout"),
     _Source("worker_network", "CODEX_WORKER_NETWORK", parse_text, "--worker-network"),
+    # Where live workers run: sibling containers, or swarm jobs (issue 20).
+    _Source("worker_backend", "CODEX_WORKER_BACKEND", parse_worker_backend, "--worker-backend"),
     # Bounds on file access and on connections (issue 12).
     _Source("max_file_bytes", "CODEX_MAX_FILE_BYTES", parse_positive_int, "--max-file-bytes"),
     _Source("max_tree_depth", "CODEX_MAX_TREE_DEPTH", parse_positive_int, "--max-tree-depth"),
@@ -134,6 +148,7 @@ class Settings:
     max_body_bytes: int = 1_048_576
     job_timeout_s: float = 600.0
     worker_network: str | None = None
+    worker_backend: str = "container"  # or "swarm": one replicated-job service per job
     # Bounds on file access and on connections (issue 12).
     max_file_bytes: int = 16 * 1024 * 1024  # a bigger file read answers 413 unread
     max_tree_depth: int = 64  # folders below the workspace that reads and listings enter

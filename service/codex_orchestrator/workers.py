@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from codex_orchestrator.config import Settings
 from codex_orchestrator.container_worker import ContainerWorker
 from codex_orchestrator.dummy_worker import DummyWorker
+from codex_orchestrator.swarm_worker import SwarmWorker
 
 
 class Worker(Protocol):
@@ -28,11 +29,13 @@ class Worker(Protocol):
 
 def select_worker(settings: Settings, environ: Mapping[str, str] | None = None) -> Worker:
     """The worker for `settings`: the in-process dummy in mocked mode, a worker container
-    per job (the real Codex CLI) in live mode."""
+    per job (the real Codex CLI) in live mode, or a swarm job service per job when
+    CODEX_WORKER_BACKEND=swarm."""
     environ = os.environ if environ is None else environ
     if settings.use_dummy_worker:
         return DummyWorker(environ=environ)
-    return ContainerWorker(
+    backend = SwarmWorker if settings.worker_backend == "swarm" else ContainerWorker
+    return backend(
         image=settings.worker_image,
         workspace_root=settings.workspace_root,
         job_timeout_s=settings.job_timeout_s,

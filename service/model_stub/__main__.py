@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 
 from model_stub.server import serve
+
+MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+def expected_key(environ: Mapping[str, str]) -> str | None:
+    """`MODEL_STUB_EXPECTED_KEY`, or the file `MODEL_STUB_EXPECTED_KEY_FILE` names (a
+    Docker secret on a swarm, so the key is in no service spec); None: any key."""
+    value = environ.get("MODEL_STUB_EXPECTED_KEY") or ""
+    source = environ.get("MODEL_STUB_EXPECTED_KEY_FILE") or ""
+    if not value and source:
+        with open(source, "rb") as handle:
+            value = handle.read(MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
+    return value or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,10 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.turn_delay <= 600:
         parser.error(f"--turn-delay: {args.turn_delay} is out of range; use 0 to 600 seconds")
+    try:
+        key = expected_key(os.environ)
+    except OSError as error:
+        parser.error(
+            f"MODEL_STUB_EXPECTED_KEY_FILE: cannot read it ({error.strerror}); mount the "
+            "secret there or unset the variable"
+        )
     serve(
         args.host,
         args.port,
-        expected_key=os.environ.get("MODEL_STUB_EXPECTED_KEY") or None,
+        expected_key=key,
         turn_delay=args.turn_delay,
     )
     return 0

@@ -329,7 +329,12 @@ def main() -> int:
     try:
         receive_secrets()
     except SecretsError as error:
-        result = failure({}, started, "secrets_unavailable", f"the worker's secrets: {error}")
+        result = failure(
+            {},
+            started,
+            "secrets_unavailable",
+            f"the worker's secrets: {error}; check the secret's mount and its owner (uid 1000)",
+        )
         return 1 if write_result(workspace, result) else 2
     try:
         request = json.loads((workspace / ".codex" / "request.json").read_text(encoding="utf-8"))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
+from pytest_codex.target import swarm
 from tests.conftest import REPO
 
 
@@ -69,3 +71,11 @@ def orchestrator_image(base_image: str) -> str:
         str(REPO / "service"),
     )
     return "pytest-codex/orchestrator:latest"
+
+
+@pytest.fixture(scope="module")
+def swarm_engine() -> Iterator[bool]:
+    """The engine as a swarm manager for a module: `docker swarm init` when it is in no
+    swarm, left again when its last user here is done (pytest_codex.target.swarm)."""
+    with swarm.single_node_swarm() as created:
+        yield created
