@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
 
+from pytest_codex.bundle.reader import BundleReadError, bundle_files, read_bytes
 from pytest_codex.bundle.session import verdict_line
 from pytest_codex.bundle.templates import read_template
 from pytest_codex.review import page as review
@@ -30,6 +30,7 @@ SUMMARY = "SUMMARY.md"
 REVIEW = "index.html"
 RESERVED = frozenset({MANIFEST, SUMMARY, REVIEW})
 OUTCOMES = ("passed", "failed", "error", "skipped")
+MAX_SCAN_BYTES = 64 * 1024 * 1024  # a file larger than this is reported, not scanned
 SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -57,40 +58,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def bundle_files(
-    bundle: Path, *, max_entries: int = 100_000, others: list[str] | None = None
-) -> list[str]:
-    """Every regular file of a bundle, as sorted POSIX paths relative to it.
-
-    The walk keeps its own list of folders (no recursion), never follows a symbolic link
-    and raises ValueError past `max_entries` entries (files and folders; default 100,000).
-    Symbolic links and special files (fifos, sockets, devices) are not files of the
-    bundle: they are appended to `others` when it is given (`codex-evidence verify`
-    refuses them).
-    """
-    files: list[str] = []
-    folders = [""]
-    seen = 0
-    while folders:
-        prefix = folders.pop()
-        with os.scandir(bundle / prefix) as entries:
-            for entry in entries:
-                seen += 1
-                if seen > max_entries:
-                    raise ValueError(
-                        f"{bundle}: more than {max_entries} entries; "
-                        "is this a bundle folder (…/<timestamp>/<mode>)?"
-                    )
-                relative = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(relative + "/")
-                elif entry.is_file(follow_symlinks=False):
-                    files.append(relative)
-                elif others is not None:
-                    others.append(relative)
-    return sorted(files)
 
 
 class EvidenceBundle:
@@ -267,8 +234,12 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
     """`<file>: <NAME> (<form>)` for every secret form in any file of the bundle."""
     found = []
     for relative in bundle_files(bundle):
-        for hit in redactor.scan((bundle / relative).read_bytes()):
-            found.append(f"{relative}: {hit}")
+        try:
+            data = read_bytes(bundle, relative, MAX_SCAN_BYTES)
+        except BundleReadError as error:
+            found.append(f"{error} (not scanned)")
+            continue
+        found += [f"{relative}: {hit}" for hit in redactor.scan(data)]
     return found
 
 

@@ -9,7 +9,6 @@ problem is one line. No pytest import here.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -25,12 +24,12 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from pytest_codex import schemas
-from pytest_codex.bundle import signing
+from pytest_codex.bundle import reader, signing
+from pytest_codex.bundle.reader import bundle_files
 from pytest_codex.bundle.writer import (
     MANIFEST,
     OUTCOMES,
     SUMMARY,
-    bundle_files,
     scan_bundle,
     sha256_file,
 )
@@ -143,15 +142,11 @@ def _odd_entry(bundle: Path, relative: str) -> str:
 
 
 def _read_json(bundle: Path, relative: str) -> tuple[Any, str | None]:
-    """A bundle file's JSON, or None and the reason it cannot be read."""
-    with (bundle / relative).open("rb") as handle:
-        data = handle.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        return None, f"larger than {MAX_JSON_BYTES} bytes"
+    """A bundle file's JSON, or None and the reason it cannot be read (bundle.reader)."""
     try:
-        return json.loads(data), None
-    except ValueError as error:
-        return None, f"not JSON ({error})"
+        return reader.read_json(bundle, relative, MAX_JSON_BYTES), None
+    except reader.BundleReadError as error:
+        return None, str(error).partition(": ")[2]
 
 
 def _load_manifest(bundle: Path, files: list[str], report: Report) -> dict[str, Any] | None:
@@ -274,8 +269,10 @@ def _case_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> 
 def _summary_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> list[str]:
     if SUMMARY not in files:
         return [f"{SUMMARY}: missing; a finalized bundle has one"]
-    with (bundle / SUMMARY).open("rb") as handle:
-        text = handle.read(MAX_SUMMARY_BYTES).decode("utf-8", "replace")
+    try:
+        text = reader.read_bytes(bundle, SUMMARY, MAX_SUMMARY_BYTES).decode("utf-8", "replace")
+    except reader.BundleReadError as error:
+        return [str(error)]
     totals, count = manifest["totals"], len(manifest["cases"])
     found = TOTALS_LINE.search(text)
     if found is None:
@@ -515,6 +512,8 @@ def _schema_checker(
             found = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
         except Unresolvable as unresolvable:
             return [f"{path}: a $ref that cannot be resolved ({unresolvable})"]
+        except RecursionError:
+            return [f"{path}: its $refs loop (a $ref reaches itself); not a usable schema"]
         return [f"{schemas.json_path(e.absolute_path)}: {e.message}" for e in found]
 
     return check, []
