@@ -626,7 +626,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if "archive" in report:
         write(f"archive: {report['archive']}")
     if report.get("pruned"):
-        write(f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep)")
+        names = ", ".join(report["pruned"])
+        write(f"removed {len(report['pruned'])} older run(s) (--codex-evidence-keep): {names}")
     for line in report.get("checks_not_run", []):
         write(f"not checked: {line}", yellow=True)
     if report.get("timings"):

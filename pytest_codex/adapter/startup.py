@@ -323,7 +323,9 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     if settings.evidence_archive:
         report["archive"] = retention.archive(bundle.path)
     if settings.evidence_keep is not None:
-        report["pruned"] = retention.prune(settings.evidence_dir, settings.evidence_keep)
+        report["pruned"] = retention.prune(
+            settings.evidence_dir, settings.evidence_keep, bundle.path.parent, bundle.created
+        )
 
 
 TARGET_RESULT_SCHEMA = "schemas/target-result.schema.json"

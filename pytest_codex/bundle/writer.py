@@ -8,9 +8,13 @@ No pytest import here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
+import stat
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -31,6 +35,7 @@ REVIEW = "index.html"
 RESERVED = frozenset({MANIFEST, SUMMARY, REVIEW})
 OUTCOMES = ("passed", "failed", "error", "skipped")
 MAX_SCAN_BYTES = 64 * 1024 * 1024  # a file larger than this is reported, not scanned
+MAX_TIMESTAMP_TRIES = 1000  # names <timestamp>-<n> tried for a run's folder
 SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -60,6 +65,41 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def create_bundle_folder(root: Path, base: str, mode: str) -> Path:
+    """`root/<base>[-n]/<mode>`, made by this call (mkdir fails on anything that exists,
+    a symlink included: O_EXCL semantics). A timestamp folder that is a symlink or not a
+    folder is passed over, never written through; a real one is shared by the modes of
+    one run (live and its rollback's mocked run). At most MAX_TIMESTAMP_TRIES names."""
+    root.mkdir(parents=True, exist_ok=True)  # the folder the user named (may be a link)
+    for attempt in range(MAX_TIMESTAMP_TRIES):
+        stamp = base if attempt == 0 else f"{base}-{attempt + 1}"
+        folder = root / stamp
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o755)
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):  # a symlink, a file, a fifo
+            continue
+        try:
+            os.mkdir(folder / mode, 0o755)
+        except FileExistsError:
+            continue
+        return folder / mode
+    raise EvidencePathError(
+        f"evidence: {root}: {MAX_TIMESTAMP_TRIES} names {base}[-n] are taken (by symlinks or "
+        "other runs); clean the evidence folder"
+    )
+
+
+def _open_new(target: Path, flags: int) -> int:
+    """A descriptor for writing `target`, never through a symlink planted at its name."""
+    try:
+        return os.open(target, flags | os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise EvidencePathError(
+            f"evidence: {target}: cannot be written ({error.strerror}); a bundle is written "
+            "through no symlink"
+        ) from None
+
+
 class EvidenceBundle:
     """One run's evidence for one mode."""
 
@@ -75,14 +115,9 @@ class EvidenceBundle:
         self.mode = mode
         self.redactor = redactor
         self.run_id = run_id or uuid.uuid4().hex
-        base = timestamp or utc_timestamp()
-        stamp, counter = base, 1
-        while (root / stamp / mode).exists():
-            counter += 1
-            stamp = f"{base}-{counter}"
-        self.timestamp = stamp
-        self.path = root / stamp / mode
-        self.path.mkdir(parents=True)
+        self.created = time.time()  # retention never touches what was written after this
+        self.path = create_bundle_folder(root, timestamp or utc_timestamp(), mode)
+        self.timestamp = self.path.parent.name
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
         self.will_sign = False  # the run signs the bundle after finalize (the page says so)
@@ -97,6 +132,7 @@ class EvidenceBundle:
         bundle.mode, bundle.redactor, bundle.run_id = mode, redactor, run_id
         bundle.timestamp, bundle.path = path.parent.name, path
         bundle._cases, bundle._finalized = [], False
+        bundle.created = time.time()
         bundle.will_sign = False
         bundle.used_schemas = {}
         return bundle
@@ -125,7 +161,8 @@ class EvidenceBundle:
 
     def write_bytes(self, relative: str, data: bytes) -> Path:
         target = self._target(relative)
-        target.write_bytes(self.redactor.redact_bytes(data))
+        with os.fdopen(_open_new(target, os.O_TRUNC), "wb") as handle:
+            handle.write(self.redactor.redact_bytes(data))
         return target
 
     def write_text(self, relative: str, text: str) -> Path:
@@ -137,7 +174,7 @@ class EvidenceBundle:
 
     def append_text(self, relative: str, text: str) -> Path:
         target = self._target(relative)
-        with target.open("ab") as handle:
+        with os.fdopen(_open_new(target, os.O_APPEND), "ab") as handle:
             handle.write(self.redactor.redact_bytes(text.encode("utf-8", "surrogateescape")))
         return target
 
@@ -192,7 +229,8 @@ class EvidenceBundle:
         )
         created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = render_summary(self, clean, created_at)
-        (self.path / SUMMARY).write_bytes(self.redactor.redact_bytes(summary.encode("utf-8")))
+        with os.fdopen(_open_new(self.path / SUMMARY, os.O_TRUNC), "wb") as handle:
+            handle.write(self.redactor.redact_bytes(summary.encode("utf-8")))
         head = {
             "format": 2,
             "harness": "pytest-codex",
@@ -220,7 +258,8 @@ class EvidenceBundle:
         manifest = {**head, "files": files}
         path = self.path / MANIFEST
         text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
-        path.write_bytes(self.redactor.redact_bytes(text.encode("utf-8")))
+        with os.fdopen(_open_new(path, os.O_TRUNC), "wb") as handle:
+            handle.write(self.redactor.redact_bytes(text.encode("utf-8")))
         leaks = scan_bundle(self.path, self.redactor)
         leaks += [f"{hit} (pattern)" for hit in scan_patterns(self.path)]
         if leaks:
