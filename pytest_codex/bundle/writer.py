@@ -22,10 +22,11 @@ from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
 
-from pytest_codex.bundle.reader import BundleReadError, bundle_files, read_bytes
+from pytest_codex.bundle.reader import BundleReadError, bundle_files, parse_json, read_bytes
 from pytest_codex.bundle.session import verdict_line
 from pytest_codex.bundle.templates import read_template
 from pytest_codex.review import page as review
+from pytest_codex.secrets.decoding import joined_headers
 from pytest_codex.secrets.patterns import scan_patterns
 from pytest_codex.secrets.redact import Redactor
 
@@ -37,6 +38,7 @@ OUTCOMES = ("passed", "failed", "error", "skipped")
 MAX_SCAN_BYTES = 64 * 1024 * 1024  # a file larger than this is reported, not scanned
 MAX_TIMESTAMP_TRIES = 1000  # names <timestamp>-<n> tried for a run's folder
 SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SecretLeakError(Exception):
@@ -46,6 +48,19 @@ class SecretLeakError(Exception):
 
 class EvidencePathError(ValueError):
     """A bundle-relative path that would leave the bundle or overwrite its own files."""
+
+
+def encode_text(text: str) -> bytes:
+    """UTF-8; what UTF-8 cannot hold (a lone surrogate from JSON's `\\ud800`, a byte of
+    invalid UTF-8 kept by surrogateescape) is written as its escape `\\udXXX`, not lost."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def json_text(document: object) -> str:
+    """`document` as indented JSON; a lone surrogate in a string is written as the JSON
+    escape `\\udXXX`, which reads back as the same string."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    return SURROGATE.sub(lambda found: f"\\u{ord(found.group(0)):04x}", text) + "\n"
 
 
 def utc_timestamp() -> str:
@@ -166,16 +181,15 @@ class EvidenceBundle:
         return target
 
     def write_text(self, relative: str, text: str) -> Path:
-        return self.write_bytes(relative, text.encode("utf-8", "surrogateescape"))
+        return self.write_bytes(relative, encode_text(text))
 
     def write_json(self, relative: str, document: object) -> Path:
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
-        return self.write_text(relative, text)
+        return self.write_text(relative, json_text(document))
 
     def append_text(self, relative: str, text: str) -> Path:
         target = self._target(relative)
         with os.fdopen(_open_new(target, os.O_APPEND), "ab") as handle:
-            handle.write(self.redactor.redact_bytes(text.encode("utf-8", "surrogateescape")))
+            handle.write(self.redactor.redact_bytes(encode_text(text)))
         return target
 
     def record_case(
@@ -230,7 +244,7 @@ class EvidenceBundle:
         created_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         summary = render_summary(self, clean, created_at)
         with os.fdopen(_open_new(self.path / SUMMARY, os.O_TRUNC), "wb") as handle:
-            handle.write(self.redactor.redact_bytes(summary.encode("utf-8")))
+            handle.write(self.redactor.redact_bytes(encode_text(summary)))
         head = {
             "format": 2,
             "harness": "pytest-codex",
@@ -257,9 +271,8 @@ class EvidenceBundle:
         ]
         manifest = {**head, "files": files}
         path = self.path / MANIFEST
-        text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
         with os.fdopen(_open_new(path, os.O_TRUNC), "wb") as handle:
-            handle.write(self.redactor.redact_bytes(text.encode("utf-8")))
+            handle.write(self.redactor.redact_bytes(json_text(manifest).encode("utf-8")))
         leaks = scan_bundle(self.path, self.redactor)
         leaks += [f"{hit} (pattern)" for hit in scan_patterns(self.path)]
         if leaks:
@@ -279,7 +292,20 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
             found.append(f"{error} (not scanned)")
             continue
         found += [f"{relative}: {hit}" for hit in redactor.scan(data)]
+        if relative.endswith(".json") and b'"headers"' in data:
+            found += [
+                f"{relative}: {hit} (split across header values)"
+                for hit in _header_hits(data, redactor)
+            ]
     return found
+
+
+def _header_hits(data: bytes, redactor: Redactor) -> list[str]:
+    try:
+        document = parse_json(data, "")
+    except BundleReadError:
+        return []
+    return redactor.scan(joined_headers(document))
 
 
 def render_summary(bundle: EvidenceBundle, metadata: Mapping[str, Any], created_at: str) -> str:

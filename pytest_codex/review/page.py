@@ -99,7 +99,8 @@ def write_review(
     be written and `redact=bundle.redactor.redact_bytes`, so the page is hashed and clean."""
     if manifest is None:
         manifest = read_manifest(bundle)
-    data = render_review(bundle, manifest, signed=signed).encode("utf-8")
+    # A lone surrogate (JSON's "\\ud800" in a body) is written as its escape, not lost.
+    data = render_review(bundle, manifest, signed=signed).encode("utf-8", "backslashreplace")
     target = bundle / INDEX
     target.write_bytes(redact(data) if redact is not None else data)
     return target
