@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ def generate_keypair(directory: Path) -> tuple[Path, Path]:
                 "(move it away or give another folder)"
             )
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.is_dir():
+            directory.mkdir(parents=True)
+            os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask, never widened
     except OSError as error:
         raise SigningError(
             f"{directory}: cannot create the folder ({error.strerror}); give a writable one"
@@ -111,7 +114,21 @@ def load_private_key(source: str | Path) -> Ed25519PrivateKey:
             text = text.replace("\\n", "\n")
         return _private_from_pem(text.encode("ascii", "replace"), "the PEM text given")
     path = Path(source).expanduser()
-    return _private_from_pem(_read_key_file(path), str(path))
+    data = _read_key_file(path)
+    _refuse_shared(path)
+    return _private_from_pem(data, str(path))
+
+
+def _refuse_shared(path: Path) -> None:
+    """A private key file that group or others may read is refused, as ssh refuses one:
+    anyone on the machine could sign bundles with it (docs/signing.md)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        shown = str(path) if _looks_like_a_path(str(path)) else "the key file"
+        raise SigningError(
+            f"{shown}: mode {mode:04o}, readable or writable by group or others; a private "
+            f"key must be for its owner only: chmod 600 {shown}"
+        )
 
 
 def key_from_setting(value: str) -> Ed25519PrivateKey:

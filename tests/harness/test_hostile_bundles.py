@@ -203,3 +203,28 @@ def test_the_reader_refuses_what_is_not_a_regular_file_inside(
         reader.read_json(hostile, "deep.json")
     (hostile / "ok.json").write_text("[" * 64 + "]" * 64)
     assert reader.read_json(hostile, "ok.json") is not None
+
+
+def test_control_bytes_in_case_names_are_escaped_in_summary_and_diff(
+    good: Path, tmp_path: Path
+) -> None:
+    """Finding 8: `summary --markdown` passed raw ESC and BEL from case names."""
+    hostile = make_bundle(tmp_path / "names", ("failed", "passed"))
+    manifest = json.loads((hostile / "manifest.json").read_text())
+    for case in manifest["cases"]:
+        case["name"] = "\x1b]0;owned\x07\x1b[2J" + case["name"] + "\u202e"
+        case["message"] = "line\x1b[31m red \x9b"
+    (hostile / "manifest.json").write_text(json.dumps(manifest))
+    for args in (
+        ("summary", "--markdown", str(hostile)),
+        ("summary", str(hostile)),
+        ("diff", str(good), str(hostile)),
+        ("verify", str(hostile)),
+    ):
+        _, output, seconds = codex_evidence(*args)
+        assert "Traceback" not in output, (args, output)
+        for char in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert char not in output, (args, char, output)
+        assert seconds < MAX_SECONDS
+    _, output, _ = codex_evidence("summary", "--markdown", str(hostile))
+    assert "\\x1b]0;owned\\x07\\x1b[2Jcase-0\\u202e" in output
