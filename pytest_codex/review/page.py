@@ -229,9 +229,14 @@ def summary_markdown(bundle: Path, manifest: Mapping[str, Any]) -> str:
         f"Bundle `{bundle}`: open `index.html` in it (the review page).",
         "",
     ]
-    failing = [
-        view for view in gather(bundle, manifest).cases if view.outcome in ("failed", "error")
-    ]
+    views = gather(bundle, manifest).cases
+    failing = [view for view in views if view.outcome in ("failed", "error")]
+    # Evidence files the bounded reader refused (a symlink, a FIFO, too large or deep).
+    unread = [v for v in views if v.note is not None and v.row.get("evidence") is not None]
+    if unread:
+        lines += [f"**{len(unread)} evidence file(s) not read:**", ""]
+        lines += [f"- {_cell(view.note)}" for view in unread[:MAX_SUMMARY_FAILURES]]
+        lines.append("")
     for view in failing[:MAX_SUMMARY_FAILURES]:
         lines.append(
             f"#### {_cell(view.outcome)}: {_cell(view.matrix)}::{_cell(view.row.get('name'))}"

@@ -161,8 +161,10 @@ def test_summary_refuses_or_reports_a_hostile_bundle(
     assert seconds < MAX_SECONDS, f"took {seconds:.1f} s"
     if attack.startswith("manifest"):
         assert_clean_refusal(code, output, seconds)
-    else:  # the manifest is fine: the summary is written, the case file is not shown
+    else:  # the manifest is fine: the summary is written, the case file is named unread
         assert code == 0, output
+        assert "evidence file(s) not read:" in output
+        assert "cases/mocked/case-0.json" in output
 
 
 @pytest.mark.parametrize("attack", sorted(HOSTILE))
