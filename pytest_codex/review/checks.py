@@ -42,6 +42,7 @@ RESULT_SCHEMA = "schemas/result.schema.json"
 # Bounds on what verify reads into memory (files are hashed in blocks, whatever their size).
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a case's evidence, a result.json, a schema
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
+MAX_HASH_BYTES = 1024**3  # a larger bundle file is refused, not hashed (a sparse 10 GB)
 MAX_NAMES_SHOWN = 10  # failed cases named on a verdict line
 TOTALS_LINE = re.compile(
     r"(\d+) cases: (\d+) passed, (\d+) failed,\s+(\d+) errors?, (\d+) skipped", re.ASCII
@@ -216,9 +217,13 @@ def _file_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> 
     for relative in sorted(present & set(listed)):
         entry = listed[relative]
         size = (bundle / relative).lstat().st_size
-        digest = sha256_file(bundle / relative)
-        if size != entry["size"]:
+        if size != entry["size"]:  # no need to hash what differs already
             problems.append(f"{relative}: size {size}, the manifest says {entry['size']}")
+            continue
+        if size > MAX_HASH_BYTES:
+            problems.append(f"{relative}: {size} bytes, over {MAX_HASH_BYTES}; not hashed")
+            continue
+        digest = sha256_file(bundle / relative)
         if digest != entry["sha256"]:
             problems.append(
                 f"{relative}: sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…"

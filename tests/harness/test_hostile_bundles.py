@@ -230,3 +230,16 @@ def test_control_bytes_in_case_names_are_escaped_in_summary_and_diff(
         assert seconds < MAX_SECONDS
     _, output, _ = codex_evidence("summary", "--markdown", str(hostile))
     assert "\\x1b]0;owned\\x07\\x1b[2Jcase-0\\u202e" in output
+
+
+def test_a_sparse_file_larger_than_the_hash_bound_is_refused_unhashed(hostile: Path) -> None:
+    """A forged manifest entry claiming 5 GiB for a sparse file: refused in seconds."""
+    huge = hostile / "logs" / "huge.log"
+    with huge.open("wb") as handle:
+        handle.truncate(5 * 1024**3)
+    manifest = json.loads((hostile / "manifest.json").read_text())
+    manifest["files"].append({"path": "logs/huge.log", "sha256": "0" * 64, "size": 5 * 1024**3})
+    (hostile / "manifest.json").write_text(json.dumps(manifest))
+    code, output, seconds = codex_evidence("verify", str(hostile))
+    assert_clean_refusal(code, output, seconds)
+    assert f"logs/huge.log: {5 * 1024**3} bytes, over {1024**3}; not hashed" in output
