@@ -69,6 +69,7 @@ def _open_inside(bundle: Path, parts: tuple[str, ...], shown: str) -> int:
                 ) from None
             os.close(folder)
             folder = inner
+        _refuse_special(folder, parts[-1], shown)  # a device is never opened at all
         try:
             return os.open(parts[-1], _OPEN_FLAGS, dir_fd=folder)
         except OSError as error:
@@ -80,6 +81,20 @@ def _open_inside(bundle: Path, parts: tuple[str, ...], shown: str) -> int:
             raise BundleReadError(f"{shown}: cannot be read ({reason}); {fix}") from None
     finally:
         os.close(folder)
+
+
+def _refuse_special(folder: int, name: str, shown: str) -> None:
+    """Refuse a fifo, socket or device by its lstat, before any open (opening some devices
+    acts on them); the caller's fstat after the open closes the race."""
+    try:
+        mode = os.lstat(name, dir_fd=folder).st_mode
+    except OSError:
+        return  # the open says why
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise BundleReadError(
+            f"{shown}: a special file (fifo, socket, device), not read; "
+            "a bundle holds regular files only"
+        )
 
 
 def _is_link(folder: int, name: str) -> bool:
