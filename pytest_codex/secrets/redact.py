@@ -117,20 +117,23 @@ def _decoded(escape: bytes) -> bytes:
     return escape if match is None else _decode_one(match)
 
 
-def _decode_cached(match: re.Match[bytes]) -> bytes:
-    return _decoded(match[0])
-
-
 def decode_escapes(data: bytes) -> bytes:
     """`data` with every escape the redactor knows decoded, again while that changes it
     (JSON escaped twice, `\\\\u0073`), at most MAX_DECODE_ROUNDS times (views for the scan)."""
     for _ in range(MAX_DECODE_ROUNDS):
         if not any(start in data for start in _ESCAPE_STARTS):
             return data
-        decoded = _ESCAPE.sub(_decode_cached, data)
-        if decoded == data:
+        produced = False  # whether an escape decoded to `\`, `%` or `&`: one more round
+
+        def decode(match: re.Match[bytes]) -> bytes:
+            nonlocal produced
+            out = _decoded(match[0])
+            produced = produced or out in _ESCAPE_STARTS
+            return out
+
+        data = _ESCAPE.sub(decode, data)
+        if not produced:
             return data
-        data = decoded
     return data
 
 
