@@ -43,7 +43,9 @@ class MatrixFile(pytest.File):
     def collect(self) -> Iterator[pytest.Function]:
         settings = self.config.stash[SETTINGS_KEY]
         try:
-            matrix = load_matrix(self.path, root=matrix_root(self.path, settings.matrix_paths))
+            folders = () if settings.result_schema is None else (settings.result_schema.parent,)
+            root = matrix_root(self.path, settings.matrix_paths)
+            matrix = load_matrix(self.path, root=root, schema_folders=folders)
         except MatrixError as error:
             raise self.CollectError(str(error)) from None
         self.variables: dict[str, str] = {}

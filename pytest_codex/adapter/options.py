@@ -116,7 +116,8 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
     ),
     (
         "evidence-keep",
-        "keep only the N newest runs in the evidence folder (default: all).",
+        "keep only the N newest runs, this one included, in the evidence folder; only "
+        "folders holding a pytest-codex manifest are removed (default: all).",
         {},
         "string",
     ),

@@ -174,7 +174,8 @@ def terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if record.archive is not None:
         write(f"archive: {record.archive}")
     if record.pruned:
-        write(f"removed {len(record.pruned)} older run(s) (--codex-evidence-keep)")
+        names = ", ".join(record.pruned)
+        write(f"removed {len(record.pruned)} older run(s) (--codex-evidence-keep): {names}")
     for line in record.checks_not_run:
         write(f"not checked: {line}", yellow=True)
     if record.timings:

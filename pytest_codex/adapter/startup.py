@@ -292,7 +292,9 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
     if settings.evidence_archive:
         record.archive = retention.archive(bundle.path)
     if settings.evidence_keep is not None:
-        record.pruned = retention.prune(settings.evidence_dir, settings.evidence_keep)
+        record.pruned = retention.prune(
+            settings.evidence_dir, settings.evidence_keep, bundle.path.parent, bundle.created
+        )
 
 
 def run_facts(config: pytest.Config, bundle: EvidenceBundle, started: float) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from pytest_codex.bundle import reader
+from pytest_codex.bundle.reader import bundle_files
 from pytest_codex.bundle.record import FAILING_ENDS
-from pytest_codex.bundle.writer import MANIFEST, bundle_files, sha256_file
+from pytest_codex.bundle.writer import MANIFEST, sha256_file
 from pytest_codex.review.verdict import NO_CASES, PASSED, judge
 
 ATTESTATION = "attestation.dsse.json"
@@ -66,7 +69,9 @@ def generate_keypair(directory: Path) -> tuple[Path, Path]:
                 "(move it away or give another folder)"
             )
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.is_dir():
+            directory.mkdir(parents=True)
+            os.chmod(directory, 0o700)  # mkdir's mode is cut by the umask, never widened
     except OSError as error:
         raise SigningError(
             f"{directory}: cannot create the folder ({error.strerror}); give a writable one"
@@ -110,7 +115,21 @@ def load_private_key(source: str | Path) -> Ed25519PrivateKey:
             text = text.replace("\\n", "\n")
         return _private_from_pem(text.encode("ascii", "replace"), "the PEM text given")
     path = Path(source).expanduser()
-    return _private_from_pem(_read_key_file(path), str(path))
+    data = _read_key_file(path)
+    _refuse_shared(path)
+    return _private_from_pem(data, str(path))
+
+
+def _refuse_shared(path: Path) -> None:
+    """A private key file that group or others may read is refused, as ssh refuses one:
+    anyone on the machine could sign bundles with it (docs/signing.md)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        shown = str(path) if _looks_like_a_path(str(path)) else "the key file"
+        raise SigningError(
+            f"{shown}: mode {mode:04o}, readable or writable by group or others; a private "
+            f"key must be for its owner only: chmod 600 {shown}"
+        )
 
 
 def key_from_setting(value: str) -> Ed25519PrivateKey:
@@ -191,21 +210,15 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def read_manifest(bundle: Path) -> dict[str, Any]:
-    """The bundle's manifest.json, parsed (at most MAX_MANIFEST_BYTES)."""
+    """The bundle's manifest.json, parsed by the bounded reader (at most
+    MAX_MANIFEST_BYTES, no symlink or special file, a bounded depth)."""
     path = bundle / MANIFEST
-    if not path.is_file() or path.is_symlink():
+    if not path.exists() and not path.is_symlink():
         raise SigningError(f"{path}: missing; sign a finalized bundle (…/<timestamp>/<mode>)")
-    with path.open("rb") as handle:
-        data = handle.read(MAX_MANIFEST_BYTES + 1)
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise SigningError(f"{path}: larger than {MAX_MANIFEST_BYTES} bytes; not a manifest")
     try:
-        document = json.loads(data)
-    except ValueError as error:
-        raise SigningError(f"{path}: not JSON ({error}); is the bundle finalized?") from None
-    if not isinstance(document, dict):
-        raise SigningError(f"{path}: not a JSON object; is the bundle finalized?")
-    return document
+        return reader.read_manifest(bundle, MANIFEST)
+    except reader.BundleReadError as error:
+        raise SigningError(f"{bundle / MANIFEST}: {str(error).partition(': ')[2]}") from None
 
 
 def predicate_result(manifest: dict[str, Any]) -> str:
@@ -289,12 +302,11 @@ def verify_attestation(bundle: Path, public_key: Ed25519PublicKey) -> tuple[bool
     path = bundle / ATTESTATION
     if not path.is_file() or path.is_symlink():
         return False, [f"{where}: missing; the bundle is unsigned but --key was given"]
-    with path.open("rb") as handle:
-        data = handle.read(MAX_ATTESTATION_BYTES + 1)
-    if len(data) > MAX_ATTESTATION_BYTES:
-        return False, [f"{where}: larger than {MAX_ATTESTATION_BYTES} bytes; not an attestation"]
     try:
-        envelope = json.loads(data)
+        envelope = reader.read_json(bundle, ATTESTATION, MAX_ATTESTATION_BYTES)
+    except reader.BundleReadError as error:
+        return False, [f"{error}; not an attestation"]
+    try:
         payload_type = envelope["payloadType"]
         payload = base64.b64decode(envelope["payload"], validate=True)
         signatures = list(envelope["signatures"])[: MAX_SIGNATURES + 1]
@@ -331,10 +343,12 @@ def _signed_by(public_key: Ed25519PublicKey, signature: bytes, payload: bytes) -
 def _statement_problems(bundle: Path, payload: bytes) -> list[str]:
     where = f"{ATTESTATION}: statement"
     try:
-        document = json.loads(payload)
+        document = reader.parse_json(payload, where)
         kinds = (document["_type"], document["predicateType"])
         subjects = {str(s["name"]): str(s["digest"]["sha256"]) for s in document["subject"]}
         configured = [c["digest"].get("sha256") for c in document["predicate"]["configuration"]]
+    except reader.BundleReadError as error:
+        return [str(error)]
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         return [f"{where}: not an in-toto Statement ({type(error).__name__}: {error})"]
     if kinds != (STATEMENT_TYPE, PREDICATE_TYPE):

@@ -8,10 +8,13 @@ No pytest import here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import stat
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,10 +22,12 @@ from pathlib import Path, PurePosixPath
 from string import Template
 from typing import Any
 
+from pytest_codex.bundle.reader import BundleReadError, bundle_files, parse_json, read_bytes
 from pytest_codex.bundle.record import OUTCOMES, CaseRecord
 from pytest_codex.bundle.templates import read_template
 from pytest_codex.review import page as review
 from pytest_codex.review.verdict import Verdict, judge
+from pytest_codex.secrets.decoding import joined_headers
 from pytest_codex.secrets.patterns import scan_patterns
 from pytest_codex.secrets.redact import Redactor
 
@@ -31,7 +36,10 @@ SUMMARY = "SUMMARY.md"
 REVIEW = "index.html"
 RESERVED = frozenset({MANIFEST, SUMMARY, REVIEW})
 FORMAT = 3  # 3: session.selection's options, the stopped_early end, matrices by sha256
+MAX_SCAN_BYTES = 64 * 1024 * 1024  # a file larger than this is reported, not scanned
+MAX_TIMESTAMP_TRIES = 1000  # names <timestamp>-<n> tried for a run's folder
 SAFE_PART = re.compile(r"[^A-Za-z0-9._-]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SecretLeakError(Exception):
@@ -41,6 +49,19 @@ class SecretLeakError(Exception):
 
 class EvidencePathError(ValueError):
     """A bundle-relative path that would leave the bundle or overwrite its own files."""
+
+
+def encode_text(text: str) -> bytes:
+    """UTF-8; what UTF-8 cannot hold (a lone surrogate from JSON's `\\ud800`, a byte of
+    invalid UTF-8 kept by surrogateescape) is written as its escape `\\udXXX`, not lost."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def json_text(document: object) -> str:
+    """`document` as indented JSON; a lone surrogate in a string is written as the JSON
+    escape `\\udXXX`, which reads back as the same string."""
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    return SURROGATE.sub(lambda found: f"\\u{ord(found.group(0)):04x}", text) + "\n"
 
 
 def utc_timestamp() -> str:
@@ -60,38 +81,39 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def bundle_files(
-    bundle: Path, *, max_entries: int = 100_000, others: list[str] | None = None
-) -> list[str]:
-    """Every regular file of a bundle, as sorted POSIX paths relative to it.
+def create_bundle_folder(root: Path, base: str, mode: str) -> Path:
+    """`root/<base>[-n]/<mode>`, made by this call (mkdir fails on anything that exists,
+    a symlink included: O_EXCL semantics). A timestamp folder that is a symlink or not a
+    folder is passed over, never written through; a real one is shared by the modes of
+    one run (live and its rollback's mocked run). At most MAX_TIMESTAMP_TRIES names."""
+    root.mkdir(parents=True, exist_ok=True)  # the folder the user named (may be a link)
+    for attempt in range(MAX_TIMESTAMP_TRIES):
+        stamp = base if attempt == 0 else f"{base}-{attempt + 1}"
+        folder = root / stamp
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o755)
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):  # a symlink, a file, a fifo
+            continue
+        try:
+            os.mkdir(folder / mode, 0o755)
+        except FileExistsError:
+            continue
+        return folder / mode
+    raise EvidencePathError(
+        f"evidence: {root}: {MAX_TIMESTAMP_TRIES} names {base}[-n] are taken (by symlinks or "
+        "other runs); clean the evidence folder"
+    )
 
-    The walk keeps its own list of folders (no recursion), never follows a symbolic link
-    and raises ValueError past `max_entries` entries (files and folders; default 100,000).
-    Symbolic links and special files (fifos, sockets, devices) are not files of the
-    bundle: they are appended to `others` when it is given (`codex-evidence verify`
-    refuses them).
-    """
-    files: list[str] = []
-    folders = [""]
-    seen = 0
-    while folders:
-        prefix = folders.pop()
-        with os.scandir(bundle / prefix) as entries:
-            for entry in entries:
-                seen += 1
-                if seen > max_entries:
-                    raise ValueError(
-                        f"{bundle}: more than {max_entries} entries; "
-                        "is this a bundle folder (…/<timestamp>/<mode>)?"
-                    )
-                relative = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(relative + "/")
-                elif entry.is_file(follow_symlinks=False):
-                    files.append(relative)
-                elif others is not None:
-                    others.append(relative)
-    return sorted(files)
+
+def _open_new(target: Path, flags: int) -> int:
+    """A descriptor for writing `target`, never through a symlink planted at its name."""
+    try:
+        return os.open(target, flags | os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise EvidencePathError(
+            f"evidence: {target}: cannot be written ({error.strerror}); a bundle is written "
+            "through no symlink"
+        ) from None
 
 
 class EvidenceBundle:
@@ -109,17 +131,12 @@ class EvidenceBundle:
         self.mode = mode
         self.redactor = redactor
         self.run_id = run_id or uuid.uuid4().hex
-        base = timestamp or utc_timestamp()
-        stamp, counter = base, 1
-        while (root / stamp / mode).exists():
-            counter += 1
-            stamp = f"{base}-{counter}"
-        self.timestamp = stamp
-        self.path = root / stamp / mode
-        self.path.mkdir(parents=True)
+        self.path = create_bundle_folder(root, timestamp or utc_timestamp(), mode)
+        self.timestamp = self.path.parent.name
         self._init_state()
 
     def _init_state(self) -> None:
+        self.created = time.time()  # retention never touches what was written after this
         self._cases: list[dict[str, Any]] = []
         self._finalized = False
         self.will_sign = False  # the run signs the bundle after finalize (the page says so)
@@ -169,20 +186,20 @@ class EvidenceBundle:
 
     def write_bytes(self, relative: str, data: bytes) -> Path:
         target = self._target(relative)
-        target.write_bytes(self.redactor.redact_bytes(data))
+        with os.fdopen(_open_new(target, os.O_TRUNC), "wb") as handle:
+            handle.write(self.redactor.redact_bytes(data))
         return target
 
     def write_text(self, relative: str, text: str) -> Path:
-        return self.write_bytes(relative, text.encode("utf-8", "surrogateescape"))
+        return self.write_bytes(relative, encode_text(text))
 
     def write_json(self, relative: str, document: object) -> Path:
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
-        return self.write_text(relative, text)
+        return self.write_text(relative, json_text(document))
 
     def append_text(self, relative: str, text: str) -> Path:
         target = self._target(relative)
-        with target.open("ab") as handle:
-            handle.write(self.redactor.redact_bytes(text.encode("utf-8", "surrogateescape")))
+        with os.fdopen(_open_new(target, os.O_APPEND), "ab") as handle:
+            handle.write(self.redactor.redact_bytes(encode_text(text)))
         return target
 
     def record(self, case: CaseRecord) -> None:
@@ -226,7 +243,8 @@ class EvidenceBundle:
         }
         self.verdict = judge(head)
         summary = render_summary(self, clean, created_at, self.verdict)
-        (self.path / SUMMARY).write_bytes(self.redactor.redact_bytes(summary.encode("utf-8")))
+        with os.fdopen(_open_new(self.path / SUMMARY, os.O_TRUNC), "wb") as handle:
+            handle.write(self.redactor.redact_bytes(encode_text(summary)))
         # The review page is part of the bundle: written before the files are hashed.
         review.write_review(
             self.path, head, redact=self.redactor.redact_bytes, signed=self.will_sign
@@ -242,8 +260,8 @@ class EvidenceBundle:
         ]
         manifest = {**head, "files": files}
         path = self.path / MANIFEST
-        text = json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n"
-        path.write_bytes(self.redactor.redact_bytes(text.encode("utf-8")))
+        with os.fdopen(_open_new(path, os.O_TRUNC), "wb") as handle:
+            handle.write(self.redactor.redact_bytes(json_text(manifest).encode("utf-8")))
         leaks = scan_bundle(self.path, self.redactor)
         leaks += [f"{hit} (pattern)" for hit in scan_patterns(self.path)]
         if leaks:
@@ -257,9 +275,26 @@ def scan_bundle(bundle: Path, redactor: Redactor) -> list[str]:
     """`<file>: <NAME> (<form>)` for every secret form in any file of the bundle."""
     found = []
     for relative in bundle_files(bundle):
-        for hit in redactor.scan((bundle / relative).read_bytes()):
-            found.append(f"{relative}: {hit}")
+        try:
+            data = read_bytes(bundle, relative, MAX_SCAN_BYTES)
+        except BundleReadError as error:
+            found.append(f"{error} (not scanned)")
+            continue
+        found += [f"{relative}: {hit}" for hit in redactor.scan(data)]
+        if relative.endswith(".json") and b'"headers"' in data:
+            found += [
+                f"{relative}: {hit} (split across header values)"
+                for hit in _header_hits(data, redactor)
+            ]
     return found
+
+
+def _header_hits(data: bytes, redactor: Redactor) -> list[str]:
+    try:
+        document = parse_json(data, "")
+    except BundleReadError:
+        return []
+    return redactor.scan(joined_headers(document))
 
 
 def render_summary(

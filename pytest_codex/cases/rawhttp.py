@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest_codex
+from pytest_codex.secrets.decoding import decode_content
 
 USER_AGENT = f"pytest-codex/{pytest_codex.__version__}"
 FORBIDDEN_IN_TARGET = (b" ", b"\t", b"\r", b"\n")
@@ -57,8 +58,9 @@ class Exchange:
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...]
-    body: bytes
+    body: bytes  # as the client reads it: decoded by its Content-Encoding (secrets.decoding)
     elapsed_ms: float
+    body_note: str | None = None  # decoded from, cut at, or withheld because
 
     def header(self, name: str) -> str | None:
         """The first response header called `name` (any case), or None."""
@@ -146,6 +148,7 @@ def send(
         # ValueError: http.client's word for a chunk size that is not hex.
         reason = type(error).__name__ if not str(error) else f"{type(error).__name__}: {error}"
         raise RawHttpError(f"{method} {base_url}: {reason}") from None
+    answer, note = decode_content(answer, response.getheaders(), max_body)
     return Exchange(
         method=method,
         request_line=request_line,
@@ -156,6 +159,7 @@ def send(
         headers=tuple(response.getheaders()),
         body=answer,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        body_note=note,
     )
 
 

@@ -19,6 +19,7 @@ from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
 from pytest_codex.cases import expectations, rawhttp
 from pytest_codex.cases.expectations import Mismatch
 from pytest_codex.matrix.files import VARIABLE, Case, safe_path
+from pytest_codex.secrets.decoding import redact_split_headers
 
 TRAVERSAL_LOG = "traversal/request-lines.txt"
 BODY_EXCERPT = 400
@@ -169,6 +170,11 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
         if name in context.variables and all(m.what != f"save {name}" for m in unsaved)
     }
     record = _record(label, case, exchange, expect, checked, saved)
+    for part in ("request", "response"):  # a secret split across values of one name
+        record[part]["headers"] = [
+            list(pair)
+            for pair in redact_split_headers(record[part]["headers"], context.evidence.redactor)
+        ]
     if case.poll is not None:
         record["poll"] = {**case.poll, "until": until}
         record["attempts"] = attempts
@@ -409,6 +415,7 @@ def _record(
             "reason": exchange.reason,
             "headers": [list(pair) for pair in exchange.headers],
             "body": _body_for_evidence(exchange),
+            **({"body_note": exchange.body_note} if exchange.body_note else {}),
             "elapsed_ms": exchange.elapsed_ms,
         },
         "expect": expect,

@@ -126,6 +126,11 @@ def _result_schema(option: RawOption, base_for: Callable[[str], Path]) -> Path |
     path = _paths(value, base_for(source))[0]
     try:
         Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    except RecursionError:
+        raise SettingsError(
+            f"--codex-result-schema: {str(path)!r} nests too deep to be read; flatten it "
+            "with $defs"
+        ) from None
     except (OSError, ValueError, SchemaError) as error:
         what = getattr(error, "message", None) or getattr(error, "strerror", None) or error
         raise SettingsError(

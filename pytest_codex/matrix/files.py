@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,15 +125,19 @@ def _walk(value: object) -> Iterator[object]:
             stack += item
 
 
-def load_matrix(path: Path, root: Path | None = None) -> Matrix:
+def load_matrix(
+    path: Path, root: Path | None = None, schema_folders: Sequence[Path] = ()
+) -> Matrix:
     """Parse and validate one matrix file. `root` is the `--codex-matrix` folder holding
-    it (see `matrix_root`): evidence folders and schema copies are named under it."""
+    it (see `matrix_root`): evidence folders and schema copies are named under it. Schema
+    files (and their `$ref`s) resolve inside the matrix's folder or `schema_folders` (the
+    folder of `--codex-result-schema`), never above, never over the network."""
     document, node = _read(path)
     lines = [
         *(_schema_message(path, node, error) for error in _schema_errors(document)),
     ]
     if not lines:
-        matrix, problems = _build(path, node, document, root)
+        matrix, problems = _build(path, node, document, root, schema_folders)
         lines = [f"{path}:{p.line}: {p.text}" for p in problems]
     if lines:
         if len(lines) > MAX_PROBLEMS:
@@ -167,7 +171,11 @@ def _schema_errors(document: object) -> list[ValidationError]:
 
 
 def _build(
-    path: Path, root: yaml.Node, document: dict[str, Any], matrix_root: Path | None
+    path: Path,
+    root: yaml.Node,
+    document: dict[str, Any],
+    matrix_root: Path | None,
+    schema_folders: Sequence[Path] = (),
 ) -> tuple[Matrix, list[_Problem]]:
     key = matrix_key(path, matrix_root)
     file_modes = tuple(document.get("modes", MODES))
@@ -209,7 +217,7 @@ def _build(
         for block, parts in blocks:
             problems += _check_expectations(block, parts, root)
             for ref_name, ref_parts in _schema_names(block, parts):
-                ref = _resolve_schema(ref_name, path, matrix_root, resolved)
+                ref = _resolve_schema(ref_name, path, matrix_root, resolved, schema_folders)
                 if isinstance(ref, SchemaFileError):
                     problems.append(
                         _Problem(_line(root, ref_parts), f"{schemas.json_path(ref_parts)}: {ref}")
@@ -260,8 +268,10 @@ def _resolve_schema(
     matrix_file: Path,
     root: Path | None,
     resolved: dict[str, SchemaRef | SchemaFileError],
+    schema_folders: Sequence[Path] = (),
 ) -> SchemaRef | SchemaFileError:
-    """A shipped schema by name, else a JSON Schema file relative to the matrix file."""
+    """A shipped schema by name, else a JSON Schema file relative to the matrix file,
+    inside its folder or one of `schema_folders`."""
     if ref in schemas.RESPONSE_SCHEMAS:
         return schemas.shipped(ref)
     file = Path(os.path.abspath(matrix_file.parent / ref))
@@ -270,7 +280,9 @@ def _resolve_schema(
         return known
     bundle_file = "schemas/" + short_parts(file, root, ".json", ".json")
     try:
-        found: SchemaRef | SchemaFileError = schemas.from_file(ref, file, bundle_file)
+        found: SchemaRef | SchemaFileError = schemas.from_file(
+            ref, file, bundle_file, (matrix_file.parent, *schema_folders)
+        )
     except SchemaFileError as error:
         found = error
     resolved[str(file)] = found

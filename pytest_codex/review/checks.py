@@ -10,7 +10,6 @@ problem is one line. No pytest import here.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -26,12 +25,12 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from pytest_codex import schemas
-from pytest_codex.bundle import signing
+from pytest_codex.bundle import reader, signing
+from pytest_codex.bundle.reader import bundle_files
 from pytest_codex.bundle.record import ENDS, OUTCOMES
 from pytest_codex.bundle.writer import (
     MANIFEST,
     SUMMARY,
-    bundle_files,
     scan_bundle,
     sha256_file,
 )
@@ -47,6 +46,8 @@ RESULT_SCHEMA = "schemas/result.schema.json"
 # Bounds on what verify reads into memory (files are hashed in blocks, whatever their size).
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a case's evidence, a result.json, a schema
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
+MAX_HASH_BYTES = 1024**3  # a larger bundle file is refused, not hashed (a sparse 10 GB)
+MAX_NAMES_SHOWN = 10  # failed cases named on a verdict line
 TOTALS_LINE = re.compile(
     r"(\d+) cases: (\d+) passed, (\d+) failed,\s+(\d+) errors?, (\d+) skipped", re.ASCII
 )
@@ -150,15 +151,11 @@ def _odd_entry(bundle: Path, relative: str) -> str:
 
 
 def _read_json(bundle: Path, relative: str) -> tuple[Any, str | None]:
-    """A bundle file's JSON, or None and the reason it cannot be read."""
-    with (bundle / relative).open("rb") as handle:
-        data = handle.read(MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        return None, f"larger than {MAX_JSON_BYTES} bytes"
+    """A bundle file's JSON, or None and the reason it cannot be read (bundle.reader)."""
     try:
-        return json.loads(data), None
-    except ValueError as error:
-        return None, f"not JSON ({error})"
+        return reader.read_json(bundle, relative, MAX_JSON_BYTES), None
+    except reader.BundleReadError as error:
+        return None, str(error).partition(": ")[2]
 
 
 def _load_manifest(bundle: Path, report: Report) -> dict[str, Any] | None:
@@ -223,9 +220,13 @@ def _file_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> 
     for relative in sorted(present & set(listed)):
         entry = listed[relative]
         size = (bundle / relative).lstat().st_size
-        digest = sha256_file(bundle / relative)
-        if size != entry["size"]:
+        if size != entry["size"]:  # no need to hash what differs already
             problems.append(f"{relative}: size {size}, the manifest says {entry['size']}")
+            continue
+        if size > MAX_HASH_BYTES:
+            problems.append(f"{relative}: {size} bytes, over {MAX_HASH_BYTES}; not hashed")
+            continue
+        digest = sha256_file(bundle / relative)
         if digest != entry["sha256"]:
             problems.append(
                 f"{relative}: sha256 {digest[:12]}…, the manifest says {entry['sha256'][:12]}…"
@@ -278,8 +279,10 @@ def _summary_problems(
 ) -> list[str]:
     if SUMMARY not in files:
         return [f"{SUMMARY}: missing; a finalized bundle has one"]
-    with (bundle / SUMMARY).open("rb") as handle:
-        text = handle.read(MAX_SUMMARY_BYTES).decode("utf-8", "replace")
+    try:
+        text = reader.read_bytes(bundle, SUMMARY, MAX_SUMMARY_BYTES).decode("utf-8", "replace")
+    except reader.BundleReadError as error:
+        return [str(error)]
     totals, count = manifest["totals"], len(manifest["cases"])
     found = TOTALS_LINE.search(text)
     if found is None:
@@ -456,6 +459,8 @@ def _schema_checker(
             found = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
         except Unresolvable as unresolvable:
             return [f"{path}: a $ref that cannot be resolved ({unresolvable})"]
+        except RecursionError:
+            return [f"{path}: its $refs loop (a $ref reaches itself); not a usable schema"]
         return [f"{schemas.json_path(e.absolute_path)}: {e.message}" for e in found]
 
     return check, []

@@ -44,12 +44,12 @@ from pytest_codex.bundle.writer import MANIFEST
 from pytest_codex.review import diff
 from pytest_codex.review import page as review
 from pytest_codex.review.checks import Acceptance, Report, verify_bundle
+from pytest_codex.review.sections import printable
 from pytest_codex.secrets.redact import Redactor
 
 __all__ = ["REGISTRARS", "Acceptance", "Report", "UsageError", "main", "verify_bundle"]
 
 PROG = "codex-evidence"
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TIMESTAMP = re.compile(r"\d{8}T\d{6}Z(?:-\d+)?", re.ASCII)  # a run's folder (bundle/writer)
 
 
@@ -111,9 +111,9 @@ def print_report(report: Report, redactor: Redactor) -> None:
 
 
 def one_line(text: str) -> str:
-    """Control characters (a newline in a file name, a terminal escape in a case name)
-    shown escaped, so that every problem stays one line."""
-    return CONTROL.sub(lambda m: repr(m.group(0))[1:-1], text)
+    """Control characters (a newline in a file name, a terminal escape in a case name, C1
+    controls, bidi overrides, lone surrogates) shown escaped: every problem stays one line."""
+    return printable(text, newlines=False)
 
 
 def run_verify(args: argparse.Namespace) -> int:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
+
+from pytest_codex.bundle import reader
 
 LIVE_ONLY = "live only: needs the real worker or the model stand-in's faults"
 MOCKED_ONLY = "mocked only"
@@ -80,16 +82,11 @@ def worker_facts(evidence: Mapping[str, Any] | None) -> dict[str, object] | None
 
 def read_evidence(bundle: Path | None, relative: object) -> dict[str, Any] | None:
     """A case's evidence file (a plain relative path inside `bundle`), or None."""
-    if bundle is None or not isinstance(relative, str) or not relative or "\\" in relative:
-        return None
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or ".." in pure.parts:
+    if bundle is None or reader.plain_parts(relative) is None:
         return None
     try:
-        with bundle.joinpath(*pure.parts).open("rb") as handle:
-            data = handle.read(MAX_EVIDENCE_BYTES + 1)
-        document = json.loads(data) if len(data) <= MAX_EVIDENCE_BYTES else None
-    except (OSError, ValueError):
+        document = reader.read_json(bundle, str(relative), MAX_EVIDENCE_BYTES)
+    except reader.BundleReadError:
         return None
     return document if isinstance(document, dict) else None
 
@@ -116,8 +113,8 @@ def latest_mocked_manifest(evidence_dir: Path) -> Path | None:
     """The manifest of the newest mocked bundle that is not a rollback's smoke run."""
     for manifest in sorted(evidence_dir.glob("*/mocked/manifest.json"), reverse=True):
         try:
-            document = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            document = reader.read_manifest(manifest.parent)
+        except reader.BundleReadError:
             continue
         if "rollback_of" not in document:
             return manifest
@@ -195,7 +192,7 @@ def comparison(
             "table": "No mocked run in this evidence folder to compare "
             "with; run `pytest --codex-mode=mocked` first.",
         }
-    mocked = json.loads(manifest.read_text(encoding="utf-8"))["cases"]
+    mocked = reader.read_manifest(manifest.parent)["cases"]
     rows = side_by_side(
         mocked,
         live_cases,

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_codex.bundle import reader
 from pytest_codex.review import page as review
-from pytest_codex.review.sections import esc
+from pytest_codex.review.sections import esc, printable
 
 PROG = "codex-evidence"
 FIELDS = ("status", "request", "headers", "body", "mismatches")
@@ -117,7 +118,7 @@ def _embedded_json(text: str) -> object:
     if len(stripped) > MAX_EMBEDDED_JSON or stripped[:1] not in ("{", "["):
         return None
     try:
-        value: object = json.loads(stripped)
+        value: object = reader.parse_json(stripped.encode("utf-8", "surrogatepass"), "(json)")
     except ValueError:
         return None
     return value if isinstance(value, dict | list) else None
@@ -212,7 +213,13 @@ def compare_case(
 ) -> list[str]:
     """`<field> <path>: <A> -> <B>` for every compared value that differs."""
     before, after = fields_of(a.row, a.evidence), fields_of(b.row, b.evidence)
-    changes = []
+    # An evidence file that cannot be read (a symlink, a FIFO, too large or too deep) is
+    # a change: nothing of it can be compared.
+    changes = [
+        f"evidence {side}: {view.note}"
+        for side, view in (("A", a), ("B", b))
+        if view.note is not None and view.row.get("evidence") is not None
+    ]
     for name in fields:
         left, right = flatten(before[name]), flatten(after[name])
         for path in sorted(set(left) | set(right)):
@@ -341,7 +348,7 @@ def render_text(report: DiffReport) -> str:
         lines.append(f"DRIFT     B ran {report.count('removed')} fewer cases than A (removed)")
     lines.append("REGRESSED" if report.regressed else "no regression")
     lines.append("DRIFTED" if report.drifted else "no drift")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line, newlines=False) for line in lines) + "\n"
 
 
 def render_html(report: DiffReport) -> str:

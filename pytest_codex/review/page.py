@@ -10,15 +10,16 @@ The sections are built in `review_html.py` and `review_facts.py`. No pytest impo
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from string import Template
 from typing import Any
 
 import pytest_codex
+from pytest_codex.bundle import reader
 from pytest_codex.bundle.templates import read_template
 from pytest_codex.review import facts as review_facts
 from pytest_codex.review import sections as parts
@@ -30,6 +31,7 @@ MODEL_STUB_LOG = "model-stub/requests.jsonl"
 MAX_CASES = 5000  # cases shown on the page; the rest are counted
 MAX_CASE_FILE = 512 * 1024  # bytes read of one case's evidence file
 MAX_STUB_LINES = 200  # lines of the model stand-in's request log shown
+MAX_STUB_LOG_BYTES = 16 * 1024 * 1024  # bytes of that log read
 FAILING = ("failed", "error")
 
 
@@ -97,7 +99,8 @@ def write_review(
     be written and `redact=bundle.redactor.redact_bytes`, so the page is hashed and clean."""
     if manifest is None:
         manifest = read_manifest(bundle)
-    data = render_review(bundle, manifest, signed=signed).encode("utf-8")
+    # A lone surrogate (JSON's "\\ud800" in a body) is written as its escape, not lost.
+    data = render_review(bundle, manifest, signed=signed).encode("utf-8", "backslashreplace")
     target = bundle / INDEX
     target.write_bytes(redact(data) if redact is not None else data)
     return target
@@ -108,19 +111,16 @@ class ReviewError(Exception):
 
 
 def read_manifest(bundle: Path) -> dict[str, Any]:
-    path = bundle / MANIFEST
-    try:
-        document = json.loads(path.read_bytes())
-    except OSError as error:
+    """The bundle's manifest through the bounded reader (no symlink, no special file,
+    a size and depth bound); ReviewError with one line otherwise."""
+    if not bundle.is_dir():
         raise ReviewError(
-            f"{path}: cannot be read ({error.strerror}); give a bundle folder "
-            "(docs/evidence/<timestamp>/<mode>)"
-        ) from None
-    except ValueError as error:
-        raise ReviewError(f"{path}: not JSON ({error}); was the run interrupted?") from None
-    if not isinstance(document, dict):
-        raise ReviewError(f"{path}: not a bundle manifest (a JSON object is expected)")
-    return document
+            f"{bundle}: no such folder; give a bundle folder (docs/evidence/<timestamp>/<mode>)"
+        )
+    try:
+        return reader.read_manifest(bundle, MANIFEST)
+    except reader.BundleReadError as error:
+        raise ReviewError(f"{bundle}/{error}") from None
 
 
 def gather(bundle: Path, manifest: Mapping[str, Any], *, signed: bool | None = None) -> Review:
@@ -141,32 +141,20 @@ def gather(bundle: Path, manifest: Mapping[str, Any], *, signed: bool | None = N
 
 def inside(bundle: Path, relative: object) -> Path | None:
     """`bundle/relative` when `relative` is a plain relative path, else None."""
-    if not isinstance(relative, str) or not relative or "\\" in relative or "\0" in relative:
-        return None
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or any(part in ("", ".", "..") for part in relative.split("/")):
-        return None
-    return bundle.joinpath(*pure.parts)
+    parts = reader.plain_parts(relative)
+    return None if parts is None else bundle.joinpath(*parts)
 
 
 def case_view(bundle: Path, index: int, row: Mapping[str, Any]) -> CaseView:
     relative = row.get("evidence")
     if relative is None:
         return CaseView(index, row, None, "no evidence file (the case did not send a request)")
-    path = inside(bundle, relative)
-    if path is None:
+    if inside(bundle, relative) is None:
         return CaseView(index, row, None, f"evidence path {relative!r} is not inside the bundle")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CASE_FILE + 1)
-    except OSError as error:
-        return CaseView(index, row, None, f"{relative}: cannot be read ({error.strerror})")
-    if len(data) > MAX_CASE_FILE:
-        return CaseView(index, row, None, f"{relative}: over {MAX_CASE_FILE} bytes; open it")
-    try:
-        document = json.loads(data)
-    except ValueError:
-        return CaseView(index, row, None, f"{relative}: not JSON; open it")
+        document = reader.read_json(bundle, str(relative), MAX_CASE_FILE)
+    except reader.BundleReadError as error:
+        return CaseView(index, row, None, f"{error}; open it")
     if not isinstance(document, Mapping):
         document = {"document": document}
     family = document.get("family")
@@ -174,23 +162,25 @@ def case_view(bundle: Path, index: int, row: Mapping[str, Any]) -> CaseView:
 
 
 def _stub_requests(bundle: Path) -> tuple[list[Mapping[str, Any]], str | None]:
-    path = bundle / MODEL_STUB_LOG
-    if not path.is_file():
+    if not (bundle / MODEL_STUB_LOG).exists():
         return [], None
+    try:
+        data = reader.read_bytes(bundle, MODEL_STUB_LOG, MAX_STUB_LOG_BYTES)
+    except reader.BundleReadError as error:
+        return [], str(error)
     entries: list[Mapping[str, Any]] = []
     total = 0
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            total += 1
-            if len(entries) >= MAX_STUB_LINES:
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                entry = {"line": line.rstrip("\n")}
-            entries.append(entry if isinstance(entry, Mapping) else {"line": line.rstrip()})
+    for line in data.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            continue
+        total += 1
+        if len(entries) >= MAX_STUB_LINES:
+            continue
+        try:
+            entry = reader.parse_json(line.encode("utf-8", "replace"), MODEL_STUB_LOG)
+        except reader.BundleReadError:
+            entry = {"line": line}
+        entries.append(entry if isinstance(entry, Mapping) else {"line": line})
     note = None
     if total > len(entries):
         note = f"the first {len(entries)} of {total} requests; see {MODEL_STUB_LOG}"
@@ -199,9 +189,9 @@ def _stub_requests(bundle: Path) -> tuple[list[Mapping[str, Any]], str | None]:
 
 def _files(bundle: Path) -> list[tuple[str, int]]:
     found = []
-    for path in sorted(bundle.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            found.append((path.relative_to(bundle).as_posix(), path.stat().st_size))
+    for relative in reader.bundle_files(bundle):
+        with contextlib.suppress(OSError):  # gone in the meantime
+            found.append((relative, (bundle / relative).lstat().st_size))
     return found
 
 
@@ -211,7 +201,7 @@ MAX_SUMMARY_MESSAGE = 1500  # characters of one failure text in it
 
 def _cell(text: object) -> str:
     """Text for a Markdown table cell: no pipes, no line breaks, no HTML."""
-    value = "" if text is None else str(text)
+    value = parts.printable(text, newlines=False)
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return value.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
@@ -239,9 +229,14 @@ def summary_markdown(bundle: Path, manifest: Mapping[str, Any]) -> str:
         f"Bundle `{bundle}`: open `index.html` in it (the review page).",
         "",
     ]
-    failing = [
-        view for view in gather(bundle, manifest).cases if view.outcome in ("failed", "error")
-    ]
+    views = gather(bundle, manifest).cases
+    failing = [view for view in views if view.outcome in ("failed", "error")]
+    # Evidence files the bounded reader refused (a symlink, a FIFO, too large or deep).
+    unread = [v for v in views if v.note is not None and v.row.get("evidence") is not None]
+    if unread:
+        lines += [f"**{len(unread)} evidence file(s) not read:**", ""]
+        lines += [f"- {_cell(view.note)}" for view in unread[:MAX_SUMMARY_FAILURES]]
+        lines.append("")
     for view in failing[:MAX_SUMMARY_FAILURES]:
         lines.append(
             f"#### {_cell(view.outcome)}: {_cell(view.matrix)}::{_cell(view.row.get('name'))}"
@@ -256,7 +251,7 @@ def summary_markdown(bundle: Path, manifest: Mapping[str, Any]) -> str:
         if message:
             if len(message) > MAX_SUMMARY_MESSAGE:
                 message = message[:MAX_SUMMARY_MESSAGE] + "\n..."
-            lines += ["", _fenced(message)]
+            lines += ["", _fenced(parts.printable(message))]
         lines.append("")
     if len(failing) > MAX_SUMMARY_FAILURES:
         lines.append(f"... and {len(failing) - MAX_SUMMARY_FAILURES} more failures (index.html).")
@@ -287,5 +282,5 @@ def run_summary(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(summary_markdown(args.bundle, manifest))
     else:
-        print(parts.verdict(manifest)[1])
+        print(parts.printable(parts.verdict(manifest)[1], newlines=False))
     return 0

@@ -26,6 +26,18 @@ PREREQUISITE_BADGE = (
     'saves">prerequisite</span>'
 )
 MAX_PAYLOADS_SHOWN = 40  # payloads listed per traversal family
+# What a terminal or a Markdown viewer would act on rather than show: C0 and C1 controls
+# (ESC, BEL, CR...), DEL, bidi overrides, and lone surrogates (which cannot be printed).
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(value: object, *, newlines: bool = True) -> str:
+    """Text safe for a terminal and Markdown: each unprintable character as its escape
+    (`\\x1b`, `\\u202e`); tabs kept, newlines kept unless `newlines` is False."""
+    text = "" if value is None else str(value)
+    if not newlines:
+        text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def esc(value: object) -> str:

@@ -11,6 +11,8 @@ here.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -25,10 +27,13 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from pytest_codex.bundle import reader
+
 RESPONSE_SCHEMAS = ("project", "job", "files", "file", "error", "health", "result")
 MAX_SCHEMA_BYTES = 1024 * 1024  # a schema file a matrix names may be this large at most
 MAX_ERRORS = 50  # violations listed per document; the rest are counted
 MAX_SCHEMA_FILES = 50  # files one schema may pull in through relative `$ref`s
+MAX_SCHEMA_DEPTH = 64  # nesting of objects and arrays in a schema file
 
 
 class UnknownSchemaError(KeyError):
@@ -163,7 +168,15 @@ def _read_json(ref: str, path: Path) -> Any:
                 f"schema {ref!r}: {path} is {size} bytes, over the limit of "
                 f"{MAX_SCHEMA_BYTES} (MAX_SCHEMA_BYTES); split it or trim it"
             )
-        return json.loads(path.read_bytes().decode("utf-8"))
+        document = json.loads(path.read_bytes().decode("utf-8"))
+        if reader.depth_over(document, MAX_SCHEMA_DEPTH):
+            raise RecursionError
+        return document
+    except RecursionError:
+        raise SchemaFileError(
+            f"schema {ref!r}: {path} nests objects and arrays deeper than {MAX_SCHEMA_DEPTH} "
+            "(MAX_SCHEMA_DEPTH); flatten it with $defs"
+        ) from None
     except FileNotFoundError:
         raise SchemaFileError(
             f"schema {ref!r}: no shipped schema has that name ({', '.join(RESPONSE_SCHEMAS)}) "
@@ -181,27 +194,45 @@ def _read_json(ref: str, path: Path) -> Any:
         ) from None
 
 
-def _local_refs(document: Any) -> list[str]:
-    """The file parts of the relative `$ref`s in a schema (`common.json#/x` -> `common.json`)."""
+def _local_refs(ref: str, path: Path, document: Any) -> list[str]:
+    """The file parts of the relative `$ref`s in a schema (`common.json#/x` -> `common.json`);
+    SchemaFileError for a `$ref` with a URI scheme (`https:`, `file:`): nothing is fetched."""
     found: list[str] = []
     stack = [document]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            ref = item.get("$ref")
-            if isinstance(ref, str) and ":" not in ref and not ref.startswith("#"):
-                found.append(ref.split("#", 1)[0])
+            target = item.get("$ref")
+            if isinstance(target, str) and not target.startswith("#"):
+                if ":" in target.split("#", 1)[0]:
+                    raise SchemaFileError(
+                        f"schema {ref!r}: {path}: $ref {target!r} names a URI; schema $refs "
+                        "are files inside the matrix's folder, never fetched; copy it there"
+                    )
+                found.append(target.split("#", 1)[0])
             stack += list(item.values())
         elif isinstance(item, list):
             stack += item
     return found
 
 
-def _references(ref: str, path: Path, document: Any) -> dict[str, Any]:
+def confined(file: Path, folders: Sequence[Path]) -> bool:
+    """Whether `file`, symlinks resolved, is in one of `folders` or below it."""
+    real = Path(os.path.realpath(file))
+    return any(real.is_relative_to(os.path.realpath(folder)) for folder in folders)
+
+
+def _where(folders: Sequence[Path]) -> str:
+    return " or ".join(str(folder) for folder in folders)
+
+
+def _references(ref: str, path: Path, document: Any, folders: Sequence[Path]) -> dict[str, Any]:
     """Every file the schema's relative `$ref`s reach (relative to the schema file, at most
-    MAX_SCHEMA_FILES), read now, so that validation never reads a file."""
+    MAX_SCHEMA_FILES), read now, so that validation never reads a file. Each must be
+    inside one of `folders` (the matrix's folder, the folder of a schema file an option
+    names)."""
     resources: dict[str, Any] = {}
-    pending = [(name, name, path) for name in _local_refs(document)]
+    pending = [(name, name, path) for name in _local_refs(ref, path, document)]
     while pending:
         uri, name, referrer = pending.pop()
         if uri in resources:
@@ -212,6 +243,12 @@ def _references(ref: str, path: Path, document: Any) -> dict[str, Any]:
                 "$ref (MAX_SCHEMA_FILES); merge some of them"
             )
         target = path.parent / uri
+        if not confined(target, folders):
+            raise SchemaFileError(
+                f"schema {ref!r}: $ref {name!r} in {referrer} leaves {_where(folders)}; "
+                "schema $refs resolve only inside the matrix's folder (or the folder of "
+                "--codex-result-schema) and below; copy the file there"
+            )
         if not target.is_file():
             raise SchemaFileError(
                 f"schema {ref!r}: $ref {name!r} in {referrer} names {target}, which is not a "
@@ -219,7 +256,9 @@ def _references(ref: str, path: Path, document: Any) -> dict[str, Any]:
             )
         resources[uri] = _read_json(ref, target)
         base = uri.rsplit("/", 1)[0] + "/" if "/" in uri else ""
-        pending += [(base + child, child, target) for child in _local_refs(resources[uri])]
+        pending += [
+            (base + child, child, target) for child in _local_refs(ref, target, resources[uri])
+        ]
     return resources
 
 
@@ -231,10 +270,18 @@ def _registry(references: dict[str, Any]) -> Registry[Any]:
     )
 
 
-def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
+def from_file(ref: str, path: Path, bundle_file: str, folders: Sequence[Path] = ()) -> SchemaRef:
     """The JSON Schema in `path`, checked against its meta-schema, with the files its
     relative `$ref`s name; SchemaFileError (one line, naming the file) when one is
-    missing, too large, not JSON or not a schema."""
+    missing, too large, too deep, not JSON or not a schema, or when it or a `$ref` is
+    outside `folders` (default: the schema file's folder)."""
+    folders = tuple(folders) or (path.parent,)
+    if not confined(path, folders):
+        raise SchemaFileError(
+            f"schema {ref!r}: {path} is outside {_where(folders)}; schema files resolve only "
+            "inside the matrix's folder (or the folder of --codex-result-schema) and below; "
+            "move the schema there"
+        )
     document = _read_json(ref, path)
     if not isinstance(document, dict | bool):
         raise SchemaFileError(
@@ -243,7 +290,7 @@ def from_file(ref: str, path: Path, bundle_file: str) -> SchemaRef:
         )
     if isinstance(document, bool):
         document = {} if document else {"not": {}}
-    references = _references(ref, path, document)
+    references = _references(ref, path, document, folders)
     kind = validator_for(document, default=Draft202012Validator)
     try:
         kind.check_schema(document)

@@ -13,8 +13,10 @@ from typing import Any
 
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
+from pytest_codex.bundle.reader import BundleReadError, read_bytes
 from pytest_codex.target import compose as stack
 
+MAX_PATTERN_SCAN_BYTES = 64 * 1024 * 1024  # a larger file is reported, not scanned
 DETECTORS = (
     "ArtifactoryDetector",
     "AWSKeyDetector",
@@ -75,6 +77,11 @@ def scan_patterns(folder: Path) -> list[str]:
         if "skipped" in entry:
             report.append(f"{relative or '.'}: not scanned ({entry['skipped']})")
             continue
-        text = (folder / relative).read_bytes().decode("utf-8", "replace")
+        try:
+            data = read_bytes(folder, relative, MAX_PATTERN_SCAN_BYTES)
+        except BundleReadError as error:
+            report.append(f"{error} (not scanned)")
+            continue
+        text = data.decode("utf-8", "replace")
         report += [f"{relative}:{number}: {kind}" for number, kind in scan_text(text)]
     return sorted(report)

@@ -13,26 +13,34 @@ Forms found (the same for `redact` and `scan`, so the final bundle scan and
 - base64, standard and URL-safe, whole or at any byte alignment inside a longer text,
   with line breaks anywhere (MIME's 76 columns, PEM's 64, `\\r\\n`, `\\n`, or the
   JSON-escaped `\\n`) (`base64`);
+- escapes of escapes: JSON escaped twice or three times (`\\\\u0073`) (`json`);
+- transformed (secrets/transforms.py): reversed, ROT13, base32 at any alignment, UTF-16
+  hex in either byte order, NFKC look-alikes such as fullwidth letters (`reversed`,
+  `rot13`, `base32`, `utf16-hex`, `nfkc`);
 - for values of 24 characters or more, either half in any of the text forms (`fragment`).
 
-How: a scan lowers the data, decodes every escape once and drops line breaks (three cheap
-views) and looks for each value there with plain substring search; only data where a value
-shows up is searched with the per-secret regexes, in which each character may be itself
-(either case) or any of its escapes. Regexes over megabytes are slow; substring search is
-not, and almost no data holds a secret. `redact` replaces each occurrence by
-`[REDACTED:<NAME>]`; `scan` says which names and forms are present, never the values.
+What cannot be found in the bytes alone is decoded before (secrets/decoding.py): a body
+by its Content-Encoding, and header values joined per name.
+
+How: a scan lowers the data, decodes every escape (up to MAX_DECODE_ROUNDS times) and
+drops line breaks (cheap views; an NFKC view of non-ASCII data) and looks for each value
+there with plain substring search; only data where a value shows up is searched with the
+per-secret regexes, in which each character may be itself (either case) or any of its
+escapes. Regexes over megabytes are slow; substring search is not, and almost no data
+holds a secret. `redact` replaces each occurrence by `[REDACTED:<NAME>]`; `scan` says
+which names and forms are present, never the values.
 No pytest import here.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import quote
+
+from pytest_codex.secrets import transforms
 
 MIN_SECRET_LENGTH = 6
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|AUTH", re.I)
@@ -43,6 +51,7 @@ MIN_FRAGMENT_SOURCE = 24  # values this long are also looked for by their halves
 MIN_FRAGMENT_LENGTH = 12
 REGEX_CACHE = 256  # compiled regexes kept (a few per secret)
 DECODE_CACHE = 4096  # decoded escapes kept
+MAX_DECODE_ROUNDS = 3  # escapes of escapes decoded (a value JSON-escaped three times)
 
 # One escape of one character (or byte); the groups say which kind (see `_decode_one`).
 _ESCAPE = re.compile(
@@ -70,6 +79,7 @@ _ENTITIES = {b"amp": b"&", b"lt": b"<", b"gt": b">", b"quot": b'"', b"apos": b"'
 _ENTITY_OF = {value[0]: b"&" + key + b";" for key, value in _ENTITIES.items()}
 _ESCAPE_STARTS = (b"%", b"\\", b"&")
 _LINE_BREAK = rb"(?:\r|\n|\\[rn])*"  # what base64 may carry between two characters
+_MORE_BACKSLASHES = rb"\\*"  # an escape's backslash, itself escaped (nested JSON)
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")  # URL-safe base64 to the standard alphabet
 _FAMILIES = {b"%": "url", b"\\": "json", b"&": "html"}
 
@@ -80,67 +90,6 @@ def is_secret_name(name: str) -> bool:
     if upper in ALWAYS_SECRET:
         return True
     return bool(SECRET_NAME.search(upper)) and not upper.endswith(NOT_SECRET_SUFFIXES)
-
-
-def forms(value: str) -> dict[str, set[bytes]]:
-    """Examples of every form the redactor finds, by form name: what the project's tests
-    (and their hostile servers) echo to prove that each one is caught."""
-    raw = value.encode("utf-8", "surrogateescape")
-    half = len(value) // 2
-    wrapped = b"Authorization: Bearer " + raw + b"\n" + b"x" * 2 * MIN_FRAGMENT_SOURCE
-    found = {
-        "raw": {raw},
-        "case": {raw.upper(), raw.lower(), raw.swapcase()},
-        "hex": {raw.hex().encode(), raw.hex().upper().encode()},
-        "url": {
-            "".join(f"%{b:02X}" for b in raw).encode(),
-            "".join(f"%{b:02x}" for b in raw).encode(),
-            quote(value, safe="").encode(),
-            b"".join(b"%%%02x" % b if i % 2 else bytes([b]) for i, b in enumerate(raw)),
-        },
-        "json": {
-            json.dumps(value)[1:-1].encode(),
-            "".join(_json_escape(char) for char in value).encode(),
-            # One escape in each half: neither half is readable as it is.
-            "".join(
-                _json_escape(c) if i in (1, half + 1) else c for i, c in enumerate(value)
-            ).encode(),
-        },
-        "html": {
-            "".join(f"&#{ord(char)};" for char in value).encode(),
-            "".join(f"&#x{ord(char):X};" for char in value).encode(),
-        },
-        "mixed": {
-            "".join(
-                _json_escape(c) if i % 3 == 0 else _percent(c) if i % 3 == 1 else c
-                for i, c in enumerate(value)
-            ).encode()
-        },
-        "base64": {
-            base64.b64encode(raw),
-            base64.urlsafe_b64encode(raw),
-            base64.encodebytes(wrapped),  # MIME: 76 columns, \n
-            base64.encodebytes(b"ab" + wrapped).replace(b"\n", b"\r\n"),
-        },
-    }
-    if len(value) >= MIN_FRAGMENT_SOURCE:
-        size = max(MIN_FRAGMENT_LENGTH, len(value) // 2)
-        found["fragment"] = {
-            value[:size].encode("utf-8", "surrogateescape"),
-            value[-size:].encode("utf-8", "surrogateescape"),
-        }
-    for name in ("case", "url", "json", "html", "mixed"):
-        found[name] -= found["raw"]
-    return {name: examples for name, examples in found.items() if examples}
-
-
-def _percent(char: str) -> str:
-    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogateescape"))
-
-
-def _json_escape(char: str) -> str:
-    """`char` as JSON's `\\uXXXX` (a surrogate pair beyond the first plane)."""
-    return json.dumps(char, ensure_ascii=True)[1:-1] if ord(char) > 0x7F else f"\\u{ord(char):04x}"
 
 
 def _decode_one(match: re.Match[bytes]) -> bytes:
@@ -168,15 +117,24 @@ def _decoded(escape: bytes) -> bytes:
     return escape if match is None else _decode_one(match)
 
 
-def _decode_cached(match: re.Match[bytes]) -> bytes:
-    return _decoded(match[0])
-
-
 def decode_escapes(data: bytes) -> bytes:
-    """`data` with every escape the redactor knows decoded once (views for the scan)."""
-    if not any(start in data for start in _ESCAPE_STARTS):
-        return data
-    return _ESCAPE.sub(_decode_cached, data)
+    """`data` with every escape the redactor knows decoded, again while that changes it
+    (JSON escaped twice, `\\\\u0073`), at most MAX_DECODE_ROUNDS times (views for the scan)."""
+    for _ in range(MAX_DECODE_ROUNDS):
+        if not any(start in data for start in _ESCAPE_STARTS):
+            return data
+        produced = False  # whether an escape decoded to `\`, `%` or `&`: one more round
+
+        def decode(match: re.Match[bytes]) -> bytes:
+            nonlocal produced
+            out = _decoded(match[0])
+            produced = produced or out in _ESCAPE_STARTS
+            return out
+
+        data = _ESCAPE.sub(decode, data)
+        if not produced:
+            return data
+    return data
 
 
 def _hex_pattern(number: int, width: int) -> bytes:
@@ -189,7 +147,8 @@ def _hex_pattern(number: int, width: int) -> bytes:
 def _byte_pattern(byte: int) -> bytes:
     """One byte of a multi-byte character: itself, `%XX` or `\\xNN`."""
     digits = _hex_pattern(byte, 2)
-    return b"(?:" + re.escape(bytes([byte])) + b"|%" + digits + rb"|\\x" + digits + b")"
+    escaped = _MORE_BACKSLASHES + rb"\\x" + digits
+    return b"(?:" + re.escape(bytes([byte])) + b"|%" + digits + b"|" + escaped + b")"
 
 
 def _char_pattern(char: str) -> bytes:
@@ -206,10 +165,10 @@ def _char_pattern(char: str) -> bytes:
             alternatives += [
                 re.escape(encoded),
                 b"%" + _hex_pattern(byte, 2),
-                rb"\\x" + _hex_pattern(byte, 2),
+                _MORE_BACKSLASHES + rb"\\x" + _hex_pattern(byte, 2),
             ]
             if byte in _SHORT_ESCAPE_OF:
-                alternatives.append(re.escape(_SHORT_ESCAPE_OF[byte]))
+                alternatives.append(_MORE_BACKSLASHES + re.escape(_SHORT_ESCAPE_OF[byte]))
             if byte in _ENTITY_OF:
                 alternatives.append(re.escape(_ENTITY_OF[byte]))
             if variant == " ":
@@ -218,12 +177,13 @@ def _char_pattern(char: str) -> bytes:
             alternatives.append(b"".join(_byte_pattern(b) for b in encoded))
         if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
             continue
+        unicode = _MORE_BACKSLASHES + rb"\\u"
         if code < 0x10000:
-            alternatives.append(rb"\\u" + _hex_pattern(code, 4))
+            alternatives.append(unicode + _hex_pattern(code, 4))
         else:
             high = 0xD800 + ((code - 0x10000) >> 10)
             low = 0xDC00 + ((code - 0x10000) & 0x3FF)
-            alternatives.append(rb"\\u" + _hex_pattern(high, 4) + rb"\\u" + _hex_pattern(low, 4))
+            alternatives.append(unicode + _hex_pattern(high, 4) + unicode + _hex_pattern(low, 4))
         alternatives += [
             b"&#[xX]0*" + _hex_pattern(code, 1) + b";",
             b"&#0*" + str(code).encode() + b";",
@@ -272,6 +232,8 @@ class _Secret:
     halves: tuple[bytes, ...]
     base64: tuple[bytes, ...]  # standard alphabet (the view maps URL-safe data to it)
     kinds: tuple[tuple[str, bytes], ...]  # (form, regex source), most specific first
+    fixed: tuple[bytes, ...]  # lowered transformed forms: reversed, rot13, base32, utf16-hex
+    folded: bytes  # the value case-folded, as an NFKC view shows it
 
     @classmethod
     def of(cls, name: str, value: str) -> _Secret:
@@ -289,6 +251,9 @@ class _Secret:
                 ),
             ),
         ]
+        fixed = transforms.fixed_forms(value)
+        kinds += [(form, transforms.fixed_pattern(text)) for form, text in fixed]
+        kinds.append(("nfkc", transforms.nfkc_pattern(value)))
         halves: tuple[str, ...] = ()
         if len(value) >= MIN_FRAGMENT_SOURCE:
             size = max(MIN_FRAGMENT_LENGTH, len(value) // 2)
@@ -307,6 +272,8 @@ class _Secret:
             halves=tuple(h.encode("utf-8", "surrogateescape").lower() for h in halves),
             base64=_shortest(f.translate(_TO_STANDARD) for f in fragments),
             kinds=tuple(kinds),
+            fixed=_shortest(text for _, text in fixed),
+            folded=value.casefold().encode("utf-8", "surrogateescape"),
         )
 
     def seen(self, views: _Views) -> bool:
@@ -323,7 +290,12 @@ class _Secret:
             return True
         if self.hex in views.decoded:
             return True
-        return any(fragment in views.base64 for fragment in self.base64)
+        if any(fragment in views.base64 for fragment in self.base64):
+            return True
+        if any(text in views.lower for text in self.fixed):
+            return True
+        nfkc = views.nfkc()
+        return nfkc is not None and self.folded in nfkc
 
     @property
     def pattern(self) -> bytes:
@@ -341,6 +313,14 @@ class _Views:
         self.decoded = self.lower if decoded is data else decoded.lower()
         self.base64 = _drop_line_breaks(data).translate(_TO_STANDARD)
         self._plus: bytes | None = None
+        self._data = data
+        self._nfkc: bytes | bool | None = False  # False: not computed yet
+
+    def nfkc(self) -> bytes | None:
+        """The data NFKC-normalised and case-folded; None for ASCII data."""
+        if self._nfkc is False:
+            self._nfkc = transforms.nfkc_view(self._data)
+        return self._nfkc if isinstance(self._nfkc, bytes) else None
 
     def plus_as_space(self) -> bytes:
         if self._plus is None:
@@ -402,9 +382,15 @@ class Redactor:
         return regex.sub(replace, data)
 
     def redact(self, text: str) -> str:
-        return self.redact_bytes(text.encode("utf-8", "surrogateescape")).decode(
-            "utf-8", "surrogateescape"
-        )
+        # surrogateescape round-trips bytes that were not UTF-8; a lone surrogate from
+        # JSON (`\\ud800`) needs surrogatepass (it crashed the case before, issue 18).
+        errors = "surrogateescape"
+        try:
+            data = text.encode("utf-8", errors)
+        except UnicodeEncodeError:
+            errors = "surrogatepass"
+            data = text.encode("utf-8", errors)
+        return self.redact_bytes(data).decode("utf-8", errors)
 
     def scan(self, data: bytes) -> list[str]:
         """`<NAME> (<form>)` for every secret form present in `data`."""

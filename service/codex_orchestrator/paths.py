@@ -2,10 +2,11 @@
 
 A path from a URL is checked in every form it could take on the way to the file system:
 as sent, percent-decoded again and again (double encoding), and NFKC-normalised
-(fullwidth dots and slashes). Every form must be a plain relative path: no `..`, no
-leading `/`, no backslash, no control character, no drive letter, no `%u` escape, no
-empty segment. Only then are its segments walked (`workspace_files.open_file`, one
-descriptor at a time, so a swapped folder cannot lead it out).
+(fullwidth dots and slashes). Every form must be a plain relative path: no `..` or `.`
+segment, no leading `/`, no backslash, no control character, no drive letter, no `%u`
+escape, no empty segment. Only then are its segments walked
+(`workspace_files.open_file`, one descriptor at a time, so a swapped folder cannot lead
+it out).
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ def _problem(text: str) -> str | None:
         core = segment.split(";", 1)[0].rstrip(" ")
         if core == "..":
             return "has a '..' segment"
+        if core == ".":  # `app.py/.` is not app.py: one name, one file (issue 18)
+            return "has a '.' segment"
         if len(core) > 1 and set(core) == {"."}:
             return "has a segment of dots only"
     return None

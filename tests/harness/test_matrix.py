@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -440,3 +441,82 @@ def test_a_schema_file_may_refer_to_others_relative_to_itself(tmp_path: Path) ->
     message = error_of(tmp_path, template)
     assert f"$ref 'uuid.json' in {folder / 'parts' / 'id.json'} names" in message
     assert "which is not a file; fix the $ref" in message
+
+
+# ---- schema references stay inside the matrix's folder (issue 18, findings 1 and 7) ----
+
+SCHEMA_CASE = (
+    "name: x\ncases:\n  - name: a\n    request: {path: /x}\n"
+    "    expect: {status: 200, schema: SCHEMA}\n"
+)
+
+
+@pytest.fixture
+def outside_json(tmp_path: Path) -> Path:
+    """A readable JSON file outside the matrix's folder (what an attacker would copy)."""
+    path = tmp_path.parent / f"{tmp_path.name}-outside" / "canary.json"
+    path.parent.mkdir()
+    path.write_text('{"type": "object", "description": "OUTSIDE-CANARY"}')
+    return path
+
+
+def test_a_schema_file_outside_the_matrix_folder_is_refused(
+    tmp_path: Path, outside_json: Path
+) -> None:
+    (tmp_path / "inside").mkdir()
+    (tmp_path / "inside" / "link.json").symlink_to(outside_json)
+    for name in (
+        str(outside_json),
+        f"../{outside_json.parent.name}/canary.json",
+        "inside/link.json",
+    ):
+        message = error_of(tmp_path, SCHEMA_CASE.replace("SCHEMA", f"'{name}'"))
+        assert f"$.cases[0].expect.schema: schema {name!r}: " in message
+        assert f"is outside {tmp_path}; schema files resolve only inside the matrix's" in message
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "ABSOLUTE",
+        "../../OUTSIDE",
+        "parts/link.json",
+        "https://example.com/s.json",
+        "file:///etc/x.json",
+    ],
+)
+def test_a_schema_ref_leaving_the_matrix_folder_is_one_collection_error(
+    tmp_path: Path, outside_json: Path, ref: str
+) -> None:
+    ref = ref.replace("ABSOLUTE", str(outside_json))
+    ref = ref.replace("OUTSIDE", f"{outside_json.parent.name}/canary.json")
+    (tmp_path / "schemas" / "parts").mkdir(parents=True)
+    (tmp_path / "schemas" / "parts" / "link.json").symlink_to(outside_json)
+    (tmp_path / "schemas" / "mine.json").write_text(json.dumps({"$ref": ref}))
+    message = error_of(tmp_path, SCHEMA_CASE.replace("SCHEMA", "schemas/mine.json"))
+    assert len(message.splitlines()) == 1
+    assert f"$ref {ref!r}" in message
+    assert str(tmp_path / "schemas" / "mine.json") in message
+    assert ("names a URI" if ":" in ref and not ref.startswith("/") else "leaves") in message
+    assert "OUTSIDE-CANARY" not in message
+
+
+def test_the_result_schema_option_folder_is_allowed(tmp_path: Path) -> None:
+    """tests/byo keeps its schemas beside --codex-result-schema, not beside the matrix."""
+    (tmp_path / "matrices").mkdir()
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "project.json").write_text('{"$ref": "common.json"}')
+    (tmp_path / "schemas" / "common.json").write_text('{"type": "object"}')
+    matrix = tmp_path / "matrices" / "m.yaml"
+    matrix.write_text(SCHEMA_CASE.replace("SCHEMA", "../schemas/project.json"))
+    with pytest.raises(MatrixError, match=r"is outside"):
+        load_matrix(matrix)
+    [case] = load_matrix(matrix, schema_folders=[tmp_path / "schemas"]).cases
+    assert case.schemas["../schemas/project.json"].errors([]) == ["$: [] is not of type 'object'"]
+
+
+def test_a_deeply_nested_schema_is_one_collection_error(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text('{"not":' * 5000 + "{}" + "}" * 5000)
+    message = error_of(tmp_path, SCHEMA_CASE.replace("SCHEMA", "deep.json"))
+    assert "nests objects and arrays deeper than 64 (MAX_SCHEMA_DEPTH)" in message
+    assert "RecursionError" not in message

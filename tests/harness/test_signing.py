@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -329,6 +331,7 @@ def test_key_from_setting_refuses_a_public_an_encrypted_and_another_kind_of_key(
         serialization.NoEncryption(),
     )
     (tmp_path / "ec.pem").write_bytes(other)
+    (tmp_path / "ec.pem").chmod(0o600)
     with pytest.raises(signing.SigningError, match=r"ec.pem: a .*, not ed25519"):
         signing.key_from_setting(str(tmp_path / "ec.pem"))
 
@@ -372,3 +375,30 @@ def test_a_signed_bundle_copied_under_another_timestamp_is_refused(
     code, output = verify_with(capsys, renamed, keys[1])
     assert code == 1
     assert f"found in {signed.parent.name}/live" in output
+
+
+# ---- key files (issue 18, finding 8) ---------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_private_key_file_others_may_read_is_refused(keys: tuple[Path, Path], mode: int) -> None:
+    keys[0].chmod(mode)
+    with pytest.raises(signing.SigningError) as raised:
+        signing.key_from_setting(str(keys[0]))
+    assert str(raised.value) == (
+        f"codex signing key: {keys[0]}: mode {mode:04o}, readable or writable by group or "
+        f"others; a private key must be for its owner only: chmod 600 {keys[0]}"
+    )
+    keys[0].chmod(0o600)
+    assert signing.key_from_setting(str(keys[0])) is not None
+
+
+def test_keygen_makes_its_folder_0700_under_umask_000(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        key, pub = signing.generate_keypair(tmp_path / "new" / "keys")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(pub.stat().st_mode) == 0o644

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.bundle.writer import EvidenceBundle, bundle_files, sha256_file
+from pytest_codex.bundle.reader import bundle_files
+from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
 from pytest_codex.review.cli import main
 from pytest_codex.secrets.redact import Redactor
 from tests.harness.bundle_samples import record_case

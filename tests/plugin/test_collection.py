@@ -86,3 +86,27 @@ def test_bundled_matrices_are_valid(pytester: pytest.Pytester) -> None:
     )
     result.stdout.fnmatch_lines(["*mocked.yaml::create-project", "*traversal.yaml::dot-dot-1"])
     result.stdout.no_fnmatch_line("*error*")
+
+
+def test_a_schema_ref_out_of_the_matrix_folder_is_one_collection_error(
+    pytester: pytest.Pytester,
+) -> None:
+    """Issue 18, finding 1: a `$ref` to an absolute path copied any JSON file of the host
+    into the bundle and the run passed. Now: one collection error line, exit non-zero."""
+    outside = pytester.path.parent / f"{pytester.path.name}-outside.json"
+    outside.write_text('{"type": "object", "description": "OUTSIDE-CANARY"}')
+    pytester.mkdir("matrices")
+    pytester.path.joinpath("matrices", "mine.json").write_text(f'{{"$ref": "{outside}"}}')
+    pytester.path.joinpath("matrices", "demo.yaml").write_text(
+        GOOD.replace("expect: {status: 200}", "expect: {status: 200, schema: mine.json}", 1)
+    )
+    result = pytester.runpytest("--collect-only", "-q", "matrices")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(
+        [
+            f"*demo.yaml:*: $.cases?0?.expect.schema: schema 'mine.json': $ref '{outside}' in "
+            "*mine.json leaves *; schema $refs resolve only inside the matrix's folder*"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*OUTSIDE-CANARY*")

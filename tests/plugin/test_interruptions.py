@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.bundle.writer import bundle_files
+from pytest_codex.bundle.reader import bundle_files
 
 CASES = 80
 CONSOLE = Path(sys.executable).parent / "codex-evidence"

@@ -350,9 +350,18 @@ def test_a_bad_signing_key_is_one_usage_error(pytester: pytest.Pytester) -> None
 
 
 def test_archive_and_retention(pytester: pytest.Pytester, orchestrator: Orchestrator) -> None:
+    """Retention removes this project's earlier runs only: a timestamp-named folder of
+    notes (no manifest) stays, and a finished run named after this one (clock skew)
+    counts as newer but never makes the run remove its own bundle (issue 18, finding 2)."""
     evidence = pytester.path / "evidence"
-    for old in ("20200101T000000Z", "20200102T000000Z", "20200103T000000Z"):
+    past = time.time() - 3600
+    for old in ("20200101T000000Z", "20200102T000000Z", "20200103T000000Z", "20991231T000000Z"):
         (evidence / old / "mocked").mkdir(parents=True)
+        manifest = evidence / old / "mocked" / "manifest.json"
+        manifest.write_text('{"harness": "pytest-codex", "cases": []}')
+        os.utime(manifest, (past, past))
+    (evidence / "20200104T000000Z").mkdir()
+    (evidence / "20200104T000000Z" / "notes.txt").write_text("a user's notes\n")
     (evidence / "README.md").write_text("kept: not a run folder\n")
     result = pytester.runpytest_subprocess(
         "--codex-mode=mocked",
@@ -363,12 +372,20 @@ def test_archive_and_retention(pytester: pytest.Pytester, orchestrator: Orchestr
         "--codex-evidence-keep=2",
     )
     result.assert_outcomes(passed=17)
-    result.stdout.fnmatch_lines(["archive: *mocked.tar.gz", "removed 2 older run(s)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "archive: *mocked.tar.gz",
+            "removed 3 older run(s) (--codex-evidence-keep): 20200101T000000Z, "
+            "20200102T000000Z, 20200103T000000Z",
+        ]
+    )
     runs = sorted(p.name for p in evidence.iterdir() if p.is_dir())
-    assert runs[0] == "20200103T000000Z"
-    assert len(runs) == 2
+    assert runs[0] == "20200104T000000Z"
+    assert runs[-1] == "20991231T000000Z"
+    assert len(runs) == 3
     assert (evidence / "README.md").is_file()
-    [bundle] = [p for p in evidence.glob("*/mocked") if not p.parent.name.startswith("2020")]
+    [bundle] = [p for p in evidence.glob("*/mocked") if p.parent.name != "20991231T000000Z"]
+    assert (bundle / "manifest.json").is_file()
     with tarfile.open(bundle.with_name("mocked.tar.gz")) as tar:
         names = tar.getnames()
     assert f"{bundle.parent.name}/mocked/manifest.json" in names

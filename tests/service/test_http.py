@@ -206,6 +206,20 @@ def test_the_seed_calls(client: Client, http_server: OrchestratorServer) -> None
     assert [entry["path"] for entry in listing["files"]] == SEED_FILES
 
 
+@pytest.mark.parametrize(
+    "raw", ["app.py/.", "./app.py", "app.py/%2e", "tests/./x.py", "app.py/", "tests//x.py"]
+)
+def test_dot_and_empty_segments_are_400_as_dot_dot_is(
+    project_id: str, http_server: OrchestratorServer, raw: str
+) -> None:
+    """Issue 18, finding 8: `files/app.py/.` was served as app.py."""
+    response = raw_get(http_server, f"/api/v1/{project_id}/files/{raw}")
+    assert response.status == 400, (raw, response.body)
+    detail = response.json()["detail"]
+    assert detail.startswith("file path: ")
+    assert "segment" in detail
+
+
 def test_traversal_is_400_and_never_shows_outside_content(
     client: Client, project_id: str, http_server: OrchestratorServer, tmp_path: Path
 ) -> None:

@@ -99,6 +99,15 @@ UNSAFE = [
     ".",
     "./",
     "",
+    # `.` and empty segments (issue 18, finding 8: `app.py/.` was served as app.py)
+    "./app.py",
+    "app.py/.",
+    "app.py/./",
+    "tests/./test_cli.py",
+    "app.py/%2e",
+    "%2e/app.py",
+    ".;x/app.py",
+    "app.py/",
     "x" * 5000,
     # mixed
     "..%2f..%5c..%2fetc/passwd",
@@ -114,7 +123,6 @@ SAFE = {
     "%2ecodex/result.json": ".codex/result.json",
     "dir/sub/file": "dir/sub/file",
     "tests/test_cli.py": "tests/test_cli.py",
-    "./app.py": "app.py",
     "name%20with%20space.txt": "name with space.txt",
     "100%25.txt": "100%.txt",
     "%c3%bcber.txt": "\u00fcber.txt",
