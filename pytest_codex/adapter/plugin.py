@@ -222,7 +222,8 @@ def pytest_configure(config: pytest.Config) -> None:
         deselect=list(config.getoption("deselect") or []),
         args=list(config.args) if config.args_source == pytest.Config.ArgsSource.ARGS else [],
     )
-    if settings.defaults_base is not None:
+    # With `-c FILE` pytest takes FILE's folder as its rootdir, as asked: no warning.
+    if settings.defaults_base is not None and not config.getoption("inifilename"):
         _warn_rootdir(config, settings)
     config.pluginmanager.register(SessionWatcher(config), "codex-session-watcher")
     reporting.register(config)
