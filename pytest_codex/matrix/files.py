@@ -30,7 +30,19 @@ from pytest_codex.schemas import SchemaFileError, SchemaRef
 
 MODES = ("mocked", "live")
 VARIABLE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-DOCS = "see docs/matrices.md"
+
+
+def _doc(name: str) -> str:
+    """Where a user can read docs/<name>: the copy shipped in the wheel
+    (pytest_codex/docs/), else the checkout's docs/ folder."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "docs" / name, package.parent / "docs" / name):
+        if candidate.is_file():
+            return str(candidate)
+    return f"docs/{name} in the pytest-codex sources"
+
+
+DOCS = f"see {_doc('matrices.md')}"
 MAX_MATRIX_BYTES = 8 * 1024 * 1024  # a larger matrix file is refused before parsing
 MAX_PROBLEMS = 50  # problems listed per file; the rest are counted
 __all__ = [

@@ -12,6 +12,8 @@ import pytest
 from pytest_codex import schemas
 from pytest_codex.cases.expectations import check, leaks, subset_differences
 from pytest_codex.cases.rawhttp import Exchange
+from pytest_codex.matrix.files import load_matrix
+from tests.conftest import REPO
 
 RESULT = {
     "status": "success",
@@ -304,9 +306,6 @@ def test_until_style_expectations_need_no_status() -> None:
 def test_the_live_matrix_takes_org_and_project_as_optional(optional: str) -> None:
     """.env.live.example calls OPENAI_ORG_ID and OPENAI_PROJECT optional: a worker that
     reports them absent passes; a missing API key still fails."""
-    from pytest_codex.matrix.files import load_matrix
-    from tests.conftest import REPO
-
     cases = {c.name: c for c in load_matrix(REPO / "matrices" / "live.yaml").cases}
     case = cases["worker-result-scripted-files"]
     env = {"OPENAI_API_KEY": "present", "OPENAI_ORG_ID": optional, "OPENAI_PROJECT": optional}
