@@ -18,6 +18,7 @@ import pytest
 from pytest_docker.plugin import Services, get_docker_services
 
 from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.cases import outages
 from pytest_codex.cases.runner import RunContext
 from pytest_codex.config.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.config.settings import Settings, Target
@@ -62,6 +63,7 @@ class Harness:
     report: dict[str, Any] = field(default_factory=dict)
 
     def context(self, variables: dict[str, str]) -> RunContext:
+        wait = self.settings.outage_wait
         return RunContext(
             base_url=self.stack.base_url,
             evidence=self.evidence,
@@ -71,6 +73,14 @@ class Harness:
             timeout=self.settings.request_timeout,
             api_token=self.api_token,
             max_body=self.settings.max_response_bytes,
+            outages=None
+            if wait <= 0
+            else outages.Target(
+                self.stack.base_url,
+                self.settings.target.health_path,
+                wait,
+                outage_log(self.report),
+            ),
         )
 
     def record(
@@ -95,6 +105,14 @@ class Harness:
             role=role,
             matrix=case.matrix_key or matrix_label(case.file, self.settings.matrix_paths),
         )
+
+
+def outage_log(report: dict[str, Any]) -> outages.OutageLog:
+    """The run's record of target outages (one per process; xdist workers hand theirs
+    to the controller)."""
+    log = report.setdefault("outage_log", outages.OutageLog())
+    assert isinstance(log, outages.OutageLog)
+    return log
 
 
 def matrix_label(path: Path, roots: tuple[Path, ...]) -> str:

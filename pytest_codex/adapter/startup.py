@@ -291,6 +291,10 @@ def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) 
             run=sum(case["role"] == "selected" for case in bundle.cases)
         ),
     }
+    outage_log = harness.outage_log(report)
+    if outage_log.count:  # the verdict says it; the details go to the manifest
+        metadata["session"]["target_outages"] = outage_log.summary()
+        metadata["target_outages"] = {"count": outage_log.count, "outages": outage_log.outages}
     for key in ("checks_not_run", "rollback", "load"):
         if report.get(key):
             metadata[key] = report[key]

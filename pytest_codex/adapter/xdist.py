@@ -99,6 +99,7 @@ def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
     shared["cases"] = bundle.cases
     shared["schemas"] = bundle.used_schemas
     shared["load"] = config.stash[REPORT_KEY].get("load", {})
+    shared["outages"] = harness.outage_log(config.stash[REPORT_KEY]).outages
 
 
 def hand_over_session(config: pytest.Config) -> None:
@@ -233,6 +234,7 @@ class Controller:
         report = self.config.stash[REPORT_KEY]
         for name, figures in output.get("load", {}).items():
             report.setdefault("load", {})[name] = figures
+        harness.outage_log(report).merge(output.get("outages", []))
         record.collected = max(record.collected, output.get("collected", 0))
         record.selected = max(record.selected, output.get("selected", 0))
         record.deselected = max(record.deselected, output.get("deselected", 0))

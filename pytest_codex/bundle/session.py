@@ -73,7 +73,10 @@ def verdict_line(mode: str, session: Mapping[str, Any], totals: Mapping[str, int
     scope = f"{run} run of {selected} selected"
     if collected != selected:
         scope += f", {collected - selected} of {collected} deselected"
-    return f"pytest-codex {mode} run: {head}, {counts} ({scope})"
+    line = f"pytest-codex {mode} run: {head}, {counts} ({scope})"
+    if session.get("target_outages"):  # e.g. an orchestrator restart mid-run
+        line += f"; {session['target_outages']}"
+    return line
 
 
 def _one_line(text: str, limit: int = 120) -> str:

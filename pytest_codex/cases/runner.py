@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
-from pytest_codex.cases import expectations, rawhttp
+from pytest_codex.cases import expectations, outages, rawhttp
 from pytest_codex.cases.expectations import Mismatch
 from pytest_codex.matrix.files import VARIABLE, Case, safe_path
 
@@ -60,6 +60,7 @@ class RunContext:
     timeout: float  # seconds for one whole exchange (connect to the last body byte)
     api_token: str | None = None
     max_body: int = rawhttp.DEFAULT_MAX_BODY  # a bigger answer is cut and fails its case
+    outages: outages.Target | None = None  # wait through a target's restart (None: do not)
 
 
 def substitute(value: Any, variables: Mapping[str, str], case: str) -> Any:
@@ -107,13 +108,15 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     try:
         headers, body = _request_parts(request, context.api_token)
         if case.poll is None or until is None:
-            exchange = _send(context, case.method, request["path"], headers, body)
+            exchange = _send(context, case.method, request["path"], headers, body, label=label)
         else:
             exchange, poll_problem = _poll(
                 case, context, request["path"], headers, body, until, attempts, leaked
             )
     except rawhttp.RawHttpError as error:
         record: dict[str, Any] = {"case": label, "error": str(error)}
+        if error.unreachable:  # the target stopped answering (see cases/outages.py)
+            record["target_unreachable"] = {"in_flight": error.sent}
         if attempts:
             record["attempts"] = attempts
         context.evidence.write_json(evidence_file, record)
@@ -168,17 +171,23 @@ def _send(
     headers: list[tuple[str, str]],
     body: bytes,
     timeout: float | None = None,
+    label: str = "",
 ) -> rawhttp.Exchange:
-    return rawhttp.send(
-        context.base_url,
-        method,
-        path,
-        headers=headers,
-        body=body,
-        timeout=context.timeout if timeout is None else timeout,
-        deadline=context.timeout if timeout is None else timeout,
-        max_body=context.max_body,
-    )
+    def send() -> rawhttp.Exchange:
+        return rawhttp.send(
+            context.base_url,
+            method,
+            path,
+            headers=headers,
+            body=body,
+            timeout=context.timeout if timeout is None else timeout,
+            deadline=context.timeout if timeout is None else timeout,
+            max_body=context.max_body,
+        )
+
+    if context.outages is None:
+        return send()
+    return outages.send_through_outages(send, context.outages, method, path, label)
 
 
 def _poll(
@@ -212,6 +221,7 @@ def _poll(
                 headers,
                 body,
                 min(context.timeout, max(remaining, 1.0)),
+                label=f"{case.file.name}::{case.name}",
             )
         except rawhttp.RawHttpError as error:
             last_error = error
