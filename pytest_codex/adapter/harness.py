@@ -73,6 +73,7 @@ class Harness:
             timeout=self.settings.request_timeout,
             api_token=self.api_token,
             max_body=self.settings.max_response_bytes,
+            traversal_policy=self.settings.traversal_policy,
             outages=None
             if wait <= 0
             else outages.Target(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
-from pytest_codex.cases import expectations, outages, rawhttp
+from pytest_codex.cases import expectations, outages, rawhttp, traversal
 from pytest_codex.cases.expectations import Mismatch
 from pytest_codex.matrix.files import VARIABLE, Case, safe_path
 
@@ -61,6 +61,7 @@ class RunContext:
     api_token: str | None = None
     max_body: int = rawhttp.DEFAULT_MAX_BODY  # a bigger answer is cut and fails its case
     outages: outages.Target | None = None  # wait through a target's restart (None: do not)
+    traversal_policy: str = "strict"  # the statuses tagged traversal payloads must get
 
 
 def substitute(value: Any, variables: Mapping[str, str], case: str) -> Any:
@@ -95,7 +96,11 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     names its evidence file when not the case's name (a prerequisite run)."""
     label = f"{case.file.name}::{case.name}"
     request = substitute(dict(case.request), context.variables, label)
-    expect = substitute(dict(case.expect), context.variables, label)
+    expect = traversal.apply_policy(
+        substitute(dict(case.expect), context.variables, label),
+        case.traversal,
+        context.traversal_policy,
+    )
     until = substitute(dict(case.poll["until"]), context.variables, label) if case.poll else None
     evidence_file = case.evidence_file
     if evidence_name is not None:  # a prerequisite run: beside the case's own file
@@ -114,26 +119,17 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
                 case, context, request["path"], headers, body, until, attempts, leaked
             )
     except rawhttp.RawHttpError as error:
-        record: dict[str, Any] = {"case": label, "error": str(error)}
-        if error.unreachable:  # the target stopped answering (see cases/outages.py)
-            record["target_unreachable"] = {"in_flight": error.sent}
-        if attempts:
-            record["attempts"] = attempts
-        context.evidence.write_json(evidence_file, record)
-        outcome = CaseOutcome("failed", None, 0.0, evidence_file)
-        tried = f" (after {len(attempts)} poll attempts)" if attempts else ""
-        message = (
-            f"{label} failed\n  request:  {case.method} {request['path']}\n"
-            f"  error:    {error}{tried}"
-        )
-        raise CaseFailedError(
-            f"{message}\n  evidence: {_where(context, evidence_file)}", outcome
+        raise _unanswered(
+            error, label, f"{case.method} {request['path']}", attempts, context, evidence_file
         ) from None
     checked = expectations.check(
         expect, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
     )
     if poll_problem is not None:
         checked.mismatches.insert(0, poll_problem)
+    served = traversal.served(case.traversal, exchange.status, request["path"])
+    if served is not None:
+        checked.mismatches.insert(0, served)
     for marker in sorted(leaked | set(expectations.leaks(exchange, context.leak_markers))):
         checked.mismatches.append(
             Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
@@ -162,6 +158,27 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     if not passed:
         raise CaseFailedError(_failure(label, exchange, checked, context, evidence_file), outcome)
     return outcome
+
+
+def _unanswered(
+    error: rawhttp.RawHttpError,
+    label: str,
+    request: str,
+    attempts: list[dict[str, Any]],
+    context: RunContext,
+    evidence_file: str,
+) -> CaseFailedError:
+    """The failure of a case whose request got no answer, its record written."""
+    record: dict[str, Any] = {"case": label, "error": str(error)}
+    if error.unreachable:  # the target stopped answering (see cases/outages.py)
+        record["target_unreachable"] = {"in_flight": error.sent}
+    if attempts:
+        record["attempts"] = attempts
+    context.evidence.write_json(evidence_file, record)
+    outcome = CaseOutcome("failed", None, 0.0, evidence_file)
+    tried = f" (after {len(attempts)} poll attempts)" if attempts else ""
+    message = f"{label} failed\n  request:  {request}\n  error:    {error}{tried}"
+    return CaseFailedError(f"{message}\n  evidence: {_where(context, evidence_file)}", outcome)
 
 
 def _send(

@@ -81,6 +81,7 @@ class Case:
     expect: Mapping[str, Any]
     save: Mapping[str, str] = field(default_factory=dict)
     family: str | None = None
+    traversal: str | None = None  # escapes | inside: see cases/traversal.py
     poll: Mapping[str, Any] | None = None  # repeat the request until `until` holds
     schemas: Mapping[str, SchemaRef] = field(default_factory=dict)  # by `schema:` value
     matrix_key: str = ""  # the matrix's sanitised path under its root (evidence folders)
@@ -238,6 +239,7 @@ def _build(
                 expect=raw["expect"],
                 save=raw.get("save", {}),
                 family=raw.get("family"),
+                traversal=raw.get("traversal"),
                 poll=poll,
                 schemas=refs,
                 matrix_key=key,
