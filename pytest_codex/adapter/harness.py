@@ -28,6 +28,9 @@ from pytest_codex.target import hostguard, stackfiles
 from pytest_codex.target import workspaces as snapshots
 
 LEAK_MARKERS = ("root:x:0:0:",)  # the first line of any Linux /etc/passwd
+# Teardown: volumes, and images compose built for a service without `image:` (named after
+# the run's project, so one per run would pile up); tagged images (`image:`) stay.
+DOWN = ("down", "-v", "--rmi", "local", "--remove-orphans", "-t", "5")
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 
 
@@ -172,7 +175,7 @@ def compose_stack(
 ) -> Iterator[str]:
     """Bring the stack up with pytest-docker, wait for /healthz, yield the base URL, and
     always tear down (also when start-up fails), keeping the logs in the evidence."""
-    cleanup = [] if settings.keep_stack else ["down -v --remove-orphans -t 5"]
+    cleanup = [] if settings.keep_stack else [" ".join(DOWN)]
     started = time.perf_counter()
     follower = stack.LogFollower(compose)
     with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as exits:
@@ -198,7 +201,8 @@ def compose_stack(
                 _down(compose)  # a half-started stack is torn down too
             raise stack.StackError(
                 "codex stack: compose up failed; fix the compose files or the images "
-                f"(see the output below), then rerun:\n{stack.tail(str(error), 25)}"
+                f"(see the output below), then rerun:{stack.port_clash_hint(str(error))}\n"
+                f"{stack.tail(str(error), 25)}"
             ) from None
         except BaseException:  # Ctrl-C or SIGTERM during `up`: pytest-docker's own
             if not settings.keep_stack:  # cleanup is not registered yet
@@ -250,7 +254,7 @@ def _start_failure(compose: stack.Compose, what: str) -> stack.StackError:
 
 def _down(compose: stack.Compose) -> None:
     with contextlib.suppress(stack.StackError):
-        compose.run("down", "-v", "--remove-orphans", "-t", "5")
+        compose.run(*DOWN)
 
 
 def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:
