@@ -12,14 +12,13 @@ import re
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pytest_codex import schemas
-from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
+from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.cases import expectations, outages, rawhttp, traversal
 from pytest_codex.cases.expectations import Mismatch
+from pytest_codex.cases.schema_copies import keep_schemas
 from pytest_codex.matrix.files import VARIABLE, Case, safe_path
 
 TRAVERSAL_LOG = "traversal/request-lines.txt"
@@ -108,7 +107,7 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     if evidence_name is not None:  # a prerequisite run: beside the case's own file
         folder = evidence_file.rsplit("/", 1)[0]
         evidence_file = f"{folder}/{safe_path([evidence_name], '.case.json')}"
-    keep_schemas(context, case)
+    keep_schemas(context.evidence, case)
     attempts: list[dict[str, Any]] = []
     leaked: set[str] = set()  # outside content in any poll attempt
     poll_problem: Mismatch | None = None
@@ -294,62 +293,6 @@ def _excerpt(exchange: rawhttp.Exchange) -> str:
     if len(text) > BODY_EXCERPT:
         text = text[:BODY_EXCERPT] + f"... ({len(exchange.body)} bytes)"
     return text
-
-
-def keep_schemas(context: RunContext, case: Case) -> None:
-    """A copy of every schema the case uses, written once per run to the bundle
-    (`schemas/<name>.schema.json` for shipped ones, `schemas/<path>.json` for files) and
-    listed in `context.evidence.used_schemas` for the manifest: the file's own bytes, so
-    that its `sha256` is the source file's."""
-    used = context.evidence.used_schemas
-    result = case.expect.get("result")
-    result_ref = result.get("schema", "result") if isinstance(result, Mapping) else None
-    for key, ref in case.schemas.items():
-        if ref.bundle_file in used:
-            if key == result_ref:
-                used[ref.bundle_file]["role"] = "result"
-            continue
-        source = _schema_source(ref.ref if ref.shipped else ref.source, shipped=ref.shipped)
-        used[ref.bundle_file] = {
-            "schema": ref.ref,
-            "source": ref.source,
-            "file": ref.bundle_file,
-            "sha256": _keep(context, ref.bundle_file, source, ref.document),
-            # `result`: what result.json files of this run must satisfy (verify uses it)
-            "role": "result" if key == result_ref else "response",
-        }
-        folder = ref.bundle_file.removesuffix(".json") + ".refs/"
-        for uri, document in ref.references:
-            name = folder + safe_path(uri.split("/"), "")
-            beside = None if ref.shipped else str(Path(ref.source).parent / uri)
-            used[name] = {
-                "schema": f"{ref.ref} $ref {uri}",
-                "source": f"{ref.source} $ref {uri}",
-                "file": name,
-                "sha256": _keep(context, name, _schema_source(beside), document),
-            }
-
-
-def _schema_source(where: str | None, *, shipped: bool = False) -> bytes | None:
-    """A schema file's bytes as they are on disk (a shipped one from the package); None
-    when it cannot be read now (its parsed copy is kept instead)."""
-    if where is None:
-        return None
-    try:
-        if shipped:
-            return (resources.files(schemas) / f"{where}.schema.json").read_bytes()
-        return Path(where).read_bytes()
-    except OSError:
-        return None
-
-
-def _keep(context: RunContext, name: str, source: bytes | None, document: object) -> str:
-    """Write a schema into the bundle (its bytes, else its JSON); its sha256."""
-    if source is None:
-        written = context.evidence.write_json(name, document)
-    else:
-        written = context.evidence.write_bytes(name, source)
-    return sha256_file(written)
 
 
 def _request_parts(
