@@ -77,3 +77,18 @@ def test_matrix_errors_point_at_a_doc_inside_the_installed_wheel(
     assert Path(pointer).is_file(), pointer
     assert Path(pointer).is_relative_to(unpacked)
     assert "## Selections and parallel runs" in Path(pointer).read_text(encoding="utf-8")
+
+
+def test_the_wheel_installs_only_project_named_top_level_packages(wheel: Path) -> None:
+    """No generic names (`codex_orchestrator`, `model_stub`) in site-packages."""
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {
+        name.split("/", 1)[0] for name in names if not name.split("/", 1)[0].endswith(".dist-info")
+    }
+    assert top == {"pytest_codex", "pytest_codex_orchestrator", "pytest_codex_model_stub"}
+    scripts = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith(".dist-info/entry_points.txt")))
+        .decode()
+    )
+    assert "codex-orchestrator = pytest_codex_orchestrator.cli:main" in scripts

@@ -24,8 +24,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from codex_orchestrator.clock import utc_now
-from codex_orchestrator.results import RESULT_FILE, failure_result, write_json
+from pytest_codex_orchestrator.clock import utc_now
+from pytest_codex_orchestrator.results import RESULT_FILE, failure_result, write_json
 
 PASSED_VARIABLES = (
     "OPENAI_API_KEY",
