@@ -79,6 +79,8 @@ def verdict(manifest: Mapping[str, Any]) -> tuple[str, str]:
     )
     if session and session.get("selected") is not None:
         line += f" ({session.get('run', ran)} run of {session['selected']} selected)"
+    if session and session.get("target_outages"):  # as the summary's verdict line says
+        line += f"; {session['target_outages']}"
     return kind, line
 
 
