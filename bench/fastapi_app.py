@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from codex_orchestrator.config import Settings
-from codex_orchestrator.dummy_worker import DummyWorker
-from codex_orchestrator.service import Orchestrator
-from codex_orchestrator.storage import Storage
+from pytest_codex_orchestrator.config import Settings
+from pytest_codex_orchestrator.dummy_worker import DummyWorker
+from pytest_codex_orchestrator.service import Orchestrator
+from pytest_codex_orchestrator.storage import Storage
 
 settings = Settings.from_env(os.environ)
 settings.workspace_root.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ def start_orchestrator(root: Path) -> tuple[subprocess.Popen[bytes], str]:
         "PYTHONPATH": str(REPO / "service"),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "codex_orchestrator", "serve", "--port", str(port)],
+        [sys.executable, "-m", "pytest_codex_orchestrator", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

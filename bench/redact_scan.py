@@ -105,7 +105,7 @@ def real_run() -> tuple[float, Path]:
     }
     with (root / "orchestrator.log").open("ab") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "codex_orchestrator", "serve", "--host", "127.0.0.1",
+            [sys.executable, "-m", "pytest_codex_orchestrator", "serve", "--host", "127.0.0.1",
              "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip

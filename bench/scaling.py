@@ -78,7 +78,7 @@ def main() -> int:
         "DATABASE_URL": f"sqlite:///{root / 'db.sqlite'}",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "codex_orchestrator", "serve", "--port", str(port)],
+        [sys.executable, "-m", "pytest_codex_orchestrator", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

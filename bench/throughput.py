@@ -45,7 +45,14 @@ def server(kind: str) -> Iterator[int]:
             "PYTHONPATH": f"{REPO / 'service'}:{REPO / 'bench'}",
         }
         if kind == "ours":
-            argv = [sys.executable, "-m", "codex_orchestrator", "serve", "--port", str(port)]
+            argv = [
+                sys.executable,
+                "-m",
+                "pytest_codex_orchestrator",
+                "serve",
+                "--port",
+                str(port),
+            ]
         else:
             argv = [
                 sys.executable,

@@ -7,8 +7,10 @@ Every combination of a dot-dot spelling, a separator spelling and a depth (1 to 
 absolute, drive, UNC, NUL, `..;/`, sibling-prefix and another project's files, in the file
 path and in the project id position. The expected status is data: 400 where the path is
 unsafe; `[400, 404]` where the path is safe to refuse either way (a project id that is
-not one). Whatever the status, the harness fails a case whose response holds the canary
-planted beside the workspaces or a line of /etc/passwd.
+not one). Each payload is tagged `traversal: escapes` or `traversal: inside` (decoded
+once, does it lead outside the workspace?), so that `--codex-traversal-policy=resolve`
+can accept 404 for names that stay inside. Whatever the status, the harness fails a case
+whose response holds the canary planted beside the workspaces or a line of /etc/passwd.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from pytest_codex.cases.traversal import tag
 
 TARGET = Path(__file__).resolve().parent.parent / "matrices" / "traversal-corpus.yaml"
 FILES = "/api/v1/{project_id}/files/"
@@ -113,6 +117,7 @@ def case(name: str, family: str, path: str, status: int | list[int]) -> dict[str
     return {
         "name": name,
         "family": family,
+        "traversal": tag(path),  # escapes | inside: --codex-traversal-policy reads it
         "request": {"path": path},
         "expect": {"status": status},
     }

@@ -64,7 +64,7 @@ class Orchestrator:
                 [
                     sys.executable,
                     "-m",
-                    "codex_orchestrator",
+                    "pytest_codex_orchestrator",
                     "serve",
                     "--host",
                     "127.0.0.1",

@@ -18,6 +18,7 @@ from pytest_docker.plugin import Services, get_docker_services
 
 from pytest_codex.bundle.record import CaseRecord, RunRecord
 from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.cases import outages
 from pytest_codex.cases.runner import CaseOutcome, RunContext
 from pytest_codex.config.envfile import PASSED_VARIABLES, LiveEnv
 from pytest_codex.config.settings import Settings, Target
@@ -27,6 +28,9 @@ from pytest_codex.target import hostguard, leftovers, stackfiles
 from pytest_codex.target import workspaces as snapshots
 
 LEAK_MARKERS = ("root:x:0:0:",)  # the first line of any Linux /etc/passwd
+# Teardown: volumes, and images compose built for a service without `image:` (named after
+# the run's project, so one per run would pile up); tagged images (`image:`) stay.
+DOWN = ("down", "-v", "--rmi", "local", "--remove-orphans", "-t", "5")
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "service"
 
 
@@ -62,6 +66,7 @@ class Harness:
     run: RunRecord = field(default_factory=RunRecord)
 
     def context(self, variables: dict[str, str]) -> RunContext:
+        wait = self.settings.outage_wait
         return RunContext(
             base_url=self.stack.base_url,
             evidence=self.evidence,
@@ -71,6 +76,15 @@ class Harness:
             timeout=self.settings.request_timeout,
             api_token=self.api_token,
             max_body=self.settings.max_response_bytes,
+            traversal_policy=self.settings.traversal_policy,
+            outages=None
+            if wait <= 0
+            else outages.Target(
+                self.stack.base_url,
+                self.settings.target.health_path,
+                wait,
+                self.run.outages,
+            ),
         )
 
     def record(self, case: Case, outcome: CaseOutcome, *, role: str = "selected") -> None:
@@ -149,7 +163,7 @@ def compose_stack(
 ) -> Iterator[str]:
     """Bring the stack up with pytest-docker, wait for /healthz, yield the base URL, and
     always tear down (also when start-up fails), keeping the logs in the evidence."""
-    cleanup = [] if settings.keep_stack else ["down -v --remove-orphans -t 5"]
+    cleanup = [] if settings.keep_stack else [" ".join(DOWN)]
     started = time.perf_counter()
     follower = stack.LogFollower(compose)
     with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as exits:
@@ -177,7 +191,8 @@ def compose_stack(
                 _down(compose)  # a half-started stack is torn down too
             raise stack.StackError(
                 "codex stack: compose up failed; fix the compose files or the images "
-                f"(see the output below), then rerun:\n{stack.tail(str(error), 25)}"
+                f"(see the output below), then rerun:{stack.port_clash_hint(str(error))}\n"
+                f"{stack.tail(str(error), 25)}"
             ) from None
         except BaseException:  # Ctrl-C or SIGTERM during `up`: pytest-docker's own
             if not settings.keep_stack:  # cleanup is not registered yet
@@ -229,7 +244,7 @@ def _start_failure(compose: stack.Compose, what: str) -> stack.StackError:
 
 def _down(compose: stack.Compose) -> None:
     with contextlib.suppress(stack.StackError):
-        compose.run("down", "-v", "--remove-orphans", "-t", "5")
+        compose.run(*DOWN)
 
 
 def _keep_logs(compose: stack.Compose, evidence: EvidenceBundle) -> None:

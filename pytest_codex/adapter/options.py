@@ -122,6 +122,20 @@ OPTIONS: tuple[tuple[str, str, dict[str, Any], str], ...] = (
         "string",
     ),
     (
+        "outage-wait",
+        "seconds a case waits for a target that stopped answering mid-run (a restart) "
+        "before it fails; 0: no wait (default: 60).",
+        {},
+        "string",
+    ),
+    (
+        "traversal-policy",
+        "what traversal payloads must get: strict (400 for all) or resolve (400 for "
+        "escapes, 400 or 404 for names that stay inside) (default: strict).",
+        {},
+        "string",
+    ),
+    (
         "signing-key",
         "ed25519 private key (PEM file) that signs the bundle (default: $CODEX_SIGNING_KEY).",
         {},

@@ -79,7 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
         secrets = {**secrets, "CODEX_API_TOKEN": token}
     config.stash[REDACTOR_KEY] = Redactor.from_environment(os.environ, secrets)
     config.stash[RECORD_KEY] = session_hooks.new_record(config)
-    if settings.defaults_base is not None:
+    # With `-c FILE` pytest takes FILE's folder as its rootdir, as asked: no warning.
+    if settings.defaults_base is not None and not config.getoption("inifilename"):
         options.warn_rootdir(config, settings)
     config.pluginmanager.register(session_hooks.SessionWatcher(config), "codex-session-watcher")
     reporting.register(config)

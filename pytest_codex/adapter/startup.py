@@ -36,6 +36,11 @@ from pytest_codex.target import images, leftovers, preflight, stackfiles
 from pytest_codex.target import workspaces as snapshots
 from pytest_codex.target.rollback import roll_back
 
+NO_SAME_PATH_MOUNT = (
+    "the compose service does not mount $CODEX_WORKSPACE_ROOT at the same path: add "
+    "`- ${CODEX_WORKSPACE_ROOT}:${CODEX_WORKSPACE_ROOT}` to its volumes and use it as "
+    "its workspace root"
+)
 NOT_RUN_WITHOUT_WORKSPACES = (
     "outside canary: no content planted beside the workspaces (the response is still "
     "checked for /etc/passwd lines)",
@@ -153,7 +158,7 @@ def _compose_target(
     compose = stack.Compose(
         parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
     )
-    markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
+    parts.workspace_root.mkdir(parents=True, exist_ok=True)  # before `up` mounts it
     record.target = {
         "compose_files": [str(f) for f in parts.files],
         "project": parts.project,
@@ -168,18 +173,23 @@ def _compose_target(
             record.docker_version = docker_version.result()
             record.target["base_url"] = base_url
             record.target_version = stack.health(base_url, 10, target.health_path).get("version")
+            root = _visible_workspaces(compose, target.service, parts.workspace_root, record)
+            markers: tuple[str, ...] = harness.LEAK_MARKERS
+            if root is not None:
+                markers = (*markers, stack.plant_outside_canary(root))
             cases_started = time.perf_counter()
             yield Stack(
                 base_url=base_url,
-                workspace_root=parts.workspace_root,
+                workspace_root=root,
                 compose=compose,
                 leak_markers=markers,
                 api_token=parts.api_token,
             )
             timings["cases"] = round(time.perf_counter() - cases_started, 3)
             teardown_started = time.perf_counter()
-            seen = snapshots.snapshot_workspaces(evidence, parts.workspace_root)
-            record.worker_versions = list(seen.get("worker_versions", []))
+            if root is not None:
+                seen = snapshots.snapshot_workspaces(evidence, root)
+                record.worker_versions = list(seen.get("worker_versions", []))
             if settings.mode == "live":
                 _roll_back(
                     record,
@@ -197,6 +207,20 @@ def _compose_target(
     finally:
         housekeeping.shutdown(wait=False)
         (parts.workspace_root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
+
+
+def _visible_workspaces(
+    compose: stack.Compose, service: str, root: Path, record: RunRecord
+) -> Path | None:
+    """`root` when the service sees it at the same path (or that cannot be told); else
+    None, with the checks that need it listed as not run, as for a base-URL run."""
+    if stack.workspace_mount(compose, service, root) is not False:
+        return root
+    record.checks_not_run = [
+        *record.checks_not_run,
+        *(f"{line} ({NO_SAME_PATH_MOUNT})" for line in NOT_RUN_WITHOUT_WORKSPACES),
+    ]
+    return None
 
 
 def _prepare_images(
@@ -324,6 +348,11 @@ def run_facts(config: pytest.Config, bundle: EvidenceBundle, started: float) -> 
     ):
         if value:
             facts[key] = value
+    if record.outages.count:  # the verdict says it (session.target_outages); details here
+        facts["target_outages"] = {
+            "count": record.outages.count,
+            "outages": record.outages.outages,
+        }
     if live_env is not None:
         facts["live"] = {
             "env_file": live_env.path.name,

@@ -104,6 +104,7 @@ def hand_over(config: pytest.Config, bundle: EvidenceBundle) -> None:
     shared["cases"] = bundle.hand_over()
     shared["schemas"] = bundle.used_schemas
     shared["load"] = config.stash[RECORD_KEY].load
+    shared["outages"] = config.stash[RECORD_KEY].outages.outages
 
 
 class WorkerRecords:
@@ -260,6 +261,7 @@ class Controller:
             self.bundle.record(CaseRecord(**skipped))
         record.load.update(output.get("load", {}))
         record.matrices.update(output.get("matrices", {}))
+        record.outages.merge(output.get("outages", []))
         record.count(
             output.get("collected", 0), output.get("selected", 0), output.get("deselected", 0)
         )

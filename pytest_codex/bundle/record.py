@@ -90,6 +90,44 @@ class Selection:
         }
 
 
+MAX_OUTAGES_KEPT = 100  # outages recorded one by one; later ones are only counted
+
+
+@dataclass
+class OutageLog:
+    """The run's outages, in order; `gone` once one outlasted the wait (later requests
+    then fail at once instead of each waiting again, until the target answers)."""
+
+    outages: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+    gone: bool = False
+
+    def add(self, outage: dict[str, Any]) -> None:
+        self.count += 1
+        if len(self.outages) < MAX_OUTAGES_KEPT:
+            self.outages.append(outage)
+
+    def merge(self, outages: list[dict[str, Any]]) -> None:
+        """Outages an xdist worker recorded."""
+        for outage in outages:
+            self.add(outage)
+
+    def summary(self) -> str | None:
+        """One line for the verdict: what happened to the target; None without outages."""
+        if not self.count:
+            return None
+        back = [o for o in self.outages if o["came_back"]]
+        longest = max((o["down_s"] for o in self.outages), default=0.0)
+        text = (
+            f"the target stopped answering {self.count} time(s) mid-run (longest {longest:.1f} s)"
+        )
+        text += "; it restarted" if back else "; it did not answer again"
+        unknown = [o for o in self.outages if o["in_flight"] and not o["retried"]]
+        if unknown:
+            text += f"; {len(unknown)} request(s) in flight not retried ({unknown[0]['request']})"
+        return text
+
+
 @dataclass
 class RunRecord:
     """Filled by the plugin's hooks and fixtures while the session runs; the bundle's
@@ -116,6 +154,7 @@ class RunRecord:
     checks_not_run: list[str] = field(default_factory=list)
     rollback: dict[str, Any] | None = None
     model_preflight: int | None = None  # the model endpoint's status before any case
+    outages: OutageLog = field(default_factory=OutageLog)  # the target's mid-run outages
     load: dict[str, dict[str, Any]] = field(default_factory=dict)
     leftovers_removed: object = None
     # matrix file as the run names it -> {sha256 of its bytes, cases}: what the run used
@@ -151,4 +190,5 @@ class RunRecord:
             "selection": self.selection.as_dict(),
             "run": run,
             "workers": self.workers,
+            **({"target_outages": self.outages.summary()} if self.outages.count else {}),
         }

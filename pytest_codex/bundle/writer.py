@@ -333,7 +333,36 @@ def render_summary(
         skipped=totals["skipped"],
         cases="\n".join(rows) or "| - | no cases ran | - | - | - | - |",
         failures="\n".join(failures) or "None.\n",
+        files=_files(bundle.path),
     )
+
+
+# What SUMMARY.md says a bundle holds: each line only when its first path is there (a
+# base-URL run has no logs/service.log; a run without workspaces no workspaces/).
+FILE_LINES = (
+    (
+        "cases",
+        "`cases/<matrix>/<case>.case.json`: each request as sent (raw request line) "
+        "and its response",
+    ),
+    (
+        "traversal/request-lines.txt",
+        "`traversal/request-lines.txt`: the raw request line of every traversal payload",
+    ),
+    (
+        "workspaces",
+        "`workspaces/<project>.json`, `results/<project>/result.json`: the workspaces on disk",
+    ),
+    ("logs/service.log", "`logs/service.log`: the orchestrator's logs"),
+)
+
+
+def _files(bundle: Path) -> str:
+    lines = [f"- {text}" for path, text in FILE_LINES if (bundle / path).exists()]
+    lines.append(
+        "- `manifest.json`: every file with its sha256 and size, and the per-case outcomes"
+    )
+    return "\n".join(lines)
 
 
 def _pairs(value: object, unit: str = "") -> str:

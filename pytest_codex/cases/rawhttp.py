@@ -40,7 +40,14 @@ TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 field names and m
 
 
 class RawHttpError(Exception):
-    """The request could not be sent or its answer not read; the text says why."""
+    """The request could not be sent or its answer not read; the text says why.
+    `unreachable`: the connection was refused, reset or closed without an answer (the
+    target is down or restarting); `sent`: the request had started on the wire then."""
+
+    def __init__(self, message: str, *, unreachable: bool = False, sent: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.sent = sent
 
 
 class _DeadlineError(OSError):
@@ -119,8 +126,10 @@ def send(
     started = time.perf_counter()
     clock = _Clock(time.monotonic() + limit, timeout)
     received = 0
+    sent = False
     try:
         with _connect(parts.scheme, host, port, clock) as sock:
+            sent = True  # from here on the target may have acted on the request
             sock.settimeout(clock.wait())
             sock.sendall(head + body)
             response = http.client.HTTPResponse(_Bounded(sock, clock), method=method)  # type: ignore[arg-type]
@@ -147,7 +156,11 @@ def send(
     except (OSError, http.client.HTTPException, ValueError) as error:
         # ValueError: http.client's word for a chunk size that is not hex.
         reason = type(error).__name__ if not str(error) else f"{type(error).__name__}: {error}"
-        raise RawHttpError(f"{method} {base_url}: {reason}") from None
+        raise RawHttpError(
+            f"{method} {base_url}: {reason}",
+            unreachable=isinstance(error, ConnectionError),
+            sent=sent,
+        ) from None
     answer, note = decode_content(answer, response.getheaders(), max_body)
     return Exchange(
         method=method,

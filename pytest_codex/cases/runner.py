@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
-from pytest_codex.cases import expectations, rawhttp
+from pytest_codex.bundle.writer import EvidenceBundle
+from pytest_codex.cases import expectations, outages, rawhttp, traversal
 from pytest_codex.cases.expectations import Mismatch
+from pytest_codex.cases.schema_copies import keep_schemas
 from pytest_codex.matrix.files import VARIABLE, Case, safe_path
 from pytest_codex.secrets.decoding import redact_split_headers
 
@@ -62,6 +63,8 @@ class RunContext:
     timeout: float  # seconds for one whole exchange (connect to the last body byte)
     api_token: str | None = None
     max_body: int = rawhttp.DEFAULT_MAX_BODY  # a bigger answer is cut and fails its case
+    outages: outages.Target | None = None  # wait through a target's restart (None: do not)
+    traversal_policy: str = "strict"  # the statuses tagged traversal payloads must get
 
 
 def substitute(value: Any, variables: Mapping[str, str], case: str) -> Any:
@@ -121,43 +124,40 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     names its evidence file when not the case's name (a prerequisite run)."""
     label = f"{case.file.name}::{case.name}"
     request = substitute(dict(case.request), context.variables, label)
-    expect = substitute(dict(case.expect), context.variables, label)
+    expect = traversal.apply_policy(
+        substitute(dict(case.expect), context.variables, label),
+        case.traversal,
+        context.traversal_policy,
+    )
     until = substitute(dict(case.poll["until"]), context.variables, label) if case.poll else None
     evidence_file = case.evidence_file
     if evidence_name is not None:  # a prerequisite run: beside the case's own file
         folder = evidence_file.rsplit("/", 1)[0]
         evidence_file = f"{folder}/{safe_path([evidence_name], '.case.json')}"
-    keep_schemas(context, case)
+    keep_schemas(context.evidence, case)
     attempts: list[dict[str, Any]] = []
     leaked: set[str] = set()  # outside content in any poll attempt
     poll_problem: Mismatch | None = None
     try:
         headers, body = _request_parts(request, context.api_token)
         if case.poll is None or until is None:
-            exchange = _send(context, case.method, request["path"], headers, body)
+            exchange = _send(context, case.method, request["path"], headers, body, label=label)
         else:
             exchange, poll_problem = _poll(
                 case, context, request["path"], headers, body, until, attempts, leaked
             )
     except rawhttp.RawHttpError as error:
-        record: dict[str, Any] = {"case": label, "error": str(error)}
-        if attempts:
-            record["attempts"] = attempts
-        context.evidence.write_json(evidence_file, record)
-        outcome = CaseOutcome("failed", None, 0.0, evidence_file)
-        tried = f" (after {len(attempts)} poll attempts)" if attempts else ""
-        message = (
-            f"{label} failed\n  request:  {case.method} {request['path']}\n"
-            f"  error:    {error}{tried}"
-        )
-        raise CaseFailedError(
-            f"{message}\n  evidence: {_where(context, evidence_file)}", outcome
+        raise _unanswered(
+            error, label, f"{case.method} {request['path']}", attempts, context, evidence_file
         ) from None
     checked = expectations.check(
         expect, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
     )
     if poll_problem is not None:
         checked.mismatches.insert(0, poll_problem)
+    served = traversal.served(case.traversal, exchange.status, request["path"])
+    if served is not None:
+        checked.mismatches.insert(0, served)
     for marker in sorted(leaked | set(expectations.leaks(exchange, context.leak_markers))):
         checked.mismatches.append(
             Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
@@ -193,6 +193,27 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     return outcome
 
 
+def _unanswered(
+    error: rawhttp.RawHttpError,
+    label: str,
+    request: str,
+    attempts: list[dict[str, Any]],
+    context: RunContext,
+    evidence_file: str,
+) -> CaseFailedError:
+    """The failure of a case whose request got no answer, its record written."""
+    record: dict[str, Any] = {"case": label, "error": str(error)}
+    if error.unreachable:  # the target stopped answering (see cases/outages.py)
+        record["target_unreachable"] = {"in_flight": error.sent}
+    if attempts:
+        record["attempts"] = attempts
+    context.evidence.write_json(evidence_file, record)
+    outcome = CaseOutcome("failed", None, 0.0, evidence_file)
+    tried = f" (after {len(attempts)} poll attempts)" if attempts else ""
+    message = f"{label} failed\n  request:  {request}\n  error:    {error}{tried}"
+    return CaseFailedError(f"{message}\n  evidence: {_where(context, evidence_file)}", outcome)
+
+
 def _send(
     context: RunContext,
     method: str,
@@ -200,17 +221,23 @@ def _send(
     headers: list[tuple[str, str]],
     body: bytes,
     timeout: float | None = None,
+    label: str = "",
 ) -> rawhttp.Exchange:
-    return rawhttp.send(
-        context.base_url,
-        method,
-        path,
-        headers=headers,
-        body=body,
-        timeout=context.timeout if timeout is None else timeout,
-        deadline=context.timeout if timeout is None else timeout,
-        max_body=context.max_body,
-    )
+    def send() -> rawhttp.Exchange:
+        return rawhttp.send(
+            context.base_url,
+            method,
+            path,
+            headers=headers,
+            body=body,
+            timeout=context.timeout if timeout is None else timeout,
+            deadline=context.timeout if timeout is None else timeout,
+            max_body=context.max_body,
+        )
+
+    if context.outages is None:
+        return send()
+    return outages.send_through_outages(send, context.outages, method, path, label)
 
 
 def _poll(
@@ -244,6 +271,7 @@ def _poll(
                 headers,
                 body,
                 min(context.timeout, max(remaining, 1.0)),
+                label=f"{case.file.name}::{case.name}",
             )
         except rawhttp.RawHttpError as error:
             last_error = error
@@ -297,39 +325,6 @@ def _excerpt(exchange: rawhttp.Exchange) -> str:
     if len(text) > BODY_EXCERPT:
         text = text[:BODY_EXCERPT] + f"... ({len(exchange.body)} bytes)"
     return text
-
-
-def keep_schemas(context: RunContext, case: Case) -> None:
-    """A copy of every schema the case uses, written once per run to the bundle
-    (`schemas/<name>.schema.json` for shipped ones, `schemas/<path>.json` for files) and
-    listed in `context.evidence.used_schemas` for the manifest."""
-    used = context.evidence.used_schemas
-    result = case.expect.get("result")
-    result_ref = result.get("schema", "result") if isinstance(result, Mapping) else None
-    for key, ref in case.schemas.items():
-        if ref.bundle_file in used:
-            if key == result_ref:
-                used[ref.bundle_file]["role"] = "result"
-            continue
-        written = context.evidence.write_json(ref.bundle_file, ref.document)
-        used[ref.bundle_file] = {
-            "schema": ref.ref,
-            "source": ref.source,
-            "file": ref.bundle_file,
-            "sha256": sha256_file(written),
-            # `result`: what result.json files of this run must satisfy (verify uses it)
-            "role": "result" if key == result_ref else "response",
-        }
-        folder = ref.bundle_file.removesuffix(".json") + ".refs/"
-        for uri, document in ref.references:
-            name = folder + safe_path(uri.split("/"), "")
-            written = context.evidence.write_json(name, document)
-            used[name] = {
-                "schema": f"{ref.ref} $ref {uri}",
-                "source": f"{ref.source} $ref {uri}",
-                "file": name,
-                "sha256": sha256_file(written),
-            }
 
 
 def _request_parts(

@@ -38,6 +38,9 @@ DEFAULT_SERVICE = "orchestrator"
 DEFAULT_PORT = 8000
 DEFAULT_HEALTH_PATH = "/healthz"
 SIGNING_KEY_ENV = "CODEX_SIGNING_KEY"
+DEFAULT_OUTAGE_WAIT = 60.0  # seconds a case waits for a target that stopped answering
+MAX_OUTAGE_WAIT = 3600.0
+TRAVERSAL_POLICIES = ("strict", "resolve")  # see docs/matrices.md, "Traversal policy"
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
@@ -88,6 +91,8 @@ class Settings:
     defaults_base: Path | None = None  # where the defaults were resolved, when not rootdir
     engine: str = "compose"  # or "swarm": the bundled stack with `docker stack deploy`
     registry: str | None = None  # swarm: push the built images here (HOST:PORT)
+    outage_wait: float = DEFAULT_OUTAGE_WAIT  # 0: a target that stops answering is not awaited
+    traversal_policy: str = "strict"  # what a traversal payload's answer must be
 
 
 def _pick(option: RawOption) -> tuple[object, str]:
@@ -117,6 +122,34 @@ def _timeout(name: str, option: RawOption, default: float) -> float:
     if not 0 < seconds <= 3600:
         raise SettingsError(f"--codex-{name}: {value!r} is out of range; use 0 < seconds <= 3600")
     return seconds
+
+
+def _outage_wait(option: RawOption) -> float:
+    value, _ = _pick(option)
+    if value is None:
+        return DEFAULT_OUTAGE_WAIT
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        raise SettingsError(
+            f"--codex-outage-wait: {value!r} is not a number; give seconds, e.g. 60 (0: no wait)"
+        ) from None
+    if not 0 <= seconds <= MAX_OUTAGE_WAIT:
+        raise SettingsError(
+            f"--codex-outage-wait: {value!r} is out of range; use 0 <= seconds <= 3600"
+        )
+    return seconds
+
+
+def _traversal_policy(option: RawOption) -> str:
+    value, _ = _pick(option)
+    policy = str(value or "strict")
+    if policy not in TRAVERSAL_POLICIES:
+        raise SettingsError(
+            f"--codex-traversal-policy: {policy!r} is not a policy; use strict (400 for "
+            "every payload) or resolve (400 for escapes, 400 or 404 for names inside)"
+        )
+    return policy
 
 
 def _result_schema(option: RawOption, base_for: Callable[[str], Path]) -> Path | None:
@@ -420,6 +453,8 @@ def resolve(
         result_schema=_result_schema(_option(options, "result_schema"), base_for),
         engine=engine,
         registry=_registry(_option(options, "registry"), engine),
+        outage_wait=_outage_wait(_option(options, "outage_wait")),
+        traversal_policy=_traversal_policy(_option(options, "traversal_policy")),
     )
 
 

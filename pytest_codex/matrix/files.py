@@ -30,7 +30,19 @@ from pytest_codex.schemas import SchemaFileError, SchemaRef
 
 MODES = ("mocked", "live")
 VARIABLE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-DOCS = "see docs/matrices.md"
+
+
+def _doc(name: str) -> str:
+    """Where a user can read docs/<name>: the copy shipped in the wheel
+    (pytest_codex/docs/), else the checkout's docs/ folder."""
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "docs" / name, package.parent / "docs" / name):
+        if candidate.is_file():
+            return str(candidate)
+    return f"docs/{name} in the pytest-codex sources"
+
+
+DOCS = f"see {_doc('matrices.md')}"
 MAX_MATRIX_BYTES = 8 * 1024 * 1024  # a larger matrix file is refused before parsing
 MAX_PROBLEMS = 50  # problems listed per file; the rest are counted
 __all__ = [
@@ -69,6 +81,7 @@ class Case:
     expect: Mapping[str, Any]
     save: Mapping[str, str] = field(default_factory=dict)
     family: str | None = None
+    traversal: str | None = None  # escapes | inside: see cases/traversal.py
     poll: Mapping[str, Any] | None = None  # repeat the request until `until` holds
     schemas: Mapping[str, SchemaRef] = field(default_factory=dict)  # by `schema:` value
     matrix_key: str = ""  # the matrix's sanitised path under its root (evidence folders)
@@ -234,6 +247,7 @@ def _build(
                 expect=raw["expect"],
                 save=raw.get("save", {}),
                 family=raw.get("family"),
+                traversal=raw.get("traversal"),
                 poll=poll,
                 schemas=refs,
                 matrix_key=key,

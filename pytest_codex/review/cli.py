@@ -51,6 +51,7 @@ __all__ = ["REGISTRARS", "Acceptance", "Report", "UsageError", "main", "verify_b
 
 PROG = "codex-evidence"
 TIMESTAMP = re.compile(r"\d{8}T\d{6}Z(?:-\d+)?", re.ASCII)  # a run's folder (bundle/writer)
+BROKEN_PIPE = 141  # the shell's code for a command ended by SIGPIPE (128 + 13)
 
 
 class UsageError(Exception):
@@ -226,10 +227,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = handler(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
     except UsageError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `codex-evidence verify | head`: the reader left early
+        _quiet_stdout()
+        return BROKEN_PIPE
     return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit finds no closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class Verdict:
     reason: str | None = None  # why the session ended as it did (SIGTERM, the stack error)
     refusals: tuple[str, ...] = ()
     accepted: tuple[str, ...] = ()
+    outages: str | None = None  # the target stopped answering mid-run (session.target_outages)
 
     @property
     def kind(self) -> str:
@@ -69,7 +70,8 @@ class Verdict:
         scope = f"{self.run} run of {self.selected} selected"
         if self.collected != self.selected:
             scope += f", {self.collected - self.selected} of {self.collected} deselected"
-        return f"{head}, {counts} ({scope})"
+        line = f"{head}, {counts} ({scope})"
+        return f"{line}; {self.outages}" if self.outages else line
 
     def line(self, mode: str) -> str:
         return f"pytest-codex {mode} run: {self.headline()}"
@@ -134,6 +136,7 @@ def judge(manifest: Mapping[str, Any], accept: Acceptance = Acceptance()) -> Ver
         reason=str(reason) if reason and end != COMPLETED else None,
         refusals=tuple(refusals),
         accepted=tuple(accepted),
+        outages=str(session["target_outages"]) if session.get("target_outages") else None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -114,6 +115,53 @@ class LogFollower:
         text = self.sink.read().decode("utf-8", "replace")
         self.sink.close()
         return text
+
+
+PORT_CLASH = re.compile(
+    r"(?:Bind for|listen tcp[46]?) (\S+?:\d+)(?: failed: port is already allocated"
+    r"|: bind: address already in use)"
+)
+
+
+def port_clash_hint(output: str) -> str:
+    """A line for compose output that says a fixed host port is taken, else ""."""
+    found = PORT_CLASH.search(output)
+    if found is None:
+        return ""
+    return (
+        f"\nhint: host port {found.group(1)} is already taken (another stack or process "
+        "listens on it); publish an ephemeral host port instead (ports: "
+        '["127.0.0.1::8000"]: the harness finds it) or stop what holds it'
+    )
+
+
+CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
+
+
+def workspace_mount(compose: Compose, service: str, root: Path) -> bool | None:
+    """Whether `service`'s container sees `root` at the same path (a bind mount of it or
+    of a folder above it, Source = Destination), so that what the harness plants and
+    reads there is what the service sees; None when that cannot be told."""
+    try:
+        ids = CONTAINER_ID.findall(compose.run("ps", "-q", service, timeout=60))
+        if not ids:
+            return None
+        done = docker.docker("inspect", "--format", "{{json .Mounts}}", ids[-1], timeout=60)
+        mounts = json.loads(done.stdout)
+    except (StackError, ValueError):
+        return None
+    if not isinstance(mounts, list):
+        return None
+    wanted = Path(os.path.realpath(root))
+    for mount in mounts:
+        if not isinstance(mount, dict) or mount.get("Type") != "bind":
+            continue
+        source = str(mount.get("Source", ""))
+        if source and source == mount.get("Destination"):
+            folder = Path(os.path.realpath(source))
+            if wanted == folder or folder in wanted.parents:
+                return True
+    return False
 
 
 def probe(base_url: str, timeout: float = 2.0, path: str = HEALTH_PATH) -> bool:

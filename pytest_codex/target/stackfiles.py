@@ -39,7 +39,7 @@ STACK_FILES = (
     "worker/worker_secrets.py",
 )
 # Service packages copied into the context from where they are installed.
-PACKAGES = ("codex_orchestrator", "model_stub")
+PACKAGES = ("pytest_codex_orchestrator", "pytest_codex_model_stub")
 # Folders the image builds copy; they always exist (with a .keep), wheels or not.
 WHEELHOUSE = "wheelhouse"
 WORKER_WHEELS = "worker/wheels"

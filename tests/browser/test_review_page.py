@@ -4,6 +4,7 @@ in its tmp_path; CODEX_DOCS_SCREENSHOT=1 also refreshes docs/images/review-page.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -195,3 +196,37 @@ def test_a_case_shows_the_values_it_saved(
     ]
     assert len(cell.text) == 32
     browser.save_screenshot(str(tmp_path / "saved.png"))
+
+
+def test_a_long_target_stays_in_its_column(browser: webdriver.Chrome, tmp_path: Path) -> None:
+    """A compose run's target lists long file paths: the table wraps them inside its own
+    grid column instead of running over the timings beside it."""
+    bundle = make_bundle(tmp_path / "evidence")
+    manifest_path = bundle / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    deep = "/home/ci/builds/" + "/".join(["a-rather-long-folder-name"] * 8)
+    manifest["target"] = {
+        "compose_files": [f"{deep}/compose.yaml", f"{deep}/compose.override.yaml"],
+        "project": "pytest-codex-c132b7-24213-abd1bf",
+        "base_url": "http://127.0.0.1:40123",
+    }
+    manifest["timings_s"] = {"stack_start": 1.2, "cases": 3.4, "session": 5.6}
+    manifest_path.write_text(json.dumps(manifest))
+    review.write_review(bundle)
+    open_page(browser, bundle)
+    blocks = {
+        block.find_element(By.TAG_NAME, "h3").text: block
+        for block in browser.find_elements(By.CSS_SELECTOR, "#run + .grid > div")
+    }
+    target, timings = blocks["Target"], blocks["Timings"]
+    table_right = browser.execute_script(
+        "return arguments[0].querySelector('table').getBoundingClientRect().right;", target
+    )
+    column_right = browser.execute_script(
+        "return arguments[0].getBoundingClientRect().right;", target
+    )
+    timings_left = browser.execute_script(
+        "return arguments[0].getBoundingClientRect().left;", timings
+    )
+    assert table_right <= column_right + 1
+    assert table_right <= timings_left or timings.location["y"] > target.location["y"]

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.swarm_worker import SwarmWorker
 from pytest_codex import schemas
+from pytest_codex_orchestrator.swarm_worker import SwarmWorker
 
 KEY = f"sk-canary-swarm-{secrets.token_hex(6)}"
 WAIT_S = 60  # for a service or task to show up
@@ -65,8 +65,8 @@ def stub_network(swarm_engine: bool, orchestrator_image: str) -> Iterator[str]:
             "--env", "MODEL_STUB_EXPECTED_KEY_FILE=/run/secrets/stub_key",
             "--env", "MODEL_STUB_TURN_DELAY_S=1",
             "--label", label, "--container-label", "io.pytest-codex.role=model-stub",
-            orchestrator_image,
-            "python3", "-m", "model_stub", "serve", "--host", "0.0.0.0", "--port", "8080",
+            orchestrator_image, "python3", "-m", "pytest_codex_model_stub",
+            "serve", "--host", "0.0.0.0", "--port", "8080",
         )  # fmt: skip
         wait_for(
             "the model stand-in, healthy",

@@ -97,7 +97,7 @@ def test_wheel_installed_in_a_clean_venv_validates_the_bundled_stack(
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in STACK_FILES:
         assert f"pytest_codex/bundled/{name}" in names, name
-    assert "codex_orchestrator/api.py" in names
+    assert "pytest_codex_orchestrator/api.py" in names
     assert "pytest_codex/matrices/mocked.yaml" in names
     assert not [n for n in names if n.endswith((".whl", ".pyc", ".keep"))]
 
@@ -125,7 +125,7 @@ def test_wheel_installed_in_a_clean_venv_validates_the_bundled_stack(
     bundle = check_mocked_run(done, folder / "docs" / "evidence")
     cache = tmp_path / "xdg-cache" / "pytest-codex"
     [context] = list(cache.glob("stack-*"))
-    assert (context / "codex_orchestrator" / "api.py").is_file()
+    assert (context / "pytest_codex_orchestrator" / "api.py").is_file()
     done, _ = run([str(venv / "bin" / "codex-evidence"), "verify", str(bundle)], folder, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "codex-evidence: OK" in done.stdout

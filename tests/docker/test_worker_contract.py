@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.container_worker import ContainerWorker
 from pytest_codex import schemas
+from pytest_codex_orchestrator.container_worker import ContainerWorker
 
 KEY = f"sk-canary-contract-{secrets.token_hex(6)}"
 
@@ -51,7 +51,7 @@ def stub_network(orchestrator_image: str) -> Iterator[str]:
         orchestrator_image,
         "python3",
         "-m",
-        "model_stub",
+        "pytest_codex_model_stub",
         "serve",
         "--host",
         "0.0.0.0",

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.config import Settings
-from codex_orchestrator.container_worker import ContainerWorker
-from codex_orchestrator.server import make_server
-from codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
 from pytest_codex import schemas
+from pytest_codex_orchestrator.config import Settings
+from pytest_codex_orchestrator.container_worker import ContainerWorker
+from pytest_codex_orchestrator.server import make_server
+from pytest_codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
 
 NOW = "2026-11-25T00:00:00.000Z"
 

@@ -25,6 +25,18 @@ def test_the_seed_plans_dependencies() -> None:
     assert names(chains, "unknown-project") == []
 
 
+def test_a_case_after_a_polled_job_depends_on_the_poll() -> None:
+    """The adopter's asynchronous edit: POST answered 202 `queued`, a case polling the job
+    until `completed`, then cases reading what the job changed. Reading result.json
+    without the poll reads it before the job ran (modified_files [] instead of [app.py])."""
+    chains = Chains(load_matrix(REPO / "tests" / "byo" / "matrices" / "byo.yaml").cases)
+    assert names(chains, "edit-job-completed") == ["create-project", "edit-job"]
+    for reader in ("result-json-after-edit", "app-py-after-edit", "list-files-after-edit"):
+        assert names(chains, reader) == ["create-project", "edit-job", "edit-job-completed"]
+    # Cases before the job do not wait for it.
+    assert names(chains, "result-json") == ["create-project"]
+
+
 def test_traversal_payloads_need_only_their_target_project() -> None:
     chains = Chains(load_matrix(REPO / "matrices" / "traversal-corpus.yaml").cases)
     payloads = [c for c in chains.cases if c.family is not None]

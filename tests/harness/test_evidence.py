@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_codex.bundle.record import CaseRecord
 from pytest_codex.bundle.writer import EvidenceBundle, EvidencePathError, SecretLeakError
 from pytest_codex.secrets.redact import Redactor
 from tests.harness.bundle_samples import record_case
@@ -124,3 +125,23 @@ def test_a_well_known_secret_shape_fails_the_final_scan_too(tmp_path: Path) -> N
         bundle.finalize({})
     assert "logs/service.log:2: AWS Access Key (pattern)" in str(caught.value)
     assert "AKIAIOSFODNN7EXAMPLE" not in str(caught.value)
+
+
+@pytest.mark.parametrize("with_logs", [False, True])
+def test_the_summary_lists_only_files_the_bundle_has(tmp_path: Path, with_logs: bool) -> None:
+    """A base-URL run keeps no service log (the harness did not start the service):
+    SUMMARY.md does not point at one."""
+    bundle = make_bundle(tmp_path)
+    bundle.write_json("cases/a/one.case.json", {"case": "one"})
+    if with_logs:
+        bundle.write_text("logs/service.log", "started\n")
+    bundle.record(
+        CaseRecord("one", "a.yaml", "passed", 1.0, status=200, evidence="cases/a/one.case.json")
+    )
+    bundle.finalize({"versions": {"python": "3.11"}})
+    files = (bundle.path / "SUMMARY.md").read_text().split("## Files", 1)[1]
+    assert ("logs/service.log" in files) is with_logs
+    assert "`cases/<matrix>/<case>.case.json`" in files
+    assert "traversal/request-lines.txt" not in files
+    assert "workspaces/" not in files
+    assert "`manifest.json`" in files

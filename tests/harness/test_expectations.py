@@ -12,6 +12,8 @@ import pytest
 from pytest_codex import schemas
 from pytest_codex.cases.expectations import check, leaks, subset_differences
 from pytest_codex.cases.rawhttp import Exchange
+from pytest_codex.matrix.files import load_matrix
+from tests.conftest import REPO
 
 RESULT = {
     "status": "success",
@@ -298,3 +300,29 @@ def test_until_style_expectations_need_no_status() -> None:
     assert problems({"json": {"status": "completed"}}, exchange({"status": "queued"}, 202)) == [
         'json $.status: expected "completed", got "queued"'
     ]
+
+
+@pytest.mark.parametrize("optional", ["present", "absent"])
+def test_the_live_matrix_takes_org_and_project_as_optional(optional: str) -> None:
+    """.env.live.example calls OPENAI_ORG_ID and OPENAI_PROJECT optional: a worker that
+    reports them absent passes; a missing API key still fails."""
+    cases = {c.name: c for c in load_matrix(REPO / "matrices" / "live.yaml").cases}
+    case = cases["worker-result-scripted-files"]
+    env = {"OPENAI_API_KEY": "present", "OPENAI_ORG_ID": optional, "OPENAI_PROJECT": optional}
+    result = {
+        **RESULT,
+        "created_files": ["README.md", "app.py", "tests/test_cli.py"],
+        "logs": {"env": env},
+    }
+    answer = file_response(json.dumps(result).encode())
+    assert (
+        check(case.expect, answer, workspace_root=None, schema_refs=case.schemas).mismatches == []
+    )
+    no_key = {**result, "logs": {"env": {**env, "OPENAI_API_KEY": "absent"}}}
+    failed = check(
+        case.expect,
+        file_response(json.dumps(no_key).encode()),
+        workspace_root=None,
+        schema_refs=case.schemas,
+    )
+    assert [m.what for m in failed.mismatches] == ["result.json $.logs.env.OPENAI_API_KEY"]

@@ -24,7 +24,11 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_context_holds_the_stack_and_is_reused(cache: Path) -> None:
     first = stackfiles.assemble()
     assert first.path == cache / f"stack-{first.digest}"
-    for name in (*stackfiles.STACK_FILES, "codex_orchestrator/api.py", "model_stub/server.py"):
+    for name in (
+        *stackfiles.STACK_FILES,
+        "pytest_codex_orchestrator/api.py",
+        "pytest_codex_model_stub/server.py",
+    ):
         assert (first.path / name).is_file(), name
     assert (first.wheelhouse / ".keep").is_file()
     assert (first.worker_wheels / ".keep").is_file()
@@ -202,7 +206,7 @@ def test_prepare_builds_the_bundled_image(cache: Path) -> None:
     assert sorted(p.name for p in context.wheelhouse.glob("*.whl"))  # filled: offline build
     done = subprocess.run(
         ["docker", "run", "--rm", "--network", "none", images.ORCHESTRATOR_IMAGE,
-         "python3", "-c", "import docker, codex_orchestrator, model_stub"],
+         "python3", "-c", "import docker, pytest_codex_orchestrator, pytest_codex_model_stub"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -130,6 +130,11 @@ def test_signature_state_follows_the_attestation_file(tmp_path: Path) -> None:
          "STACK FAILURE (compose up failed)"),
         (None, {"passed": 2, "error": 1}, "failed", "FAILED, 2 passed, 0 failed, 1 error"),
         (None, {}, "other", "NO CASES RAN"),
+        ({"end": "completed", "selected": 3, "run": 3,
+          "target_outages": "the target stopped answering 1 time(s) mid-run; it restarted"},
+         {"passed": 3}, "passed",
+         "PASSED: 3 passed, 0 failed, 0 errors, 0 skipped (3 run of 3 selected); the target "
+         "stopped answering 1 time(s) mid-run; it restarted"),
     ],
 )  # fmt: skip
 def test_verdicts(

@@ -3,13 +3,16 @@ matrix language of docs/matrices.md end to end (no mocks: a socket, files, a bun
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from pytest_codex import schemas
 from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.cases.runner import CaseFailedError, RunContext, run_case
 from pytest_codex.matrix.files import Matrix, load_matrix
@@ -347,3 +350,34 @@ def test_files_a_schema_refers_to_are_kept_beside_it(
     ]
     copy = evidence.path / "schemas/schemas/error.refs/detail.json"
     assert json.loads(copy.read_text()) == {"required": ["detail"]}
+
+
+def test_schema_hashes_are_of_the_source_files_bytes(
+    tmp_path: Path, api: tuple[str, ShapedApi]
+) -> None:
+    """The manifest's sha256 of a schema is the file's own (a reviewer can check it
+    with sha256sum), not that of a re-serialised copy."""
+    url, _ = api
+    (tmp_path / "schemas").mkdir()
+    error = tmp_path / "schemas" / "error.json"
+    detail = tmp_path / "schemas" / "detail.json"
+    error.write_text('{ "$ref" :  "detail.json" ,\n  "title": "Error"\n}\n')
+    detail.write_text('{"required":[ "detail" ]}   \n')
+    path = tmp_path / "refs.yaml"
+    path.write_text(
+        "name: refs\ncases:\n  - name: missing\n    request: {path: /api/v1/projects/nope}\n"
+        "    expect: {status: 404, schema: schemas/error.json}\n"
+        "  - name: shipped\n    request: {path: /api/v1/projects/nope}\n"
+        "    expect: {status: 404, schema: error}\n"
+    )
+    evidence = bundle(tmp_path)
+    assert run_all(load_matrix(path, root=tmp_path), context(url, evidence, None)) == []
+    used = evidence.used_schemas
+    shipped = resources.files(schemas) / "error.schema.json"
+    for name, source in [
+        ("schemas/schemas/error.json", error.read_bytes()),
+        ("schemas/schemas/error.refs/detail.json", detail.read_bytes()),
+        ("schemas/error.schema.json", shipped.read_bytes()),
+    ]:
+        assert used[name]["sha256"] == hashlib.sha256(source).hexdigest(), name
+        assert (evidence.path / name).read_bytes() == source

@@ -19,6 +19,8 @@ NAMES = (
     "keep_stack",
     "startup_timeout",
     "request_timeout",
+    "outage_wait",
+    "traversal_policy",
 )
 
 
@@ -89,3 +91,14 @@ def test_is_within(tmp_path: Path) -> None:
     assert is_within(root / "a.yaml", (root,))
     assert is_within(root, (root,))
     assert not is_within(tmp_path / "matrices-old" / "a.yaml", (root,))
+
+
+def test_outage_wait_and_traversal_policy(tmp_path: Path) -> None:
+    defaults = settle(tmp_path)
+    assert (defaults.outage_wait, defaults.traversal_policy) == (60.0, "strict")
+    given = settle(tmp_path, outage_wait=("0", "30"), traversal_policy=(None, "resolve"))
+    assert (given.outage_wait, given.traversal_policy) == (0.0, "resolve")
+    with pytest.raises(SettingsError, match=r"--codex-outage-wait: '-1' is out of range"):
+        settle(tmp_path, outage_wait=("-1", None))
+    with pytest.raises(SettingsError, match=r"--codex-traversal-policy: 'lax' is not a policy"):
+        settle(tmp_path, traversal_policy=("lax", None))

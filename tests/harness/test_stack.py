@@ -149,3 +149,18 @@ def test_the_pattern_scan_of_a_1000_level_folder_names_what_it_left_out(tmp_path
     finally:
         for level in reversed(levels):
             level.rmdir()
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Error response from daemon: driver failed programming external connectivity on "
+        "endpoint x: Bind for 127.0.0.1:8000 failed: port is already allocated",
+        "Error starting userland proxy: listen tcp4 127.0.0.1:8000: bind: address already in use",
+    ],
+)
+def test_a_taken_host_port_gets_a_hint(output: str) -> None:
+    hint = stack.port_clash_hint(output)
+    assert "host port 127.0.0.1:8000 is already taken" in hint
+    assert '"127.0.0.1::8000"' in hint
+    assert stack.port_clash_hint("no such image: x") == ""

@@ -37,13 +37,13 @@ class Stub:
 
 @pytest.fixture(scope="session")
 def model_stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stub]:
-    """The Responses API stand-in (`python -m model_stub`) expecting STUB_KEY."""
+    """The Responses API stand-in (`python -m pytest_codex_model_stub`) expecting STUB_KEY."""
     port = free_port()
     log = tmp_path_factory.mktemp("stub") / "stub.log"
     env = {**os.environ, "MODEL_STUB_EXPECTED_KEY": STUB_KEY, "PYTHONPATH": str(REPO / "service")}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "model_stub", "serve", "--port", str(port)],
+            [sys.executable, "-m", "pytest_codex_model_stub", "serve", "--port", str(port)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator import model_proxy
 from pytest_codex import schemas
+from pytest_codex_orchestrator import model_proxy
 from tests.conftest import REPO, free_port
 from tests.live.conftest import STUB_KEY, Stub
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from model_stub.server import StubServer
 
+from pytest_codex_model_stub.server import StubServer
 from tests.conftest import REPO, free_port, wait_healthy
 from tests.live.conftest import STUB_KEY, Stub
 
@@ -172,7 +172,7 @@ def test_sigterm_stops_it_within_a_second_even_with_a_hung_request(
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "service")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "model_stub", "serve", "--port", str(port)],
+        [sys.executable, "-m", "pytest_codex_model_stub", "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=(tmp_path / "stub.log").open("wb"),
         env=env,

@@ -104,3 +104,25 @@ def test_live_mode_needs_an_env_file_with_a_key(pytester: pytest.Pytester) -> No
     keyless = pytester.runpytest("--codex-mode=live", "--codex-matrix=.")
     assert keyless.ret == pytest.ExitCode.USAGE_ERROR
     keyless.stderr.fnmatch_lines(["ERROR: --codex-env-file: * sets no OPENAI_API_KEY*"])
+
+
+def test_an_ini_file_given_with_c_elsewhere_warns_of_nothing(pytester: pytest.Pytester) -> None:
+    """`pytest -c other/pytest.ini`: pytest takes other/ as its rootdir, as asked; that is
+    not an option value taken for a path, so no "write option values with '='" warning."""
+    pytester.mkdir("other")
+    pytester.path.joinpath("other", "pytest.ini").write_text(
+        "[pytest]\ncodex_request_timeout = 9\n"
+    )
+    pytester.makepyfile(SHOW_SETTINGS)
+    result = pytester.runpytest_subprocess(
+        "-c",
+        "other/pytest.ini",
+        "-s",
+        "-p",
+        "no:cacheprovider",
+        "test_an_ini_file_given_with_c_elsewhere_warns_of_nothing.py",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*TIMEOUT=9.0"])
+    result.stdout.no_fnmatch_line("*option values*")
+    result.stdout.no_fnmatch_line("*as the rootdir*")

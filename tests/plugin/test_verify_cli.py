@@ -4,6 +4,8 @@ bundle edited after the run is refused with the key."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from pytest_codex.bundle import signing
 from pytest_codex.review import cli as verify
 from tests.conftest import Orchestrator
+from tests.harness.bundle_samples import make_bundle
 from tests.harness.test_verify import rehash
 
 MATRIX = """
@@ -79,3 +82,19 @@ def test_a_real_bundle_signed_then_forged_is_refused_with_the_key(
     assert code == 1
     assert "cases/verdict/expects-teapot.case.json: edited after signing" in output
     assert "failed in the manifest, passed in cases/verdict/expects-teapot.case.json" in output
+
+
+def test_verify_piped_into_a_reader_that_leaves_early_ends_quietly(tmp_path: Path) -> None:
+    """`codex-evidence verify <bundle> | head -1`: the reader closes the pipe before the
+    report is written; no BrokenPipeError traceback, the shell's SIGPIPE code."""
+    bundle = make_bundle(tmp_path / "evidence")
+    argv = [sys.executable, "-m", "pytest_codex.review.cli", "verify", str(bundle)]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.close()  # what `head` does once it has its lines
+        errors = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+    assert "Traceback" not in errors, errors
+    assert "BrokenPipeError" not in errors, errors
+    assert code == verify.BROKEN_PIPE

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.config import Settings
-from codex_orchestrator.dummy_worker import DummyWorker
-from codex_orchestrator.server import OrchestratorServer, make_server
-from codex_orchestrator.service import Orchestrator
-from codex_orchestrator.storage import Storage
-from codex_orchestrator.workers import Worker
+from pytest_codex_orchestrator.config import Settings
+from pytest_codex_orchestrator.dummy_worker import DummyWorker
+from pytest_codex_orchestrator.server import OrchestratorServer, make_server
+from pytest_codex_orchestrator.service import Orchestrator
+from pytest_codex_orchestrator.storage import Storage
+from pytest_codex_orchestrator.workers import Worker
 
 MakeSettings = Callable[..., Settings]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.api import ROUTES, Headers, Request, Response, dispatch
-from codex_orchestrator.service import Orchestrator
+from pytest_codex_orchestrator.api import ROUTES, Headers, Request, Response, dispatch
+from pytest_codex_orchestrator.service import Orchestrator
 from tests.conftest import FIBONACCI, SEED_FILES
 
 DETAIL = re.compile(r"^[^:]+: .+; .+$", re.DOTALL)

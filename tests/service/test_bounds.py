@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.workspace_files import FileLimits, list_files
+from pytest_codex_orchestrator.workspace_files import FileLimits, list_files
 from tests.conftest import Orchestrator
 
 MIB = 1024 * 1024

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.config import ConfigError, Settings
-from codex_orchestrator.container_worker import ContainerWorker
-from codex_orchestrator.workers import select_worker
+from pytest_codex_orchestrator.config import ConfigError, Settings
+from pytest_codex_orchestrator.container_worker import ContainerWorker
+from pytest_codex_orchestrator.workers import select_worker
 
 
 def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.container_worker import ContainerWorker
-from codex_orchestrator.service import Orchestrator
 from pytest_codex import schemas
+from pytest_codex_orchestrator.container_worker import ContainerWorker
+from pytest_codex_orchestrator.service import Orchestrator
 
 CANARY = "sk-canary-container-worker-5e2a"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.service import Orchestrator
+from pytest_codex_orchestrator.service import Orchestrator
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.dummy_worker import DummyWorker, edit_line
-from codex_orchestrator.results import RESULT_KEYS
+from pytest_codex_orchestrator.dummy_worker import DummyWorker, edit_line
+from pytest_codex_orchestrator.results import RESULT_KEYS
 
 FIBONACCI = (
     "Create a Python CLI app that prints the first 10 Fibonacci numbers, "

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from codex_orchestrator.server import OrchestratorServer
+from pytest_codex_orchestrator.server import OrchestratorServer
 
 CANARY = "OUTSIDE-CONTENT-canary-8c41f0"
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator.api import ROUTES
-from codex_orchestrator.server import OrchestratorServer
-from codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
+from pytest_codex_orchestrator.api import ROUTES
+from pytest_codex_orchestrator.server import OrchestratorServer
+from pytest_codex_orchestrator.storage import JobRecord, ProjectRecord, Storage
 from tests.conftest import FIBONACCI, SEED_FILES
 
 CANARY_TEXT = "outside-canary-5be1c0de"
@@ -499,14 +499,14 @@ def test_a_restart_fails_the_jobs_it_interrupted(
 
 
 class ServerProcess:
-    """`python -m codex_orchestrator serve --port 0` with its stdout read line by line."""
+    """`python -m pytest_codex_orchestrator serve --port 0` with its stdout read line by line."""
 
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "codex_orchestrator",
+                "pytest_codex_orchestrator",
                 "serve",
                 "--host",
                 "127.0.0.1",
@@ -645,7 +645,7 @@ def test_a_configuration_error_is_one_line_and_exit_2(
     tmp_path: Path, env: dict[str, str], message: str
 ) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "codex_orchestrator", "serve", "--port", "0"],
+        [sys.executable, "-m", "pytest_codex_orchestrator", "serve", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,

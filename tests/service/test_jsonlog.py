@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from codex_orchestrator.jsonlog import configure, secret_values
+from pytest_codex_orchestrator.jsonlog import configure, secret_values
 
 ENVIRON = {
     "OPENAI_API_KEY": "sk-canary-1234567890",
@@ -47,7 +47,7 @@ def test_secret_values_are_chosen_by_name_and_length() -> None:
 
 
 def test_a_line_is_one_json_object(lines: io.StringIO) -> None:
-    logging.getLogger("codex_orchestrator.test").info(
+    logging.getLogger("pytest_codex_orchestrator.test").info(
         "request", extra={"method": "GET", "path": "/healthz", "status": 200}
     )
     [line] = records(lines)
@@ -57,7 +57,7 @@ def test_a_line_is_one_json_object(lines: io.StringIO) -> None:
 
 
 def test_secrets_are_masked_everywhere(lines: io.StringIO) -> None:
-    log = logging.getLogger("codex_orchestrator.test")
+    log = logging.getLogger("pytest_codex_orchestrator.test")
     log.info("key %s in the message", ENVIRON["OPENAI_API_KEY"])
     log.info(
         "fields",
@@ -85,7 +85,7 @@ def test_configure_twice_keeps_one_handler(lines: io.StringIO) -> None:
     again = io.StringIO()
     handler = configure(ENVIRON, stream=again)
     try:
-        logging.getLogger("codex_orchestrator.test").info("once")
+        logging.getLogger("pytest_codex_orchestrator.test").info("once")
         assert lines.getvalue() == ""
         assert [record["event"] for record in records(again)] == ["once"]
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from codex_orchestrator import model_proxy
+from pytest_codex_orchestrator import model_proxy
 from tests.conftest import free_port
 
 

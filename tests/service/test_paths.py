@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.paths import (
+from pytest_codex_orchestrator.paths import (
     InvalidProjectIdError,
     UnsafePathError,
     resolve_in_workspace,
     validate_project_id,
 )
-from codex_orchestrator.workspace_files import FileEntry, FileLimits, list_files
+from pytest_codex_orchestrator.workspace_files import FileEntry, FileLimits, list_files
 
 
 def list_workspace(workspace: Path) -> list[FileEntry]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.storage import (
+from pytest_codex_orchestrator.storage import (
     INTERRUPTED,
     SCHEMA_VERSION,
     JobRecord,

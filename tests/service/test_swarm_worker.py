@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from model_stub.__main__ import expected_key
 
-from codex_orchestrator.config import ConfigError, Settings
-from codex_orchestrator.container_worker import ContainerWorker
-from codex_orchestrator.swarm_spec import secret_values, service_spec
-from codex_orchestrator.swarm_worker import SwarmWorker
-from codex_orchestrator.workers import select_worker
+from pytest_codex_model_stub.__main__ import expected_key
+from pytest_codex_orchestrator.config import ConfigError, Settings
+from pytest_codex_orchestrator.container_worker import ContainerWorker
+from pytest_codex_orchestrator.swarm_spec import secret_values, service_spec
+from pytest_codex_orchestrator.swarm_worker import SwarmWorker
+from pytest_codex_orchestrator.workers import select_worker
 
 CANARY = "sk-canary-swarm-unit-4242"
 
@@ -91,7 +91,7 @@ def test_the_model_stub_reads_its_expected_key_from_a_file(tmp_path: Path) -> No
 
 def test_an_unreadable_key_file_stops_the_model_stub_with_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "model_stub", "serve", "--port", "0"],
+        [sys.executable, "-m", "pytest_codex_model_stub", "serve", "--port", "0"],
         env={**os.environ, "MODEL_STUB_EXPECTED_KEY_FILE": str(tmp_path / "missing")},
         capture_output=True,
         text=True,
@@ -100,7 +100,7 @@ def test_an_unreadable_key_file_stops_the_model_stub_with_one_line(tmp_path: Pat
     )
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == (
-        "model_stub: error: MODEL_STUB_EXPECTED_KEY_FILE: cannot read it (No such file or "
-        "directory); mount the secret there or unset the variable"
+        "pytest_codex_model_stub: error: MODEL_STUB_EXPECTED_KEY_FILE: cannot read it "
+        "(No such file or directory); mount the secret there or unset the variable"
     )
     assert "Traceback" not in done.stderr

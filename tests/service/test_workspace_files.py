@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_orchestrator.paths import UnsafePathError, client_path_parts
-from codex_orchestrator.workspace_files import (
+from pytest_codex_orchestrator.paths import UnsafePathError, client_path_parts
+from pytest_codex_orchestrator.workspace_files import (
     FileLimits,
     FileMissingError,
     FileTooLargeError,

@@ -1,4 +1,4 @@
-"""`python -m model_stub serve --host H --port P`."""
+"""`python -m pytest_codex_model_stub serve --host H --port P`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 from collections.abc import Mapping
 
-from model_stub.server import serve
+from pytest_codex_model_stub.server import serve
 
 MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -23,7 +23,7 @@ def expected_key(environ: Mapping[str, str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="model_stub", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pytest_codex_model_stub", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve the Responses API stand-in")
     run.add_argument("--host", default="127.0.0.1")

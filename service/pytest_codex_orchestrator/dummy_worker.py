@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from codex_orchestrator.clock import utc_now
-from codex_orchestrator.results import RESULT_FILE, make_result, write_json
+from pytest_codex_orchestrator.clock import utc_now
+from pytest_codex_orchestrator.results import RESULT_FILE, make_result, write_json
 
 WORKER_NAME = "dummy"
 EDIT_LINE_LIMIT = 200

@@ -25,7 +25,7 @@ from docker.types import (
 )
 from docker.utils import parse_bytes
 
-from codex_orchestrator.container_worker import WORKER_UID
+from pytest_codex_orchestrator.container_worker import WORKER_UID
 
 SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
 PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")

@@ -35,8 +35,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from codex_orchestrator.clock import utc_now
-from codex_orchestrator.results import RESULT_FILE, failure_result, write_json
+from pytest_codex_orchestrator.clock import utc_now
+from pytest_codex_orchestrator.results import RESULT_FILE, failure_result, write_json
 
 SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")  # via stdin
 PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")  # in the container's configuration

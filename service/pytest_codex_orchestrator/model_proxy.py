@@ -15,7 +15,7 @@ one destination, the host and port of `OPENAI_BASE_URL` (default api.openai.com:
 Bounded: the request head (MAX_HEAD_BYTES within HEAD_TIMEOUT_S), the upstream connect
 (CONNECT_TIMEOUT_S), silence on a tunnel (IDLE_TIMEOUT_S), connections at once
 (MAX_CONNECTIONS). One JSON line per connection on stderr: destination, verdict, bytes;
-never a header. Run with `python -m codex_orchestrator.model_proxy --port 3128`.
+never a header. Run with `python -m pytest_codex_orchestrator.model_proxy --port 3128`.
 """
 
 from __future__ import annotations

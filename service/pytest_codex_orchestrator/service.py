@@ -19,20 +19,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from codex_orchestrator import __version__
-from codex_orchestrator.clock import utc_now
-from codex_orchestrator.config import Settings
-from codex_orchestrator.errors import ApiError, quote
-from codex_orchestrator.paths import (
+from pytest_codex_orchestrator import __version__
+from pytest_codex_orchestrator.clock import utc_now
+from pytest_codex_orchestrator.config import Settings
+from pytest_codex_orchestrator.errors import ApiError, quote
+from pytest_codex_orchestrator.paths import (
     InvalidProjectIdError,
     UnsafePathError,
     client_path_parts,
     validate_project_id,
 )
-from codex_orchestrator.results import REQUEST_FILE, RESULT_FILE, failure_result, write_json
-from codex_orchestrator.storage import INTERRUPTED, JobRecord, ProjectRecord, Storage
-from codex_orchestrator.workers import Worker
-from codex_orchestrator.workspace_files import (
+from pytest_codex_orchestrator.results import REQUEST_FILE, RESULT_FILE, failure_result, write_json
+from pytest_codex_orchestrator.storage import INTERRUPTED, JobRecord, ProjectRecord, Storage
+from pytest_codex_orchestrator.workers import Worker
+from pytest_codex_orchestrator.workspace_files import (
     FileLimits,
     FileMissingError,
     FileTooLargeError,

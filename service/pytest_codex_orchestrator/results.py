@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from codex_orchestrator.clock import duration_ms, utc_now
+from pytest_codex_orchestrator.clock import duration_ms, utc_now
 
 RESULT_KEYS = (
     "status",

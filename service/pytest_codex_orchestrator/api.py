@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from codex_orchestrator import __version__
-from codex_orchestrator.errors import ApiError, quote
-from codex_orchestrator.openapi import docs_html, openapi_document
-from codex_orchestrator.service import Orchestrator
+from pytest_codex_orchestrator import __version__
+from pytest_codex_orchestrator.errors import ApiError, quote
+from pytest_codex_orchestrator.openapi import docs_html, openapi_document
+from pytest_codex_orchestrator.service import Orchestrator
 
 __all__ = ["ROUTES", "ApiError", "Headers", "Request", "Response", "Route", "dispatch"]
 

@@ -27,15 +27,15 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from codex_orchestrator.clock import utc_now
-from codex_orchestrator.container_worker import (
+from pytest_codex_orchestrator.clock import utc_now
+from pytest_codex_orchestrator.container_worker import (
     LABEL,
     WORKER_NAME,
     _hand_over,
     _read_result,
 )
-from codex_orchestrator.results import RESULT_FILE, failure_result, write_json
-from codex_orchestrator.swarm_spec import (
+from pytest_codex_orchestrator.results import RESULT_FILE, failure_result, write_json
+from pytest_codex_orchestrator.swarm_spec import (
     PLAIN_VARIABLES,
     create_job_secrets,
     secret_values,

@@ -7,9 +7,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from codex_orchestrator import __version__
-from codex_orchestrator.config import ConfigError, Settings
-from codex_orchestrator.storage import StorageError
+from pytest_codex_orchestrator import __version__
+from pytest_codex_orchestrator.config import ConfigError, Settings
+from pytest_codex_orchestrator.storage import StorageError
 
 PROGRAM = "codex-orchestrator"
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from codex_orchestrator.server import serve  # noqa: PLC0415 - not needed for --help
+    from pytest_codex_orchestrator.server import serve  # noqa: PLC0415 - not needed for --help
 
     try:
         settings = Settings.from_env(

@@ -2,7 +2,7 @@
 
 A worker takes a workspace and the job's request (`.codex/request.json`, already
 written by the orchestrator) and returns the result dict it also wrote to
-`.codex/result.json` (shape: `codex_orchestrator.results`). A worker may raise; the
+`.codex/result.json` (shape: `pytest_codex_orchestrator.results`). A worker may raise; the
 orchestrator then writes a failed result itself.
 """
 
@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from codex_orchestrator.config import Settings
-from codex_orchestrator.container_worker import ContainerWorker
-from codex_orchestrator.dummy_worker import DummyWorker
-from codex_orchestrator.swarm_worker import SwarmWorker
+from pytest_codex_orchestrator.config import Settings
+from pytest_codex_orchestrator.container_worker import ContainerWorker
+from pytest_codex_orchestrator.dummy_worker import DummyWorker
+from pytest_codex_orchestrator.swarm_worker import SwarmWorker
 
 
 class Worker(Protocol):

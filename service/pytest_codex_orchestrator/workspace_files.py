@@ -24,8 +24,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from codex_orchestrator.errors import quote
-from codex_orchestrator.paths import FIX, UnsafePathError, is_servable
+from pytest_codex_orchestrator.errors import quote
+from pytest_codex_orchestrator.paths import FIX, UnsafePathError, is_servable
 
 MAX_SYMLINK_HOPS = 40  # as Linux's own limit (ELOOP)
 READ_CHUNK_BYTES = 1 << 20

@@ -16,7 +16,7 @@ import unicodedata
 import urllib.parse
 from pathlib import Path
 
-from codex_orchestrator.errors import quote
+from pytest_codex_orchestrator.errors import quote
 
 MAX_PATH_CHARS = 4096
 MAX_DECODE_ROUNDS = 5

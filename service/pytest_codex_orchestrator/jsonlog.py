@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from codex_orchestrator.clock import format_time
+from pytest_codex_orchestrator.clock import format_time
 
 SECRET_NAME = re.compile(r"OPENAI_.*|.*_KEY|.*_TOKEN|.*_SECRET")
 MIN_SECRET_CHARS = 6

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_orchestrator.clock import utc_now
+from pytest_codex_orchestrator.clock import utc_now
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # v1: projects and their jobs.

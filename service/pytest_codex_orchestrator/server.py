@@ -28,14 +28,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from codex_orchestrator import __version__, jsonlog
-from codex_orchestrator.api import Headers, Request, Response, dispatch
-from codex_orchestrator.config import Settings
-from codex_orchestrator.http_head import BadHeadError, HeadTimeoutError, read_head
-from codex_orchestrator.results import env_presence
-from codex_orchestrator.service import Orchestrator
-from codex_orchestrator.storage import Storage
-from codex_orchestrator.workers import Worker, select_worker
+from pytest_codex_orchestrator import __version__, jsonlog
+from pytest_codex_orchestrator.api import Headers, Request, Response, dispatch
+from pytest_codex_orchestrator.config import Settings
+from pytest_codex_orchestrator.http_head import BadHeadError, HeadTimeoutError, read_head
+from pytest_codex_orchestrator.results import env_presence
+from pytest_codex_orchestrator.service import Orchestrator
+from pytest_codex_orchestrator.storage import Storage
+from pytest_codex_orchestrator.workers import Worker, select_worker
 
 log = logging.getLogger(__name__)
 SOCKET_TIMEOUT_S = 30.0

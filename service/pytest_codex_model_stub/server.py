@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from model_stub.script import output_items, scenario
+from pytest_codex_model_stub.script import output_items, scenario
 
 RESPONSES_PATHS = ("/v1/responses", "/responses")
 MAX_BODY = 16 * 1024 * 1024
