@@ -15,6 +15,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The folders whose every test needs a Docker engine or a headless browser: their tests get
+# the `docker` or `browser` marker here, so `-m "not docker and not browser"` (the fast
+# tier: `bash scripts/test.sh --fast`) leaves them out. A Docker test elsewhere carries the
+# marker itself (tests/harness/test_images.py).
+MARKED_FOLDERS = {"docker": "tests/docker/", "browser": "tests/browser/"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, folder in MARKED_FOLDERS.items():
+            if item.nodeid.startswith(folder):
+                item.add_marker(marker)
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -1,0 +1,41 @@
+"""The fast tier (`bash scripts/test.sh --fast`): lint, types and every test that needs no
+Docker engine and no browser; the whole suite stays what `bash scripts/test.sh` runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+COLLECT_TIMEOUT_S = 300
+COLLECT_ONLY = ("--collect-only", "-q", "-p", "no:cacheprovider")
+# No engine: the fast tier must not need one, not even to start.
+NO_ENGINE = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+def node_ids(argv: list[str]) -> set[str]:
+    done = subprocess.run(
+        argv,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=COLLECT_TIMEOUT_S,
+        check=False,
+        env=NO_ENGINE,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return set(re.findall(r"^(tests/\S+::\S+)$", done.stdout, flags=re.MULTILINE))
+
+
+def test_the_fast_tier_is_every_test_but_the_docker_and_browser_ones() -> None:
+    fast = node_ids(["bash", "scripts/test.sh", "--fast", "-n", "0", *COLLECT_ONLY])
+    everything = node_ids([sys.executable, "-m", "pytest", *COLLECT_ONLY])
+    marked = node_ids([sys.executable, "-m", "pytest", "-m", "docker or browser", *COLLECT_ONLY])
+    assert fast == everything - marked
+    assert {n for n in everything if n.startswith(("tests/docker/", "tests/browser/"))} <= marked
+    # A Docker test outside those folders carries the marker itself.
+    assert "tests/harness/test_images.py::test_prepare_builds_the_bundled_image" in marked
+    assert "tests/harness/test_images.py::test_digest_follows_every_byte" in fast
