@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 
 from common import REPO, RESULTS
 
-ORDER = ("harness_overhead", "throughput", "live_job", "start_stop", "scaling", "parallel")
+ORDER = (
+    "harness_overhead",
+    "tavern_peer",
+    "throughput",
+    "live_job",
+    "start_stop",
+    "scaling",
+    "parallel",
+)
 
 
 def main() -> int:
