@@ -17,6 +17,7 @@ import contextlib
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,32 @@ def rollback_files(settings: Settings) -> tuple[Path, ...]:
     return mocked_compose_files(settings.compose_files)
 
 
+@dataclass
+class WorkerCost:
+    """What `-n N` cost and what it could save, measured by the controller: the workers'
+    start (from the target being ready to the last worker's collection) against the
+    cases' own time (setup, call and teardown, summed over every worker)."""
+
+    workers: int = 0
+    workers_started: float | None = None
+    workers_ready: float | None = None
+    case_s: float = 0.0
+
+    def note(self) -> str | None:
+        """One summary line when starting the workers took longer than the cases
+        themselves (so -n could not pay off); None otherwise."""
+        if self.workers < 2 or self.workers_started is None or self.workers_ready is None:
+            return None
+        start_s = self.workers_ready - self.workers_started
+        if self.case_s >= start_s:
+            return None
+        return (
+            f"pytest-codex: -n {self.workers}: starting the workers took {start_s:.1f} s, "
+            f"the cases {self.case_s:.1f} s in all; on cases this fast the workers cost "
+            "more than they save (run without -n)"
+        )
+
+
 class Controller:
     """The xdist controller's side: registered by the plugin when `-n N` is in force."""
 
@@ -146,6 +173,7 @@ class Controller:
         self.stack: Stack | None = None
         self.started = time.perf_counter()
         self.workers = 0
+        self.cost = WorkerCost()
         config.add_cleanup(self._cleanup)  # also when another plugin's hook fails first
 
     @pytest.hookimpl(tryfirst=True)
@@ -191,6 +219,22 @@ class Controller:
             )
         except stack.StackError as error:
             self._stop(error)
+        self.cost.workers_started = time.perf_counter()  # xdist starts them next
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.cost.workers += 1
+        self.cost.workers_ready = time.perf_counter()
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.cost.case_s += report.duration
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        note = self.cost.note()
+        if note:
+            terminalreporter.write_line(note)
 
     def _stop(self, error: stack.StackError) -> None:
         # pytest does not call sessionfinish after a failed sessionstart: close here.
