@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 COLLECT_TIMEOUT_S = 300
@@ -39,3 +41,14 @@ def test_the_fast_tier_is_every_test_but_the_docker_and_browser_ones() -> None:
     # A Docker test outside those folders carries the marker itself.
     assert "tests/harness/test_images.py::test_prepare_builds_the_bundled_image" in marked
     assert "tests/harness/test_images.py::test_digest_follows_every_byte" in fast
+
+
+def test_a_pytester_run_loads_no_dev_tool_plugin(pytester: pytest.Pytester) -> None:
+    # hypothesis' plugin alone costs ~1.4 s of CPU at every start of a pytester run.
+    pytester.makepyfile(
+        test_modules="import sys\n\n"
+        "def test_modules():\n"
+        "    assert 'hypothesis' not in sys.modules\n"
+        "    assert 'schemathesis' not in sys.modules\n"
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
