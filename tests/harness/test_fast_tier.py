@@ -14,13 +14,14 @@ from tests.conftest import REPO
 
 COLLECT_TIMEOUT_S = 300
 COLLECT_ONLY = ("--collect-only", "-q", "-p", "no:cacheprovider")
-# No engine: the fast tier must not need one, not even to start.
+# No engine: the fast tier must not need one, not even to collect.
 NO_ENGINE = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 
-def node_ids(argv: list[str]) -> set[str]:
+def collect(*argv: str) -> tuple[set[str], str]:
+    """The node ids a `pytest --collect-only` selects, and its summary line."""
     done = subprocess.run(
-        argv,
+        [sys.executable, "-m", "pytest", *argv, *COLLECT_ONLY],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -29,15 +30,23 @@ def node_ids(argv: list[str]) -> set[str]:
         env=NO_ENGINE,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return set(re.findall(r"^(tests/\S+::\S+)$", done.stdout, flags=re.MULTILINE))
+    return (
+        set(re.findall(r"^(tests/.+::.+)$", done.stdout, flags=re.MULTILINE)),
+        done.stdout.strip().splitlines()[-1],
+    )
 
 
 def test_the_fast_tier_is_every_test_but_the_docker_and_browser_ones() -> None:
-    fast = node_ids(["bash", "scripts/test.sh", "--fast", "-n", "0", *COLLECT_ONLY])
-    everything = node_ids([sys.executable, "-m", "pytest", *COLLECT_ONLY])
-    marked = node_ids([sys.executable, "-m", "pytest", "-m", "docker or browser", *COLLECT_ONLY])
-    assert fast == everything - marked
-    assert {n for n in everything if n.startswith(("tests/docker/", "tests/browser/"))} <= marked
+    script = (REPO / "scripts" / "test.sh").read_text()
+    [selection] = re.findall(r'^\s*exec pytest -m "([^"]+)" -n ', script, flags=re.MULTILINE)
+    assert selection == "not docker and not browser"
+    fast, summary = collect("-m", selection)
+    marked, _ = collect("-m", "docker or browser")
+    assert fast
+    assert not fast & marked
+    # Every test is in one tier or the other: "<fast>/<all> tests collected (<marked> ...)".
+    assert re.match(rf"{len(fast)}/{len(fast) + len(marked)} tests collected ", summary)
+    assert not {n for n in fast if n.startswith(("tests/docker/", "tests/browser/"))}
     # A Docker test outside those folders carries the marker itself.
     assert "tests/harness/test_images.py::test_prepare_builds_the_bundled_image" in marked
     assert "tests/harness/test_images.py::test_digest_follows_every_byte" in fast
