@@ -139,27 +139,28 @@ def rollback_files(settings: Settings) -> tuple[Path, ...]:
 
 @dataclass
 class WorkerCost:
-    """What `-n N` cost and what it could save, measured by the controller: the workers'
-    start (from the target being ready to the last worker's collection) against the
-    cases' own time (setup, call and teardown, summed over every worker)."""
+    """What `-n N` cost against what it saved, measured by the controller: the time from
+    the workers' start (the target is ready) to the last case's report, against the
+    cases' own time (setup, call and teardown, summed over every worker), which is about
+    what one process would have taken to run them back to back."""
 
     workers: int = 0
     workers_started: float | None = None
-    workers_ready: float | None = None
+    last_report: float | None = None
     case_s: float = 0.0
 
     def note(self) -> str | None:
-        """One summary line when starting the workers took longer than the cases
-        themselves (so -n could not pay off); None otherwise."""
-        if self.workers < 2 or self.workers_started is None or self.workers_ready is None:
+        """One summary line when the workers took longer than the cases would have taken
+        one after another (they cost more than they saved); None otherwise."""
+        if self.workers < 2 or self.workers_started is None or self.last_report is None:
             return None
-        start_s = self.workers_ready - self.workers_started
-        if self.case_s >= start_s:
+        workers_s = self.last_report - self.workers_started
+        if workers_s <= self.case_s:
             return None
         return (
-            f"pytest-codex: -n {self.workers}: starting the workers took {start_s:.1f} s, "
-            f"the cases {self.case_s:.1f} s in all; on cases this fast the workers cost "
-            "more than they save (run without -n)"
+            f"pytest-codex: -n {self.workers}: the workers took {workers_s:.1f} s from their "
+            f"start to the last case, the cases {self.case_s:.1f} s in all; on cases this "
+            "fast the workers cost more than they save (run without -n)"
         )
 
 
@@ -224,11 +225,11 @@ class Controller:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.cost.workers += 1
-        self.cost.workers_ready = time.perf_counter()
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.cost.case_s += report.duration
+        self.cost.last_report = time.perf_counter()
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -13,7 +13,7 @@ import pytest
 from pytest_codex.adapter.xdist import WorkerCost
 from tests.conftest import REPO, Orchestrator
 
-NOTE = "pytest-codex: -n 2: starting the workers took * s, the cases * s in all; *"
+NOTE = "pytest-codex: -n 2: the workers took * s from their start to the last case, the cases *"
 SLOW_CASE_S = 1.0
 SLOW_CASES = 8
 
@@ -81,11 +81,12 @@ def test_slow_cases_under_workers_get_no_note(pytester: pytest.Pytester, slow_se
     result.stdout.no_fnmatch_line("pytest-codex: -n *")
 
 
-def test_the_note_weighs_the_workers_start_against_the_cases() -> None:
-    cost = WorkerCost(workers=4, workers_started=10.0, workers_ready=12.5, case_s=0.4)
+def test_the_note_weighs_the_workers_time_against_the_cases() -> None:
+    cost = WorkerCost(workers=4, workers_started=10.0, last_report=12.5, case_s=0.4)
     assert cost.note() == (
-        "pytest-codex: -n 4: starting the workers took 2.5 s, the cases 0.4 s in all; on "
-        "cases this fast the workers cost more than they save (run without -n)"
+        "pytest-codex: -n 4: the workers took 2.5 s from their start to the last case, the "
+        "cases 0.4 s in all; on cases this fast the workers cost more than they save (run "
+        "without -n)"
     )
-    assert WorkerCost(workers=4, workers_started=10.0, workers_ready=12.5, case_s=9).note() is None
-    assert WorkerCost(workers=1, workers_started=10.0, workers_ready=12.5).note() is None
+    assert WorkerCost(workers=4, workers_started=10.0, last_report=12.5, case_s=9).note() is None
+    assert WorkerCost(workers=1, workers_started=10.0, last_report=12.5).note() is None
