@@ -12,3 +12,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "docker: needs a running Docker engine (CI ensures one; these never skip)"
     )
+    config.addinivalue_line(
+        "markers",
+        "browser: drives a headless Chromium (scripts/ensure-browser.sh; these never skip)",
+    )

@@ -27,9 +27,11 @@ HARNESS_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 HARNESS_ONLY = ("-p", "pytest_codex.adapter.plugin")
 
 
-def run_harness(*args: str, cwd: Path, timeout: float = 900) -> float:
+def run_harness(
+    *args: str, cwd: Path, timeout: float = 900, output: list[str] | None = None
+) -> float:
     """Seconds of one `pytest --codex-mode=mocked -q <args>` run as a user has it; it must
-    pass."""
+    pass. Its terminal output is appended to `output` when given."""
     started = time.perf_counter()
     done = subprocess.run(
         [
@@ -52,6 +54,8 @@ def run_harness(*args: str, cwd: Path, timeout: float = 900) -> float:
     )
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stdout[-2000:]
+    if output is not None:
+        output.append(done.stdout)
     return seconds
 
 

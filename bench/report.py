@@ -10,6 +10,7 @@ from common import REPO, RESULTS
 
 ORDER = (
     "harness_overhead",
+    "tavern_peer",
     "throughput",
     "live_job",
     "start_stop",

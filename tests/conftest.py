@@ -15,6 +15,36 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The folders whose every test needs a Docker engine or a headless browser: their tests get
+# the `docker` or `browser` marker here, so `-m "not docker and not browser"` (the fast
+# tier: `bash scripts/test.sh --fast`) leaves them out. A Docker test elsewhere carries the
+# marker itself (tests/harness/test_images.py).
+MARKED_FOLDERS = {"docker": "tests/docker/", "browser": "tests/browser/"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, folder in MARKED_FOLDERS.items():
+            if item.nodeid.startswith(folder):
+                item.add_marker(marker)
+
+
+# Pytest plugins that this project's dev tools install and no user of the harness needs:
+# hypothesis alone costs ~1.4 s of CPU at every pytest start. A pytester run leaves them
+# out (as bench/common.py's runs do), which halves the fast tier's CPU time.
+DEV_TOOL_PLUGINS = ("hypothesispytest", "schemathesis", "anyio")
+
+
+@pytest.fixture(autouse=True)
+def _pytester_runs_without_dev_tool_plugins(request: pytest.FixtureRequest) -> None:
+    """A test that uses pytester runs pytest without DEV_TOOL_PLUGINS (set after
+    pytester's own set-up, which clears PYTEST_ADDOPTS)."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")
+        request.getfixturevalue("monkeypatch").setenv(
+            "PYTEST_ADDOPTS", " ".join(f"-p no:{name}" for name in DEV_TOOL_PLUGINS)
+        )
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -13,9 +13,8 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from pytest_codex.adapter import harness, options, startup
@@ -43,6 +42,9 @@ from pytest_codex.secrets.redact import Redactor
 from pytest_codex.target import compose as stack
 from pytest_codex.target import images, leftovers
 from pytest_codex.target.rollback import RollbackFilesError, mocked_compose_files
+
+if TYPE_CHECKING:  # imported where used: httpx costs ~0.1 s at every pytest start
+    import httpx
 
 
 @pytest.hookimpl
@@ -340,6 +342,8 @@ def codex_client(
     codex_base_url: str, codex_settings: Settings, codex_api_token: str | None
 ) -> Iterator[httpx.Client]:
     """An httpx client bound to the orchestrator, for your own Python tests."""
+    import httpx  # noqa: PLC0415 (only runs that use this fixture pay for the import)
+
     headers = {"Authorization": f"Bearer {codex_api_token}"} if codex_api_token else {}
     with httpx.Client(
         base_url=codex_base_url, timeout=codex_settings.request_timeout, headers=headers

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,33 @@ def rollback_files(settings: Settings) -> tuple[Path, ...]:
     return mocked_compose_files(settings.compose_files)
 
 
+@dataclass
+class WorkerCost:
+    """What `-n N` cost against what it saved, measured by the controller: the time from
+    the workers' start (the target is ready) to the last case's report, against the
+    cases' own time (setup, call and teardown, summed over every worker), which is about
+    what one process would have taken to run them back to back."""
+
+    workers: int = 0
+    workers_started: float | None = None
+    last_report: float | None = None
+    case_s: float = 0.0
+
+    def note(self) -> str | None:
+        """One summary line when the workers took longer than the cases would have taken
+        one after another (they cost more than they saved); None otherwise."""
+        if self.workers < 2 or self.workers_started is None or self.last_report is None:
+            return None
+        workers_s = self.last_report - self.workers_started
+        if workers_s <= self.case_s:
+            return None
+        return (
+            f"pytest-codex: -n {self.workers}: the workers took {workers_s:.1f} s from their "
+            f"start to the last case, the cases {self.case_s:.1f} s in all; on cases this "
+            "fast the workers cost more than they save (run without -n)"
+        )
+
+
 class Controller:
     """The xdist controller's side: registered by the plugin when `-n N` is in force."""
 
@@ -174,6 +202,7 @@ class Controller:
         self.stack: Stack | None = None
         self.started = time.perf_counter()
         self.workers = 0
+        self.cost = WorkerCost()
         config.add_cleanup(self._cleanup)  # also when another plugin's hook fails first
 
     @pytest.hookimpl(tryfirst=True)
@@ -219,6 +248,17 @@ class Controller:
             )
         except stack.StackError as error:
             self._stop(error)
+        self.cost.workers_started = time.perf_counter()  # xdist starts them next
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.cost.workers += 1
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        note = self.cost.note()
+        if note:
+            terminalreporter.write_line(note)
 
     def _stop(self, error: stack.StackError) -> None:
         # pytest does not call sessionfinish after a failed sessionstart: close here.
@@ -268,6 +308,8 @@ class Controller:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.cost.case_s += report.duration
+        self.cost.last_report = time.perf_counter()
         # The case records a worker made for this test, handed back at once.
         if self.bundle is None or self.bundle.closed:
             return

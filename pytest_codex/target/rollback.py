@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from pytest_codex.bundle.record import CaseRecord
 from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.cases.runner import RunContext, run_outcome
@@ -273,6 +271,8 @@ def _check_live_projects(
     timeout: float,
 ) -> None:
     """The live run's projects answer their file listing after the rollback."""
+    import httpx  # noqa: PLC0415 (only a live run's rollback pays for the import)
+
     headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
     unreadable: list[str] = []
     for project_id in project_ids:

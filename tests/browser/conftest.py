@@ -25,19 +25,6 @@ PAGE_LOAD_TIMEOUT_S = 30
 WINDOW = (1280, 1600)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/browser/" in item.nodeid:
-            item.add_marker(pytest.mark.browser)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "browser: drives a headless Chromium (scripts/ensure-browser.sh; these never skip)",
-    )
-
-
 @pytest.fixture(scope="session")
 def browser_binaries() -> tuple[Path, Path]:
     """Chromium and its driver, installed by scripts/ensure-browser.sh when missing."""

@@ -14,12 +14,6 @@ from pytest_codex.target import swarm
 from tests.conftest import REPO
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/docker/" in item.nodeid:
-            item.add_marker(pytest.mark.docker)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def base_image() -> str:
     """The base image for the project's Dockerfiles (built from Debian packages when
