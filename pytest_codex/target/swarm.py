@@ -141,6 +141,20 @@ def _locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def pin_images(images: Mapping[str, str], run: str) -> dict[str, str]:
+    """Each local image (variable -> tag) tagged `<repository>:<run>` at once, so the stack
+    runs what this run built even when another run on the engine rebuilds the shared tag
+    meanwhile (seen here); the same variables naming the run's tags, which `remove`
+    takes away again."""
+    pinned = {}
+    for variable, image in images.items():
+        name, _, tag = image.rpartition(":")
+        repository = name if name and "/" not in tag else image
+        docker("tag", image, f"{repository}:{run}", timeout=60)
+        pinned[variable] = f"{repository}:{run}"
+    return pinned
+
+
 def push_images(registry: str, images: Mapping[str, str]) -> dict[str, str]:
     """Tag each local image (variable -> tag) as `<registry>/<tag>` and push it; the same
     variables naming the pushed images (for the stack files and the orchestrator)."""
@@ -257,6 +271,11 @@ class SwarmStack:
             if not left and not volumes:
                 break
             time.sleep(POLL_S)
+        listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", timeout=60)
+        tags = [tag for tag in listed.split() if tag.endswith(f":{self.name}")]
+        if tags:  # the run's own tags (pin_images, push_images); the images stay
+            with contextlib.suppress(StackError):
+                docker("image", "rm", *tags, timeout=60)
         for secret in docker("secret", "ls", "-q", "--filter", run_label, timeout=60).split():
             with contextlib.suppress(StackError):  # still held: a last look below
                 docker("secret", "rm", secret, timeout=60)
