@@ -28,6 +28,7 @@ from pytest_codex.target import compose as stack
 from pytest_codex.target import swarm
 
 KEY = f"sk-canary-bench-{secrets.token_hex(8)}"
+SECRETS = {"OPENAI_API_KEY": KEY, "MODEL_STUB_EXPECTED_KEY": KEY}
 INSTRUCTION = "Create a Python CLI app that prints the first 10 Fibonacci numbers."
 SERVICE = REPO / "service"
 COMPOSE_FILES = tuple(SERVICE / f"compose{part}.yaml" for part in ("", ".live", ".hermetic"))
@@ -51,15 +52,17 @@ def wait_healthy(base_url: str) -> None:
 def creations(client: httpx.Client, count: int) -> float:
     """Seconds for `count` project creations at once, every one completed."""
 
-    def one(_: int) -> str:
+    def one(_: int) -> dict[str, object]:
         answer = client.post("/api/v1/projects", json={"instruction": INSTRUCTION})
-        return str(answer.json().get("status"))
+        project: dict[str, object] = answer.json()
+        return project
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=count) as pool:
-        statuses = list(pool.map(one, range(count)))
+        projects = list(pool.map(one, range(count)))
     seconds = time.perf_counter() - started
-    assert statuses == ["completed"] * count, statuses
+    failed = [p.get("job") for p in projects if p.get("status") != "completed"]
+    assert not failed, f"{client.base_url}: {len(failed)} creation(s) failed: {failed[0]}"
     return seconds
 
 
@@ -85,6 +88,31 @@ def measure(
     return batch_a, batch_b, one_a, one_b
 
 
+def stacks(root: Path, name: str, swarm_port: int) -> tuple[stack.Compose, swarm.SwarmStack]:
+    """The hermetic live stack twice: with compose (sibling containers) and on the swarm."""
+    env = {
+        **os.environ,
+        "CODEX_WORKSPACE_ROOT": str(root),
+        "CODEX_RUN_ID": name,
+        "USE_DUMMY_WORKER": "false",
+        "CODEX_API_TOKEN": "",
+    }
+    compose = stack.Compose(
+        stack.detect_compose_command(),
+        COMPOSE_FILES,
+        f"{name}-c",
+        # Compose builds the worker under the run's tag (others may rebuild :latest).
+        {
+            **env,
+            **SECRETS,
+            "CODEX_RUN_ID": f"{name}-c",
+            "CODEX_WORKER_IMAGE": f"codex-worker:{name}",
+        },
+    )
+    on_swarm = swarm.SwarmStack(SWARM_FILES, name, {**env, "CODEX_HOST_PORT": str(swarm_port)})
+    return compose, on_swarm
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=8)
@@ -93,34 +121,29 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-swarm-"))
     root.chmod(0o755)
     name = f"bench-swarm-{secrets.token_hex(3)}"
-    env = {
-        **os.environ,
-        "CODEX_WORKSPACE_ROOT": str(root),
-        "CODEX_RUN_ID": name,
-        "USE_DUMMY_WORKER": "false",
-        "CODEX_API_TOKEN": "",
-    }
-    secret_env = {"OPENAI_API_KEY": KEY, "MODEL_STUB_EXPECTED_KEY": KEY}
-    compose = stack.Compose(
-        stack.detect_compose_command(),
-        COMPOSE_FILES,
-        f"{name}-c",
-        {**env, **secret_env, "CODEX_RUN_ID": f"{name}-c"},
-    )
     swarm_port = free_port()
-    on_swarm = swarm.SwarmStack(SWARM_FILES, name, {**env, "CODEX_HOST_PORT": str(swarm_port)})
+    compose, on_swarm = stacks(root, name, swarm_port)
     with swarm.single_node_swarm():
         try:
             compose.run("up", "--build", "-d")
             port = compose.run("port", "orchestrator", "8000").strip().rsplit(":", 1)[1]
-            on_swarm.deploy(secret_env)
+            # What compose just built, under tags of this run (others may rebuild :latest).
+            built = {"CODEX_ORCHESTRATOR_IMAGE": "pytest-codex/orchestrator:latest"}
+            pinned = {
+                **swarm.pin_images(built, name),
+                "CODEX_WORKER_IMAGE": f"codex-worker:{name}",
+            }
+            on_swarm.env = {**on_swarm.env, **pinned}
+            on_swarm.deploy(SECRETS)
             batch_a, batch_b, one_a, one_b = measure(
                 f"http://127.0.0.1:{swarm_port}", f"http://127.0.0.1:{port}", args
             )
         finally:
-            on_swarm.remove()
-            compose.run("down", "-v", "--remove-orphans", "-t", "3")
-            shutil.rmtree(root, ignore_errors=True)
+            try:
+                compose.run("down", "-v", "--remove-orphans", "-t", "3")
+            finally:  # last: the run's image tags go once no container uses them
+                on_swarm.remove()
+                shutil.rmtree(root, ignore_errors=True)
     extra_ms = (median(one_a) - median(one_b)) * 1000
     rows = [
         Row(

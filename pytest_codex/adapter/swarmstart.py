@@ -65,7 +65,7 @@ def swarm_target(
     values = secret_values(env)
     deploy_env = {
         key: value
-        for key, value in {**os.environ, **_pushed(settings, prepared, timings), **env}.items()
+        for key, value in {**os.environ, **prepared, **env}.items()
         if key not in values and key not in swarm.SECRET_VARIABLES
     }
     deployed = swarm.SwarmStack(swarm.swarm_files(parts.files), parts.project, deploy_env)
@@ -77,6 +77,8 @@ def swarm_target(
     markers = (*harness.LEAK_MARKERS, stack.plant_outside_canary(parts.workspace_root))
     started = time.perf_counter()
     try:
+        # Pinned first thing in the block, so the run's tags go with the stack.
+        deployed.env = {**deployed.env, **_pushed(settings, prepared, parts.project, timings)}
         deployed.deploy(values, from_registry=settings.registry is not None)
         _wait_healthy(deployed, base_url, settings)
         timings["stack_start"] = round(time.perf_counter() - started, 3)
@@ -103,17 +105,19 @@ def swarm_target(
 
 
 def _pushed(
-    settings: Settings, prepared: Mapping[str, str], timings: dict[str, float]
+    settings: Settings, prepared: Mapping[str, str], run: str, timings: dict[str, float]
 ) -> dict[str, str]:
-    """`prepared`, with the images pushed to `--codex-registry` (when given) and the
-    variables naming them there (CODEX_ORCHESTRATOR_IMAGE, CODEX_WORKER_IMAGE)."""
-    if settings.registry is None:
-        return dict(prepared)
-    started = time.perf_counter()
+    """`prepared`, with the images this run built pinned to tags of the run and, with
+    `--codex-registry`, pushed there; the variables naming them (CODEX_ORCHESTRATOR_IMAGE,
+    CODEX_WORKER_IMAGE) for the stack files and the orchestrator's jobs."""
     local = {"CODEX_ORCHESTRATOR_IMAGE": images.ORCHESTRATOR_IMAGE}
     if settings.mode == "live":
         local["CODEX_WORKER_IMAGE"] = prepared.get("CODEX_WORKER_IMAGE", images.WORKER_IMAGE)
-    pushed = swarm.push_images(settings.registry, local)
+    pinned = swarm.pin_images(local, run)
+    if settings.registry is None:
+        return {**prepared, **pinned}
+    started = time.perf_counter()
+    pushed = swarm.push_images(settings.registry, pinned)
     timings["image_push"] = round(time.perf_counter() - started, 3)
     return {**prepared, **pushed}
 

@@ -126,6 +126,20 @@ def _locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def pin_images(images: Mapping[str, str], run: str) -> dict[str, str]:
+    """Each local image (variable -> tag) tagged `<repository>:<run>` at once, so the stack
+    runs what this run built even when another run on the engine rebuilds the shared tag
+    meanwhile (seen here); the same variables naming the run's tags, which `remove`
+    takes away again."""
+    pinned = {}
+    for variable, image in images.items():
+        name, _, tag = image.rpartition(":")
+        repository = name if name and "/" not in tag else image
+        docker("tag", image, f"{repository}:{run}", timeout=60)
+        pinned[variable] = f"{repository}:{run}"
+    return pinned
+
+
 def push_images(registry: str, images: Mapping[str, str]) -> dict[str, str]:
     """Tag each local image (variable -> tag) as `<registry>/<tag>` and push it; the same
     variables naming the pushed images (for the stack files and the orchestrator)."""
@@ -213,9 +227,14 @@ class SwarmStack:
             lines += [f"{short} | {line}" for line in text[-MAX_LOG_BYTES:].splitlines()]
         return "".join(f"{line}\n" for line in lines)
 
+    def _tags(self) -> list[str]:
+        listed = docker("images", "--format", "{{.Repository}}:{{.Tag}}", timeout=60)
+        return [tag for tag in listed.split() if tag.endswith(f":{self.name}")]
+
     def remove(self) -> None:
-        """`docker stack rm`, then wait until its services, networks and volumes are gone
-        (at most REMOVE_TIMEOUT), and remove its secrets: nothing of the run is left."""
+        """`docker stack rm`, then wait until its services, networks, volumes and the
+        run's image tags are gone (at most REMOVE_TIMEOUT), and remove its secrets:
+        nothing of the run is left."""
         with contextlib.suppress(StackError):
             docker("stack", "rm", self.name, timeout=120)
         run_label = f"label=io.pytest-codex.run={self.name}"
@@ -234,12 +253,15 @@ class SwarmStack:
         while time.monotonic() < deadline:
             left = docker("service", "ls", "-q", "--filter", label, timeout=60).split()
             left += docker("network", "ls", "-q", "--filter", label, timeout=60).split()
-            # `stack rm` keeps the stack's volumes; each goes once its container has.
+            # `stack rm` keeps the stack's volumes; each goes once its container has, and
+            # so do the run's own image tags (pin_images, push_images; the images stay).
             volumes = docker("volume", "ls", "-q", "--filter", label, timeout=60).split()
-            for volume in volumes:
+            for kind, name in [("volume", v) for v in volumes] + [
+                ("image", tag) for tag in self._tags()
+            ]:
                 with contextlib.suppress(StackError):  # still in use: the next look
-                    docker("volume", "rm", volume, timeout=60)
-            if not left and not volumes:
+                    docker(kind, "rm", name, timeout=60)
+            if not left and not volumes and not self._tags():
                 break
             time.sleep(POLL_S)
         for secret in docker("secret", "ls", "-q", "--filter", run_label, timeout=60).split():

@@ -20,8 +20,11 @@ import pytest
 
 from pytest_codex import schemas
 from pytest_codex_orchestrator.swarm_worker import SwarmWorker
+from tests.conftest import REPO
+from tests.docker.conftest import build
 
 KEY = f"sk-canary-swarm-{secrets.token_hex(6)}"
+TAG = secrets.token_hex(4)
 WAIT_S = 60  # for a service or task to show up
 HEALTH = (
     'python3 -c "import urllib.request; '
@@ -48,8 +51,26 @@ def wait_for(what: str, look: Any) -> str:
     raise AssertionError(f"{what} did not show up within {WAIT_S} s")
 
 
+@pytest.fixture(scope="module")
+def images(base_image: str) -> Iterator[tuple[str, str]]:
+    """The worker and orchestrator images built from this checkout under tags of this
+    module's own (another session on the engine may rebuild `:latest` meanwhile); the
+    tags are removed at the end."""
+    tags = (f"codex-worker:swarmtest-{TAG}", f"pytest-codex/orchestrator:swarmtest-{TAG}")
+    for tag, folder in zip(tags, (REPO / "service" / "worker", REPO / "service"), strict=True):
+        build("-t", tag, "--build-arg", f"BASE_IMAGE={base_image}", str(folder))
+    yield tags
+    docker("image", "rm", *tags, check=False)
+
+
 @pytest.fixture
-def stub_network(swarm_engine: bool, orchestrator_image: str) -> Iterator[str]:
+def worker_image(images: tuple[str, str]) -> str:
+    """This module's own worker image (overrides the conftest's `:latest` one)."""
+    return images[0]
+
+
+@pytest.fixture
+def stub_network(swarm_engine: bool, images: tuple[str, str]) -> Iterator[str]:
     """An internal overlay network holding the model stand-in as `model-stub`, its
     expected key a Docker secret, as in the hermetic swarm stack."""
     name = f"pytest-codex-swarmtest-{secrets.token_hex(4)}"
@@ -65,7 +86,7 @@ def stub_network(swarm_engine: bool, orchestrator_image: str) -> Iterator[str]:
             "--env", "MODEL_STUB_EXPECTED_KEY_FILE=/run/secrets/stub_key",
             "--env", "MODEL_STUB_TURN_DELAY_S=1",
             "--label", label, "--container-label", "io.pytest-codex.role=model-stub",
-            orchestrator_image, "python3", "-m", "pytest_codex_model_stub",
+            images[1], "python3", "-m", "pytest_codex_model_stub",
             "serve", "--host", "0.0.0.0", "--port", "8080",
         )  # fmt: skip
         wait_for(

@@ -45,18 +45,23 @@ def wait_for(what: str, look: Any) -> str:
 
 
 def nothing_of_the_stack(name: str) -> str:
-    """The ids of whatever the stack `name` left: services, networks, volumes, secrets."""
+    """The ids of whatever the stack `name` left: services, networks, volumes, secrets,
+    and the image tags of the run."""
     label = f"label=com.docker.stack.namespace={name}"
     run_label = f"label=io.pytest-codex.run={name}"
-    return "".join(
-        docker(kind, "ls", "-q", "--filter", which)
-        for kind, which in (
-            ("service", label),
-            ("network", label),
-            ("volume", label),
-            ("secret", run_label),
-        )
-    ).strip()
+    tags = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    return (
+        " ".join(tag for tag in tags if tag.endswith(f":{name}"))
+        + "".join(
+            docker(kind, "ls", "-q", "--filter", which)
+            for kind, which in (
+                ("service", label),
+                ("network", label),
+                ("volume", label),
+                ("secret", run_label),
+            )
+        ).strip()
+    )
 
 
 class Watcher(threading.Thread):
@@ -155,6 +160,9 @@ def codex_compose_project_name() -> str:
     assert watcher.job_containers, "no job container was seen"
     jobs = [text for what, text in watcher.seen.items() if what.startswith("service ")]
     assert any('"ReplicatedJob"' in text for text in jobs)
+    # What this run built, by tags of its own (another run may rebuild :latest meanwhile).
+    assert any(f'"Image": "codex-worker:{run}"' in text for text in jobs)
+    assert any(f'"Image": "pytest-codex/orchestrator:{run}"' in text for text in jobs)
     [live] = sorted((pytester.path / "evidence").glob("*/live"))
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["target"]["engine"] == "swarm"
@@ -316,7 +324,7 @@ def test_the_swarm_stack_runs_from_images_pushed_to_a_local_registry(
         watcher.stop.set()
         watcher.join(timeout=60)
     assert result.ret == 0, result.stdout.str()
-    pushed = f'"Image": "{local_registry}/pytest-codex/orchestrator:latest@sha256:'
+    pushed = f'"Image": "{local_registry}/pytest-codex/orchestrator:{run}@sha256:'
     assert any(pushed in text for text in watcher.seen.values()), "not deployed from there"
     [bundle] = sorted((pytester.path / "evidence").glob("*/mocked"))
     manifest = json.loads((bundle / "manifest.json").read_text())
