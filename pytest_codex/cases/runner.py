@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_codex import schemas
 from pytest_codex.bundle.writer import EvidenceBundle, sha256_file
 from pytest_codex.cases import expectations, rawhttp
 from pytest_codex.cases.expectations import Mismatch
@@ -311,6 +312,7 @@ def keep_schemas(context: RunContext, case: Case) -> None:
             "source": ref.source,
             "file": ref.bundle_file,
             "sha256": sha256_file(written),
+            "source_sha256": schemas.source_sha256(ref) or "",  # the source file's bytes
             # `result`: what result.json files of this run must satisfy (verify uses it)
             "role": "result" if key == result_ref else "response",
         }
