@@ -34,6 +34,7 @@ def keep_schemas(evidence: EvidenceBundle, case: Case) -> None:
             "source": ref.source,
             "file": ref.bundle_file,
             "sha256": _keep(evidence, ref.bundle_file, source, ref.document),
+            "source_sha256": schemas.source_sha256(ref) or "",  # drift is told by it (diff)
             # `result`: what result.json files of this run must satisfy (verify uses it)
             "role": "result" if key == result_ref else "response",
         }

@@ -275,7 +275,7 @@ def _hashes(manifest: Mapping[str, Any], key: str) -> dict[str, str]:
     if not isinstance(entries, Mapping):
         return {}
     return {
-        str(name): str(entry.get("sha256"))
+        str(name): str(entry.get("source_sha256") or entry.get("sha256"))
         for name, entry in entries.items()
         if isinstance(entry, Mapping)
     }

@@ -10,6 +10,7 @@ here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -52,6 +53,23 @@ def names() -> list[str]:
         for entry in folder.iterdir()
         if entry.name.endswith(".schema.json")
     )
+
+
+def source_sha256(ref: SchemaRef) -> str | None:
+    """The sha256 of the schema's source bytes (the shipped file, or the file the matrix
+    names), for the manifest: a run tells which schema it used by it; None when the file
+    can no longer be read."""
+    if ref.shipped:
+        entry = resources.files(__name__) / f"{ref.ref}.schema.json"
+        return hashlib.sha256(entry.read_bytes()).hexdigest() if entry.is_file() else None
+    digest = hashlib.sha256()
+    try:
+        with Path(ref.source).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 16), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 @cache

@@ -106,6 +106,8 @@ def test_live_run_with_rollback_and_no_canary_anywhere(pytester: pytest.Pytester
         assert verify.main(["verify", str(bundle), "--env-file", ".env.live"]) == 0
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["rollback"]["passed"] is True
+    # The Codex CLI the workers ran, from their result.json (worker_version).
+    assert manifest["versions"]["codex_cli"].startswith("codex-cli "), manifest["versions"]
     checks = manifest["rollback"]["checks"]
     assert checks["docker_socket_mounts"] == []
     assert checks["openai_variables"] == []

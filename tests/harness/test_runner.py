@@ -144,6 +144,9 @@ def test_the_shaped_app_passes_with_only_a_matrix_and_schema_files(
     for entry in evidence.used_schemas.values():
         assert (evidence.path / entry["file"]).is_file()
         assert len(entry["sha256"]) == 64
+        # and the hash of the source file's own bytes, which drift is told by
+        source = hashlib.sha256(Path(entry["source"]).read_bytes()).hexdigest()
+        assert entry["source_sha256"] == source
     assert json.loads((evidence.path / "schemas/schemas/project.json").read_text()) == (
         PROJECT_SCHEMA
     )
