@@ -130,6 +130,8 @@ def _roll_back(
     target: Target,
     run_started: float | None,
 ) -> None:
+    # ~64 lines: the smoke loop stays inline here, where the run record's recording of
+    # each smoke case is (one place that records a case outcome).
     service = target.service
     startup_timeout, request_timeout = timeouts
     started = time.perf_counter()

@@ -85,6 +85,8 @@ def mocked_stack(live: stack.Compose, mocked_files: tuple[Path, ...]) -> stack.C
     """The mocked stack as a project of its own on a fresh port, with the live state."""
     folder = Path(tempfile.mkdtemp(prefix="pytest-codex-rollback-"))
     overlay = volume_overlay(mocked_files, live.project, folder)
+    if overlay is None:
+        folder.rmdir()
     files = mocked_files if overlay is None else (*mocked_files, overlay)
     env = {**live.env, "USE_DUMMY_WORKER": "true", "CODEX_HOST_PORT": str(free_port())}
     env["CODEX_RUN_ID"] = live.env.get("CODEX_RUN_ID") or live.project
