@@ -105,6 +105,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def paired_ratios(a: list[float], b: list[float]) -> dict[str, object]:
+    """A/B round by round (each pair ran back to back, so a slow moment of a shared
+    machine hits both) and their median: steadier than the ratio of the medians."""
+    ratios = [round(x / y, 3) for x, y in zip(a, b, strict=True) if y]
+    return {"paired_ratios": ratios, "paired_ratio_median": median(ratios) if ratios else None}
+
+
 def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()

@@ -24,7 +24,17 @@ import time
 from pathlib import Path
 
 import httpx
-from common import HARNESS_ENV, HARNESS_ONLY, REPO, Row, alternate, median, run_harness, save
+from common import (
+    HARNESS_ENV,
+    HARNESS_ONLY,
+    REPO,
+    Row,
+    alternate,
+    median,
+    paired_ratios,
+    run_harness,
+    save,
+)
 
 MATRICES = [REPO / "matrices" / "traversal.yaml", REPO / "matrices" / "traversal-corpus.yaml"]
 
@@ -81,7 +91,7 @@ def run(url: str, root: Path, workers: int, cases: list[int], notes: list[bool])
     [manifest] = evidence.glob("*/mocked/manifest.json")
     cases.append(len(json.loads(manifest.read_text())["cases"]))
     # The plugin's summary line when the workers cost more than they saved.
-    notes.append(f"pytest-codex: -n {workers}: starting the workers took" in output[0])
+    notes.append("the workers cost more than they save (run without -n)" in output[0])
     return seconds
 
 
@@ -181,6 +191,7 @@ def main() -> None:
                     "cases_recorded_n1": median([float(x) for x in one]),
                     "rounds": args.rounds,
                     "summary_note_n4": f"{sum(notes)}/{len(notes)} runs",
+                    **paired_ratios(a, b),
                 },
             ),
             Row(

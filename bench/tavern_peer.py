@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, Row, alternate, median, run_harness, save
+from common import REPO, Row, alternate, median, paired_ratios, run_harness, save
 from parallel import start_orchestrator
 
 TAVERN = "tavern==3.7.1"
@@ -181,7 +181,11 @@ def main() -> int:
         subject_s=median(a),
         baseline_s=median(b),
         goal="<= 0.9x",
-        details={"cases_recorded": median([float(c) for c in cases]), "rounds": args.rounds},
+        details={
+            "cases_recorded": median([float(c) for c in cases]),
+            "rounds": args.rounds,
+            **paired_ratios(a, b),
+        },
     )
     save("tavern_peer", [row])
     return 0

@@ -48,7 +48,7 @@ DETECTORS = (
 def detectors() -> tuple[Any, ...]:
     """One instance of each detector (its regexes compiled once). detect-secrets is
     imported here, not at module level: it costs ~0.1 s, which a run pays only when it
-    writes a bundle (and then beside the stack's start, see `warm_up`)."""
+    writes a bundle (and then beside the stack's start: adapter/startup.py)."""
     from detect_secrets.core.plugins.util import (  # noqa: PLC0415
         get_mapping_from_secret_type_to_class,
     )
