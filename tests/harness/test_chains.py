@@ -29,7 +29,11 @@ def test_a_case_after_a_polled_job_depends_on_the_poll() -> None:
     """The adopter's asynchronous edit: POST answered 202 `queued`, a case polling the job
     until `completed`, then cases reading what the job changed. Reading result.json
     without the poll reads it before the job ran (modified_files [] instead of [app.py])."""
-    chains = Chains(load_matrix(REPO / "tests" / "byo" / "matrices" / "byo.yaml").cases)
+    byo = REPO / "tests" / "byo"
+    # Its schemas sit beside matrices/ (the byo pytest.ini names that folder for the run).
+    chains = Chains(
+        load_matrix(byo / "matrices" / "byo.yaml", schema_folders=(byo / "schemas",)).cases
+    )
     assert names(chains, "edit-job-completed") == ["create-project", "edit-job"]
     for reader in ("result-json-after-edit", "app-py-after-edit", "list-files-after-edit"):
         assert names(chains, reader) == ["create-project", "edit-job", "edit-job-completed"]

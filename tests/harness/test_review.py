@@ -133,7 +133,7 @@ def test_signature_state_follows_the_attestation_file(tmp_path: Path) -> None:
         ({"end": "completed", "selected": 3, "run": 3,
           "target_outages": "the target stopped answering 1 time(s) mid-run; it restarted"},
          {"passed": 3}, "passed",
-         "PASSED: 3 passed, 0 failed, 0 errors, 0 skipped (3 run of 3 selected); the target "
+         "PASSED, 3 passed, 0 failed, 0 error, 0 skipped (3 run of 3 selected); the target "
          "stopped answering 1 time(s) mid-run; it restarted"),
     ],
 )  # fmt: skip
