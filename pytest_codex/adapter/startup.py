@@ -151,17 +151,10 @@ def _compose_target(
     housekeeping.submit(patterns.detectors)
     timings = record.timings
     try:
-        prepared = _prepare_images(settings, parts, timings)
+        compose = _compose(settings, live_env, parts, timings)
     except stack.StackError:
         housekeeping.shutdown()
         raise
-    env = harness.stack_environment(
-        settings, live_env, parts.workspace_root, parts.project, parts.api_token
-    )
-    compose = stack.Compose(
-        parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
-    )
-    parts.workspace_root.mkdir(parents=True, exist_ok=True)  # before `up` mounts it
     record.target = {
         "compose_files": [str(f) for f in parts.files],
         "project": parts.project,
@@ -210,6 +203,21 @@ def _compose_target(
     finally:
         housekeeping.shutdown(wait=False)
         (parts.workspace_root / stack.OUTSIDE_CANARY_NAME).unlink(missing_ok=True)
+
+
+def _compose(
+    settings: Settings, live_env: LiveEnv | None, parts: ComposeParts, timings: dict[str, float]
+) -> stack.Compose:
+    """The stack's images prepared and its compose command with the run's environment;
+    the workspace root made before `up` mounts it."""
+    prepared = _prepare_images(settings, parts, timings)
+    env = harness.stack_environment(
+        settings, live_env, parts.workspace_root, parts.project, parts.api_token
+    )
+    parts.workspace_root.mkdir(parents=True, exist_ok=True)
+    return stack.Compose(
+        parts.command, parts.files, parts.project, {**os.environ, **prepared, **env}
+    )
 
 
 def _visible_workspaces(
