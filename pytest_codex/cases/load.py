@@ -193,42 +193,61 @@ def run_load(
     token: str | None = None,
     target: LoadTarget | None = None,
 ) -> LoadReport:
-    aim = target or LoadTarget()
-    create, read = Phase(), Phase()
-    ids: list[str] = []
-    samples: list[str] = []
-    lock = threading.Lock()
+    run = _Run(base_url, timeout, token, target or LoadTarget(), instruction)
+    run.create.seconds = _spread(clients, creations, run.create_one, run.make)
+    run.read.seconds = _spread(clients, reads, run.read_one, run.make)
+    incomplete = _incomplete(run.ids, run.aim, expected_files, clients, run.make)
+    missing = creations - len(run.ids)
+    incomplete += [f"(no id for {missing} creations)"] if missing else []
+    return LoadReport(clients, run.create, run.read, len(run.ids), incomplete, run.samples)
 
-    def make() -> _Client:
-        return _Client(base_url, timeout, token)
 
-    def note(phase: Phase, elapsed: float, error: str | None) -> None:
-        with lock:
+@dataclass
+class _Run:
+    """One load run's clients' shared state: the phases' figures, the ids created, error
+    samples; `create_one` and `read_one` are the work `_spread` hands each client."""
+
+    base_url: str
+    timeout: float
+    token: str | None
+    aim: LoadTarget
+    instruction: str
+    create: Phase = field(default_factory=Phase)
+    read: Phase = field(default_factory=Phase)
+    ids: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def make(self) -> _Client:
+        return _Client(self.base_url, self.timeout, self.token)
+
+    def note(self, phase: Phase, elapsed: float, error: str | None) -> None:
+        with self.lock:
             phase.requests += 1
             phase.latencies.append(elapsed)
             if error:
                 phase.errors += 1
-                samples.append(error)
+                self.samples.append(error)
 
-    def create_one(client: _Client, index: int) -> None:
+    def create_one(self, client: _Client, index: int) -> None:
+        aim = self.aim
         try:
             status, body, elapsed = client.call(
-                "POST", aim.create_path, {aim.instruction_field: f"{instruction} (#{index})"}
+                "POST", aim.create_path, {aim.instruction_field: f"{self.instruction} (#{index})"}
             )
         except OSError as error:
-            note(create, 0.0, f"create #{index}: {type(error).__name__}")
+            self.note(self.create, 0.0, f"create #{index}: {type(error).__name__}")
             return
         project_id = lookup(body, aim.id_key)
         ok = 200 <= status < 300 and isinstance(project_id, str | int)
         why = f"{status}, no id at {aim.id_key!r}" if 200 <= status < 300 else f"{status}"
-        note(create, elapsed, None if ok else f"create #{index}: {why}")
+        self.note(self.create, elapsed, None if ok else f"create #{index}: {why}")
         if ok and not isinstance(project_id, bool):
-            with lock:
-                ids.append(str(project_id))
+            with self.lock:
+                self.ids.append(str(project_id))
 
-    create.seconds = _spread(clients, creations, create_one, make)
-
-    def read_one(client: _Client, index: int) -> None:
+    def read_one(self, client: _Client, index: int) -> None:
+        aim, ids = self.aim, self.ids
         if not ids:
             return
         project = ids[index % len(ids)]
@@ -237,20 +256,13 @@ def run_load(
         try:
             status, body, raw, elapsed = client.call_raw("GET", path)
         except OSError as error:
-            note(read, 0.0, f"GET {path}: {type(error).__name__}")
+            self.note(self.read, 0.0, f"GET {path}: {type(error).__name__}")
             return
         if listing:
             ok = status == 200 and listed_paths(body, aim.listing_at, aim.listing_key) is not None
         else:
             ok = status == 200 and bool(raw.strip())
-        note(read, elapsed, None if ok else f"GET {path}: {status}")
-
-    read.seconds = _spread(clients, reads, read_one, make)
-
-    incomplete = _incomplete(ids, aim, expected_files, clients, make)
-    missing = creations - len(ids)
-    incomplete += [f"(no id for {missing} creations)"] if missing else []
-    return LoadReport(clients, create, read, len(ids), incomplete, samples)
+        self.note(self.read, elapsed, None if ok else f"GET {path}: {status}")
 
 
 def _incomplete(

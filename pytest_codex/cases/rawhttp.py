@@ -100,19 +100,8 @@ def send(
     `timeout` bounds each wait for bytes; `deadline` (default: DEFAULT_DEADLINE, at least
     `timeout`) the whole exchange; `max_body` the body kept. RawHttpError when any is
     passed, when a header cannot go on the wire, or when the answer is not HTTP."""
-    raw_target = target.encode("utf-8", "surrogateescape") if isinstance(target, str) else target
-    if not raw_target.startswith(b"/") or any(c in raw_target for c in FORBIDDEN_IN_TARGET):
-        raise RawHttpError(
-            f"request target {raw_target!r} cannot go on a request line; "
-            "start it with / and percent-encode spaces and line breaks"
-        )
-    if not TOKEN.fullmatch(method):
-        raise RawHttpError(
-            f"request method {method!r} is not an HTTP token; use letters such as GET or POST"
-        )
+    raw_target = _request_target(method, target)
     parts = urlsplit(base_url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     host_header = parts.netloc.rsplit("@", 1)[-1]
     all_headers = _merge(
         [("Host", host_header), ("User-Agent", USER_AGENT), ("Accept", "*/*")],
@@ -125,13 +114,53 @@ def send(
     limit = max(DEFAULT_DEADLINE, timeout) if deadline is None else deadline
     started = time.perf_counter()
     clock = _Clock(time.monotonic() + limit, timeout)
+    response, answer = _exchange(base_url, method, head + body, clock, limit, max_body)
+    answer, note = decode_content(answer, response.getheaders(), max_body)
+    return Exchange(
+        method=method,
+        request_line=request_line,
+        request_headers=tuple(all_headers),
+        request_body=body,
+        status=response.status,
+        reason=response.reason,
+        headers=tuple(response.getheaders()),
+        body=answer,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        body_note=note,
+    )
+
+
+def _request_target(method: str, target: str | bytes) -> bytes:
+    """The request target as it goes on the request line (str as UTF-8); RawHttpError
+    when it or the method cannot go there."""
+    raw_target = target.encode("utf-8", "surrogateescape") if isinstance(target, str) else target
+    if not raw_target.startswith(b"/") or any(c in raw_target for c in FORBIDDEN_IN_TARGET):
+        raise RawHttpError(
+            f"request target {raw_target!r} cannot go on a request line; "
+            "start it with / and percent-encode spaces and line breaks"
+        )
+    if not TOKEN.fullmatch(method):
+        raise RawHttpError(
+            f"request method {method!r} is not an HTTP token; use letters such as GET or POST"
+        )
+    return raw_target
+
+
+def _exchange(
+    base_url: str, method: str, request: bytes, clock: _Clock, limit: float, max_body: int
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send `request` (head and body) and read the answer under `clock`: the response and
+    its body as received (at most `max_body` bytes). RawHttpError when that fails."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     received = 0
     sent = False
     try:
         with _connect(parts.scheme, host, port, clock) as sock:
             sent = True  # from here on the target may have acted on the request
             sock.settimeout(clock.wait())
-            sock.sendall(head + body)
+            sock.sendall(request)
             response = http.client.HTTPResponse(_Bounded(sock, clock), method=method)  # type: ignore[arg-type]
             try:
                 response.begin()
@@ -161,19 +190,7 @@ def send(
             unreachable=isinstance(error, ConnectionError),
             sent=sent,
         ) from None
-    answer, note = decode_content(answer, response.getheaders(), max_body)
-    return Exchange(
-        method=method,
-        request_line=request_line,
-        request_headers=tuple(all_headers),
-        request_body=body,
-        status=response.status,
-        reason=response.reason,
-        headers=tuple(response.getheaders()),
-        body=answer,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-        body_note=note,
-    )
+    return response, answer
 
 
 def header_line(name: str, value: str) -> bytes:

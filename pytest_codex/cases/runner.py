@@ -12,22 +12,19 @@ import re
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pytest_codex.bundle.writer import EvidenceBundle
-from pytest_codex.cases import expectations, outages, rawhttp, traversal
+from pytest_codex.cases import case_evidence, expectations, outages, rawhttp, traversal
 from pytest_codex.cases.expectations import Mismatch
+from pytest_codex.cases.poll import poll
 from pytest_codex.cases.schema_copies import keep_schemas
 from pytest_codex.matrix.files import VARIABLE, Case, safe_path
 from pytest_codex.secrets.decoding import redact_split_headers
 
 TRAVERSAL_LOG = "traversal/request-lines.txt"
-BODY_EXCERPT = 400
-MAX_POLL_ATTEMPTS = 1000  # requests one `poll:` sends at most, whatever its timeout
-MAX_POLL_TIMEOUT = 3600.0  # seconds; the matrix schema refuses more
-DEFAULT_POLL_INTERVAL = 1.0  # seconds between poll attempts
-DEFAULT_POLL_TIMEOUT = 60.0  # seconds a poll waits for `until` by default
 
 
 class MissingVariableError(Exception):
@@ -130,10 +127,7 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
         context.traversal_policy,
     )
     until = substitute(dict(case.poll["until"]), context.variables, label) if case.poll else None
-    evidence_file = case.evidence_file
-    if evidence_name is not None:  # a prerequisite run: beside the case's own file
-        folder = evidence_file.rsplit("/", 1)[0]
-        evidence_file = f"{folder}/{safe_path([evidence_name], '.case.json')}"
+    evidence_file = _evidence_file(case, evidence_name)
     keep_schemas(context.evidence, case)
     attempts: list[dict[str, Any]] = []
     leaked: set[str] = set()  # outside content in any poll attempt
@@ -143,33 +137,17 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
         if case.poll is None or until is None:
             exchange = _send(context, case.method, request["path"], headers, body, label=label)
         else:
-            exchange, poll_problem = _poll(
-                case, context, request["path"], headers, body, until, attempts, leaked
+            send = partial(
+                _send, context, case.method, request["path"], headers, body, label=label
             )
+            exchange, poll_problem = poll(case, context, send, until, attempts, leaked)
     except rawhttp.RawHttpError as error:
         raise _unanswered(
             error, label, f"{case.method} {request['path']}", attempts, context, evidence_file
         ) from None
-    checked = expectations.check(
-        expect, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
-    )
-    if poll_problem is not None:
-        checked.mismatches.insert(0, poll_problem)
-    served = traversal.served(case.traversal, exchange.status, request["path"])
-    if served is not None:
-        checked.mismatches.insert(0, served)
-    for marker in sorted(leaked | set(expectations.leaks(exchange, context.leak_markers))):
-        checked.mismatches.append(
-            Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
-        )
-    unsaved = _save(case, exchange, context.variables)
-    checked.mismatches += unsaved
-    saved = {
-        name: context.variables[name]
-        for name in case.save
-        if name in context.variables and all(m.what != f"save {name}" for m in unsaved)
-    }
-    record = _record(label, case, exchange, expect, checked, saved)
+    checked = _check(case, context, expect, exchange, request["path"], poll_problem, leaked)
+    saved = _save_values(case, exchange, context, checked)
+    record = case_evidence.record(label, case, exchange, expect, checked, saved)
     for part in ("request", "response"):  # a secret split across values of one name
         record[part]["headers"] = [
             list(pair)
@@ -191,6 +169,54 @@ def run_case(case: Case, context: RunContext, *, evidence_name: str | None = Non
     if not passed:
         raise CaseFailedError(_failure(label, exchange, checked, context, evidence_file), outcome)
     return outcome
+
+
+def _evidence_file(case: Case, evidence_name: str | None) -> str:
+    """The case's evidence file; a prerequisite run's (`evidence_name`) beside it."""
+    if evidence_name is None:
+        return case.evidence_file
+    folder = case.evidence_file.rsplit("/", 1)[0]
+    return f"{folder}/{safe_path([evidence_name], '.case.json')}"
+
+
+def _check(
+    case: Case,
+    context: RunContext,
+    expect: Mapping[str, Any],
+    exchange: rawhttp.Exchange,
+    path: str,
+    poll_problem: Mismatch | None,
+    leaked: set[str],
+) -> expectations.Checked:
+    """The expectations checked, with the poll's and traversal's mismatches first and
+    outside content (in this answer or any poll attempt) last."""
+    checked = expectations.check(
+        expect, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
+    )
+    if poll_problem is not None:
+        checked.mismatches.insert(0, poll_problem)
+    served = traversal.served(case.traversal, exchange.status, path)
+    if served is not None:
+        checked.mismatches.insert(0, served)
+    for marker in sorted(leaked | set(expectations.leaks(exchange, context.leak_markers))):
+        checked.mismatches.append(
+            Mismatch("outside content", "none", f"the response holds {marker[:24]!r}...")
+        )
+    return checked
+
+
+def _save_values(
+    case: Case, exchange: rawhttp.Exchange, context: RunContext, checked: expectations.Checked
+) -> dict[str, str]:
+    """Save the case's values for later cases (a missing one is a mismatch in `checked`);
+    the values saved."""
+    unsaved = _save(case, exchange, context.variables)
+    checked.mismatches += unsaved
+    return {
+        name: context.variables[name]
+        for name in case.save
+        if name in context.variables and all(m.what != f"save {name}" for m in unsaved)
+    }
 
 
 def _unanswered(
@@ -238,93 +264,6 @@ def _send(
     if context.outages is None:
         return send()
     return outages.send_through_outages(send, context.outages, method, path, label)
-
-
-def _poll(
-    case: Case,
-    context: RunContext,
-    path: str,
-    headers: list[tuple[str, str]],
-    body: bytes,
-    until: Mapping[str, Any],
-    attempts: list[dict[str, Any]],
-    leaked: set[str],
-) -> tuple[rawhttp.Exchange, Mismatch | None]:
-    """Send the request every `interval` s until `until` holds, `timeout` s pass or
-    MAX_POLL_ATTEMPTS requests were sent; every attempt goes into `attempts`, outside
-    content found in any answer into `leaked`. Returns the last answer and, when `until`
-    never held, the mismatch saying so. RawHttpError when no attempt got an answer."""
-    assert case.poll is not None
-    interval = float(case.poll.get("interval", DEFAULT_POLL_INTERVAL))
-    timeout = min(float(case.poll.get("timeout", DEFAULT_POLL_TIMEOUT)), MAX_POLL_TIMEOUT)
-    started = time.monotonic()
-    last: rawhttp.Exchange | None = None
-    last_error: rawhttp.RawHttpError | None = None
-    while True:
-        remaining = timeout - (time.monotonic() - started)
-        at_ms = round((time.monotonic() - started) * 1000, 1)
-        try:
-            exchange = _send(
-                context,
-                case.method,
-                path,
-                headers,
-                body,
-                min(context.timeout, max(remaining, 1.0)),
-                label=f"{case.file.name}::{case.name}",
-            )
-        except rawhttp.RawHttpError as error:
-            last_error = error
-            attempts.append({"attempt": len(attempts) + 1, "at_ms": at_ms, "error": str(error)})
-            held = False
-        else:
-            last_error = None
-            last = exchange
-            leaked.update(expectations.leaks(exchange, context.leak_markers))
-            found = expectations.check(
-                until, exchange, workspace_root=context.workspace_root, schema_refs=case.schemas
-            )
-            held = not found.mismatches
-            attempts.append(
-                {
-                    "attempt": len(attempts) + 1,
-                    "at_ms": at_ms,
-                    "status": exchange.status,
-                    "elapsed_ms": exchange.elapsed_ms,
-                    "body": _excerpt(exchange),
-                    "until": "held" if held else [str(m) for m in found.mismatches],
-                }
-            )
-        if held:
-            return exchange, None
-        elapsed = time.monotonic() - started
-        if len(attempts) >= MAX_POLL_ATTEMPTS or elapsed + interval > timeout:
-            break
-        time.sleep(interval)
-    if last is None:
-        assert last_error is not None
-        raise last_error
-    why = (
-        f"the time-out ({timeout:g} s)"
-        if len(attempts) < MAX_POLL_ATTEMPTS
-        else (f"MAX_POLL_ATTEMPTS ({MAX_POLL_ATTEMPTS})")
-    )
-    tail = f"; the last attempt failed: {last_error}" if last_error else ""
-    problem = Mismatch(
-        "poll",
-        f"`until` to hold within {timeout:g} s",
-        f"it did not after {len(attempts)} attempts in {elapsed:.1f} s (stopped by {why}); "
-        f"last answer: {last.status} {last.reason}: "
-        + context.evidence.redactor.redact(f"{_excerpt(last)}{tail}"),
-    )
-    return last, problem
-
-
-def _excerpt(exchange: rawhttp.Exchange) -> str:
-    text = exchange.body.decode("utf-8", "backslashreplace")
-    if len(text) > BODY_EXCERPT:
-        text = text[:BODY_EXCERPT] + f"... ({len(exchange.body)} bytes)"
-    return text
 
 
 def _request_parts(
@@ -379,48 +318,6 @@ def _save(
 _lookup = expectations.lookup
 
 
-def _body_for_evidence(exchange: rawhttp.Exchange) -> object:
-    try:
-        return exchange.json()
-    except (ValueError, UnicodeDecodeError):
-        return exchange.body.decode("utf-8", "backslashreplace")
-
-
-def _record(
-    label: str,
-    case: Case,
-    exchange: rawhttp.Exchange,
-    expect: Mapping[str, Any],
-    checked: expectations.Checked,
-    saved: Mapping[str, str],
-) -> dict[str, Any]:
-    return {
-        "case": label,
-        "family": case.family,
-        "request": {
-            "line": exchange.request_line_text,
-            "headers": [
-                [k, "[REDACTED:Authorization]" if k.lower() == "authorization" else v]
-                for k, v in exchange.request_headers
-            ],
-            "body": exchange.request_body.decode("utf-8", "backslashreplace"),
-        },
-        "response": {
-            "status": exchange.status,
-            "reason": exchange.reason,
-            "headers": [list(pair) for pair in exchange.headers],
-            "body": _body_for_evidence(exchange),
-            **({"body_note": exchange.body_note} if exchange.body_note else {}),
-            "elapsed_ms": exchange.elapsed_ms,
-        },
-        "expect": expect,
-        "outcome": "failed" if checked.mismatches else "passed",
-        "mismatches": [str(m) for m in checked.mismatches],
-        "notes": checked.notes,
-        "saved": dict(saved),
-    }
-
-
 def _failure(
     label: str,
     exchange: rawhttp.Exchange,
@@ -428,7 +325,7 @@ def _failure(
     context: RunContext,
     evidence_file: str,
 ) -> str:
-    excerpt = _excerpt(exchange)
+    excerpt = case_evidence.excerpt(exchange)
     lines = [f"{label} failed", f"  request:  {exchange.request_line_text}"]
     lines += [
         f"  {m.what}:\n      expected {m.expected}\n      actual   {m.actual}"

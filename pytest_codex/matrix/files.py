@@ -12,7 +12,6 @@ to the matrix and checked as JSON Schemas). No pytest import here.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,10 @@ import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from pytest_codex import schemas
-from pytest_codex.bundle.names import matrix_key, matrix_root, safe_path, short_parts
+from pytest_codex.bundle.names import matrix_key, matrix_root, safe_path
+from pytest_codex.matrix.problems import DOCS, schema_message
+from pytest_codex.matrix.problems import line_of as _line
+from pytest_codex.matrix.schema_refs import schema_refs
 from pytest_codex.matrix.yamlsafe import YamlProblem as _Problem
 from pytest_codex.matrix.yamlsafe import YamlReadError, read_yaml
 from pytest_codex.schemas import SchemaFileError, SchemaRef
@@ -32,17 +34,6 @@ MODES = ("mocked", "live")
 VARIABLE = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def _doc(name: str) -> str:
-    """Where a user can read docs/<name>: the copy shipped in the wheel
-    (pytest_codex/docs/), else the checkout's docs/ folder."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "docs" / name, package.parent / "docs" / name):
-        if candidate.is_file():
-            return str(candidate)
-    return f"docs/{name} in the pytest-codex sources"
-
-
-DOCS = f"see {_doc('matrices.md')}"
 MAX_MATRIX_BYTES = 8 * 1024 * 1024  # a larger matrix file is refused before parsing
 MAX_PROBLEMS = 50  # problems listed per file; the rest are counted
 __all__ = [
@@ -147,7 +138,7 @@ def load_matrix(
     folder of `--codex-result-schema`), never above, never over the network."""
     document, node = _read(path)
     lines = [
-        *(_schema_message(path, node, error) for error in _schema_errors(document)),
+        *(schema_message(path, node, error) for error in _schema_errors(document)),
     ]
     if not lines:
         matrix, problems = _build(path, node, document, root, schema_folders)
@@ -199,47 +190,20 @@ def _build(
     resolved: dict[str, SchemaRef | SchemaFileError] = {}
     for index, raw in enumerate(document.get("cases", [])):
         line = _line(root, ["cases", index])
-        place = f"$.cases[{index}]"
-        name = raw["name"]
-        if name in names:
-            problems.append(
-                _Problem(
-                    _line(root, ["cases", index, "name"]),
-                    f"{place}.name: {name!r} is used twice; give each case its own name",
-                )
-            )
-        names.add(name)
+        problems += _cross_case_problems(raw, index, line, root, names, saved)
         poll = raw.get("poll")
-        missing = sorted(
-            variables_in({"request": raw["request"], "expect": raw["expect"], "poll": poll})
-            - saved
-        )
-        if missing:
-            problems.append(
-                _Problem(
-                    line,
-                    f"{place}: uses {{{missing[0]}}} which no earlier case saves; "
-                    f"add `save: {{{missing[0]}: <json path>}}` to an earlier case",
-                )
-            )
-        saved |= set(raw.get("save", {}))
         refs: dict[str, SchemaRef] = {}
         blocks = [(raw["expect"], ["cases", index, "expect"])]
         if poll is not None:
             blocks.append((poll["until"], ["cases", index, "poll", "until"]))
         for block, parts in blocks:
             problems += _check_expectations(block, parts, root)
-            for ref_name, ref_parts in _schema_names(block, parts):
-                ref = _resolve_schema(ref_name, path, matrix_root, resolved, schema_folders)
-                if isinstance(ref, SchemaFileError):
-                    problems.append(
-                        _Problem(_line(root, ref_parts), f"{schemas.json_path(ref_parts)}: {ref}")
-                    )
-                else:
-                    refs[ref_name] = ref
+            problems += schema_refs(
+                block, parts, root, path, matrix_root, resolved, schema_folders, refs
+            )
         cases.append(
             Case(
-                name=name,
+                name=raw["name"],
                 file=path,
                 line=line,
                 modes=tuple(raw.get("modes", file_modes)),
@@ -267,40 +231,41 @@ def _build(
     return matrix, problems
 
 
-def _schema_names(block: Mapping[str, Any], parts: list[Any]) -> list[tuple[str, list[Any]]]:
-    found = []
-    if "schema" in block:
-        found.append((block["schema"], [*parts, "schema"]))
-    result = block.get("result")
-    if isinstance(result, Mapping):
-        found.append((result.get("schema", "result"), [*parts, "result", "schema"]))
-    return found
-
-
-def _resolve_schema(
-    ref: str,
-    matrix_file: Path,
-    root: Path | None,
-    resolved: dict[str, SchemaRef | SchemaFileError],
-    schema_folders: Sequence[Path] = (),
-) -> SchemaRef | SchemaFileError:
-    """A shipped schema by name, else a JSON Schema file relative to the matrix file,
-    inside its folder or one of `schema_folders`."""
-    if ref in schemas.RESPONSE_SCHEMAS:
-        return schemas.shipped(ref)
-    file = Path(os.path.abspath(matrix_file.parent / ref))
-    known = resolved.get(str(file))
-    if known is not None:
-        return known
-    bundle_file = "schemas/" + short_parts(file, root, ".json", ".json")
-    try:
-        found: SchemaRef | SchemaFileError = schemas.from_file(
-            ref, file, bundle_file, (matrix_file.parent, *schema_folders)
+def _cross_case_problems(
+    raw: Mapping[str, Any],
+    index: int,
+    line: int | None,
+    root: yaml.Node,
+    names: set[str],
+    saved: set[str],
+) -> list[_Problem]:
+    """A case name used twice, a `{variable}` no earlier case saves; `names` and `saved`
+    then take this case's name and saved values."""
+    problems = []
+    place = f"$.cases[{index}]"
+    name = raw["name"]
+    if name in names:
+        problems.append(
+            _Problem(
+                _line(root, ["cases", index, "name"]),
+                f"{place}.name: {name!r} is used twice; give each case its own name",
+            )
         )
-    except SchemaFileError as error:
-        found = error
-    resolved[str(file)] = found
-    return found
+    names.add(name)
+    missing = sorted(
+        variables_in({"request": raw["request"], "expect": raw["expect"], "poll": raw.get("poll")})
+        - saved
+    )
+    if missing:
+        problems.append(
+            _Problem(
+                line,
+                f"{place}: uses {{{missing[0]}}} which no earlier case saves; "
+                f"add `save: {{{missing[0]}: <json path>}}` to an earlier case",
+            )
+        )
+    saved |= set(raw.get("save", {}))
+    return problems
 
 
 def _check_expectations(
@@ -388,70 +353,3 @@ def _check_load(load: Mapping[str, Any], root: yaml.Node) -> list[_Problem]:
                 )
             )
     return problems
-
-
-def _line(root: yaml.Node | None, parts: list[Any]) -> int | None:
-    """The 1-based line of the YAML node at `parts`, or of its nearest parent."""
-    node = root
-    line = None if node is None else node.start_mark.line + 1
-    for part in parts:
-        child = _child(node, part)
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
-
-
-def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if getattr(key, "value", None) == part:
-                return value  # type: ignore[no-any-return]
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]  # type: ignore[no-any-return]
-    return None
-
-
-def _schema_message(path: Path, root: yaml.Node | None, error: ValidationError) -> str:
-    parts = list(error.absolute_path)
-    where = f"{path}:{_line(root, parts)}: {schemas.json_path(parts)}"
-    return f"{where}: {_shorten(error.message)}; {_fix(error)}"
-
-
-def _shorten(message: str, limit: int = 160) -> str:
-    message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 3] + "..."
-
-
-def _fix(error: ValidationError) -> str:
-    kind = error.validator
-    last = error.absolute_path[-1] if error.absolute_path else None
-    if kind == "additionalProperties":
-        return f"remove it or fix its spelling ({DOCS})"
-    if kind == "required":
-        return f"add it ({DOCS})"
-    if kind == "enum":
-        values: Any = error.validator_value
-        allowed = ", ".join(str(v) for v in values)
-        return f"use one of: {allowed}"
-    if (
-        kind == "pattern"
-        and len(error.absolute_path) >= 2
-        and error.absolute_path[-2] == "headers"
-    ):
-        return "a header value is one line of Latin-1 text: no CR, LF or NUL"
-    if kind == "pattern" and len(error.absolute_path) >= 1 and "headers" in error.absolute_path:
-        return "a header name is one HTTP token: letters, digits and !#$%&'*+.^_`|~-"
-    if kind == "pattern" and last == "name":
-        return "use lower-case letters, digits, '.', '_' and '-'"
-    if kind == "pattern":
-        return f"match {error.validator_value!r} ({DOCS})"
-    if kind == "not":
-        return "give either `json` or `body`, not both"
-    if kind == "oneOf" and not error.absolute_path:
-        return "give either `cases:` (requests) or `load:` (a load run), not both"
-    if kind in ("oneOf", "anyOf") and last == "status":
-        return "give a status code (100-599) or a list of them"
-    if kind == "anyOf" and last == "files":
-        return "give `exact:` or `contains:` (a list of paths)"
-    return DOCS

@@ -35,7 +35,7 @@ def exchange(
     date: str = "Wed, 25 Nov 2026 14:00:00 GMT",
     elapsed_ms: float = 3.2,
 ) -> dict[str, Any]:
-    """A case evidence file as `runner._record` writes it."""
+    """A case evidence file as `case_evidence.record` writes it."""
     return {
         "case": line,
         "family": family,

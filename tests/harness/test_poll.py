@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_codex.cases import runner
+from pytest_codex.cases import poll as polling
 from pytest_codex.cases.runner import CaseFailedError, RunContext, run_case
 from pytest_codex.matrix.files import Case, load_matrix
 from tests.harness.shaped_api import ShapedApi, serve
@@ -82,7 +82,7 @@ def test_max_poll_attempts_bounds_a_poll_whatever_its_timeout(
     tmp_path: Path, slow_api: tuple[str, ShapedApi], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, shaped = slow_api
-    monkeypatch.setattr(runner, "MAX_POLL_ATTEMPTS", 4)
+    monkeypatch.setattr(polling, "MAX_POLL_ATTEMPTS", 4)
     run, done = run_until_poll(
         tmp_path, url, "{interval: 0.01, timeout: 3600, until: {json: {status: completed}}}"
     )
