@@ -13,18 +13,12 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from referencing import Registry
-from referencing.exceptions import Unresolvable
 
-from pytest_codex import schemas
 from pytest_codex.bundle import reader, signing
 from pytest_codex.bundle.reader import bundle_files
 from pytest_codex.bundle.record import ENDS, OUTCOMES
@@ -34,6 +28,7 @@ from pytest_codex.bundle.writer import (
     scan_bundle,
     sha256_file,
 )
+from pytest_codex.review.result_schema import read_json, result_checker
 from pytest_codex.review.verdict import Acceptance, Verdict, did_not_finish, judge
 from pytest_codex.secrets.patterns import scan_patterns
 from pytest_codex.secrets.redact import Redactor
@@ -42,9 +37,7 @@ NOTHING_MORE = Acceptance()  # a complete, all-passed run only
 __all__ = ["Acceptance", "Report", "Verdict", "verify_bundle"]
 
 ATTESTATION = signing.ATTESTATION
-RESULT_SCHEMA = "schemas/result.schema.json"
 # Bounds on what verify reads into memory (files are hashed in blocks, whatever their size).
-MAX_JSON_BYTES = 16 * 1024 * 1024  # a case's evidence, a result.json, a schema
 MAX_SUMMARY_BYTES = 16 * 1024 * 1024
 MAX_HASH_BYTES = 1024**3  # a larger bundle file is refused, not hashed (a sparse 10 GB)
 MAX_NAMES_SHOWN = 10  # failed cases named on a verdict line
@@ -150,14 +143,6 @@ def _odd_entry(bundle: Path, relative: str) -> str:
     return f"{relative}: {kind}; a bundle holds regular files only"
 
 
-def _read_json(bundle: Path, relative: str) -> tuple[Any, str | None]:
-    """A bundle file's JSON, or None and the reason it cannot be read (bundle.reader)."""
-    try:
-        return reader.read_json(bundle, relative, MAX_JSON_BYTES), None
-    except reader.BundleReadError as error:
-        return None, str(error).partition(": ")[2]
-
-
 def _load_manifest(bundle: Path, report: Report) -> dict[str, Any] | None:
     try:
         manifest = signing.read_manifest(bundle)
@@ -257,7 +242,7 @@ def _case_problems(bundle: Path, files: list[str], manifest: dict[str, Any]) -> 
         if evidence not in present:
             problems.append(f"case {label}: its evidence {evidence} is missing from the bundle")
             continue
-        document, error = _read_json(bundle, evidence)
+        document, error = read_json(bundle, evidence)
         recorded: object = None
         if isinstance(document, dict):
             recorded = document.get("outcome")
@@ -385,82 +370,11 @@ def _result_problems(
     """Every result.json against the bundle's result schema, else the shipped one."""
     results = [p for p in files if p.rsplit("/", 1)[-1] == "result.json"]
     report.results = len(results)
-    check, problems = _result_checker(bundle, files, manifest)
+    check, problems = result_checker(bundle, files, manifest)
     for relative in results:
-        document, error = _read_json(bundle, relative)
+        document, error = read_json(bundle, relative)
         if error is not None:
             problems.append(f"{relative}: {error}")
         elif check is not None:
             problems += [f"{relative}: {line}" for line in check(document)]
     return problems
-
-
-def _result_checker(
-    bundle: Path, files: list[str], manifest: dict[str, Any] | None
-) -> tuple[Callable[[object], list[str]] | None, list[str]]:
-    paths = _result_schema_paths(manifest)
-    missing = [p for p in paths if p not in files]
-    if missing:
-        return None, [f"{missing[0]}: the manifest's result schema is missing"]
-    if len(paths) > 1:  # several result schemas in one run: each file must meet one
-        checkers = []
-        for one in paths:
-            checker, problems = _schema_checker(bundle, one)
-            if checker is None:
-                return None, problems
-            checkers.append(checker)
-
-        def any_of(document: object) -> list[str]:
-            found = [checker(document) for checker in checkers]
-            return [] if any(not problems for problems in found) else found[0]
-
-        return any_of, []
-    path = paths[0] if paths else RESULT_SCHEMA
-    if path not in files:
-        return lambda document: schemas.errors("result", document), []
-    return _schema_checker(bundle, path)
-
-
-def _result_schema_paths(manifest: dict[str, Any] | None) -> list[str]:
-    """The result schemas the manifest names: a list of {name, path} (the first format)
-    or a map of bundle file -> {role, ...} (what the runner writes)."""
-    named = manifest.get("schemas") if manifest is not None else None
-    if isinstance(named, list):
-        return [
-            str(entry.get("path"))
-            for entry in named
-            if isinstance(entry, dict) and entry.get("name") == "result"
-        ][:1]
-    if isinstance(named, dict):
-        return sorted(
-            str(file)
-            for file, entry in named.items()
-            if isinstance(entry, dict) and entry.get("role") == "result"
-        )
-    return []
-
-
-def _schema_checker(
-    bundle: Path, path: str
-) -> tuple[Callable[[object], list[str]] | None, list[str]]:
-    schema, error = _read_json(bundle, path)
-    if error is None:
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as invalid:
-            error = f"not a JSON Schema ({invalid.message})"
-    if error is not None:
-        return None, [f"{path}: {error}"]
-    # No registry entries: a $ref to anything outside the schema is an error, never fetched.
-    validator = Draft202012Validator(schema, registry=Registry())
-
-    def check(document: object) -> list[str]:
-        try:
-            found = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
-        except Unresolvable as unresolvable:
-            return [f"{path}: a $ref that cannot be resolved ({unresolvable})"]
-        except RecursionError:
-            return [f"{path}: its $refs loop (a $ref reaches itself); not a usable schema"]
-        return [f"{schemas.json_path(e.absolute_path)}: {e.message}" for e in found]
-
-    return check, []

@@ -156,6 +156,7 @@ def _operation(
     return operation
 
 
+# Long by nature: one data literal, every path of the API in one place to read as a whole.
 def openapi_document(version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every operation the service answers (a fresh copy)."""
     return copy.deepcopy(

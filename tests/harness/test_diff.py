@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_codex.bundle.writer import EvidenceBundle
-from pytest_codex.review import diff
+from pytest_codex.review import diff, volatile
 from pytest_codex.review.cli import main
 from pytest_codex.secrets.redact import Redactor
 from tests.conftest import REPO
@@ -60,26 +60,26 @@ def tiny(
     ],
 )
 def test_volatile_parts_are_blanked_by_rule(text: str, blanked: str) -> None:
-    assert diff.blank(text) == blanked
+    assert volatile.blank(text) == blanked
 
 
 def test_volatile_keys_and_embedded_json_are_handled() -> None:
-    left = diff.flatten({"elapsed_ms": 3, "a": '{"created_at": "x", "n": 1}', "b": [1, 2]})
+    left = volatile.flatten({"elapsed_ms": 3, "a": '{"created_at": "x", "n": 1}', "b": [1, 2]})
     assert left == {"$.a(json).n": "1", "$.b[0]": "1", "$.b[1]": "2"}
-    assert diff.flatten(list(range(10)), limit=4)["$…"] == "6 more values not compared"
+    assert volatile.flatten(list(range(10)), limit=4)["$…"] == "6 more values not compared"
 
 
 def test_the_size_of_a_file_that_records_timings_is_not_compared() -> None:
     listing = {
         "files": [{"path": ".codex/result.json", "size": 559}, {"path": "app.py", "size": 9}]
     }
-    assert diff.flatten(listing) == {
+    assert volatile.flatten(listing) == {
         "$.files[0].path": ".codex/result.json",
         "$.files[1].path": "app.py",
         "$.files[1].size": "9",
     }
     read = {"path": ".codex/result.json", "size": 560, "content": '{"duration_ms": 12}'}
-    assert diff.flatten(read) == {"$.path": ".codex/result.json"}
+    assert volatile.flatten(read) == {"$.path": ".codex/result.json"}
 
 
 def test_two_runs_that_differ_only_in_volatile_parts_are_the_same(tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from pytest_codex.secrets.escapes import decode_escapes
 from pytest_codex.secrets.examples import forms
-from pytest_codex.secrets.redact import Redactor, decode_escapes, is_secret_name
+from pytest_codex.secrets.redact import Redactor, is_secret_name
 
 CANARY = "sk-canary/Value+42=ok"  # has characters that URL and JSON escape differently
 

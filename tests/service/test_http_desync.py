@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import pytest
 
+from pytest_codex_orchestrator.handler import LINGER_MAX_BYTES
 from pytest_codex_orchestrator.http_head import BadHeadError, parse_field_line, parse_request_line
-from pytest_codex_orchestrator.server import LINGER_MAX_BYTES, OrchestratorServer
+from pytest_codex_orchestrator.server import OrchestratorServer
 from tests.service.test_http import parse_response, read_all
 
 SMUGGLED = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n"
