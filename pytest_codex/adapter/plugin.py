@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_codex.adapter import harness, options, startup
+from pytest_codex.adapter import closing, harness, options, startup
 from pytest_codex.adapter import junit as reporting
 from pytest_codex.adapter import session as session_hooks
 from pytest_codex.adapter import xdist as parallel
@@ -177,7 +177,7 @@ def codex_evidence(
     yield bundle
     session_hooks.note_early_stop(pytestconfig.stash[RECORD_KEY], request.session)
     try:
-        startup.close_bundle(pytestconfig, bundle, started)
+        closing.close_bundle(pytestconfig, bundle, started)
     except SecretLeakError as error:
         pytest.fail(f"evidence: {error}", pytrace=False)
 
@@ -240,7 +240,6 @@ def codex_stack(
     codex_settings: Settings,
     codex_live_env: LiveEnv | None,
     codex_evidence: EvidenceBundle,
-    codex_redactor: Redactor,
     codex_live_token: str | None,
 ) -> Iterator[Stack]:
     """The orchestrator under test: brought up with pytest-docker and torn down with its
@@ -275,7 +274,6 @@ def codex_stack(
                     codex_settings,
                     codex_live_env,
                     codex_evidence,
-                    codex_redactor,
                     pytestconfig.stash[RECORD_KEY],
                     parts,
                     pytestconfig.stash[SIGNING_KEY],

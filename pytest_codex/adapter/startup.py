@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,19 +18,14 @@ from typing import Any
 
 import pytest
 
-import pytest_codex
-from pytest_codex.adapter import harness, junit, swarmstart
+from pytest_codex.adapter import harness, swarmstart
 from pytest_codex.adapter.harness import Stack
-from pytest_codex.adapter.stash import LIVE_ENV_KEY, RECORD_KEY, SETTINGS_KEY, SIGNING_KEY
-from pytest_codex.bundle import retention, signing
+from pytest_codex.bundle import signing
 from pytest_codex.bundle.record import STACK_FAILURE, RunRecord
-from pytest_codex.bundle.writer import EvidenceBundle, SecretLeakError, sha256_file
-from pytest_codex.config import envfile
+from pytest_codex.bundle.writer import EvidenceBundle
 from pytest_codex.config.envfile import LiveEnv
 from pytest_codex.config.settings import Settings
-from pytest_codex.review import compare
 from pytest_codex.secrets import patterns
-from pytest_codex.secrets.redact import Redactor
 from pytest_codex.target import compose as stack
 from pytest_codex.target import images, leftovers, preflight, stackfiles
 from pytest_codex.target import workspaces as snapshots
@@ -64,12 +58,22 @@ class ComposeParts:
     progress: Callable[[str], None] | None = None
 
 
+@dataclass(frozen=True)
+class LiveStack:
+    """What the rollback needs of the live stack it replaces: its compose command and
+    parts, the leak markers its cases used, and when the run began (its workers)."""
+
+    compose: stack.Compose
+    parts: ComposeParts
+    markers: tuple[str, ...]
+    run_started: float
+
+
 @contextlib.contextmanager
 def target_session(
     settings: Settings,
     live_env: LiveEnv | None,
     evidence: EvidenceBundle,
-    redactor: Redactor,
     record: RunRecord,
     parts: ComposeParts | None,
     signing_key: Any = None,
@@ -88,9 +92,7 @@ def target_session(
         with swarmstart.swarm_target(settings, live_env, evidence, record, parts, prepared) as on:
             yield on
     else:
-        with _compose_target(
-            settings, live_env, evidence, redactor, record, parts, signing_key
-        ) as started:
+        with _compose_target(settings, live_env, evidence, record, parts, signing_key) as started:
             yield started
 
 
@@ -136,7 +138,6 @@ def _compose_target(
     settings: Settings,
     live_env: LiveEnv | None,
     evidence: EvidenceBundle,
-    redactor: Redactor,
     record: RunRecord,
     parts: ComposeParts,
     signing_key: Any,
@@ -187,18 +188,8 @@ def _compose_target(
                 seen = snapshots.snapshot_workspaces(evidence, root)
                 record.worker_versions = list(seen.get("worker_versions", []))
             if settings.mode == "live":
-                _roll_back(
-                    record,
-                    settings,
-                    compose,
-                    parts.rollback_files,
-                    evidence,
-                    redactor,
-                    parts.workspace_root,
-                    markers,
-                    signing_key,
-                    run_started,
-                )
+                live = LiveStack(compose, parts, markers, run_started)
+                _roll_back(record, settings, evidence, live, signing_key)
         timings["teardown"] = round(time.perf_counter() - teardown_started, 3)
     finally:
         housekeeping.shutdown(wait=False)
@@ -254,28 +245,26 @@ def _prepare_images(
 def _roll_back(
     run: RunRecord,
     settings: Settings,
-    compose: stack.Compose,
-    files: tuple[Path, ...],
     live: EvidenceBundle,
-    redactor: Redactor,
-    workspace_root: Path,
-    markers: tuple[str, ...],
-    signing_key: Any = None,
-    run_started: float | None = None,
+    stack_: LiveStack,
+    signing_key: Any,
 ) -> None:
+    """The live stack replaced by the mocked one and the smoke cases run against it, into
+    a `mocked` bundle beside the live one (signed when the live one is)."""
+    parts = stack_.parts
     mocked = EvidenceBundle(
-        settings.evidence_dir, "mocked", redactor, timestamp=live.path.parent.name
+        settings.evidence_dir, "mocked", live.redactor, timestamp=live.path.parent.name
     )
     outcome = roll_back(
-        compose,
-        files,
+        stack_.compose,
+        parts.rollback_files,
         mocked,
-        workspace_root=workspace_root,
-        leak_markers=markers,
+        workspace_root=parts.workspace_root,
+        leak_markers=stack_.markers,
         startup_timeout=settings.startup_timeout,
         request_timeout=settings.request_timeout,
         target=settings.target,
-        run_started=run_started,
+        run_started=stack_.run_started,
         keep=settings.keep_stack,
     )
     run.rollback = {**outcome.as_dict(), "bundle": "../mocked"}
@@ -299,102 +288,3 @@ def _roll_back(
             f"{outcome.error or outcome.problems or outcome.cases}",
             pytrace=False,
         )
-
-
-def close_bundle(config: pytest.Config, bundle: EvidenceBundle, started: float) -> None:
-    """Write the bundle's summary and manifest from the run record; raises
-    SecretLeakError (also kept in the record) when the final scan finds a secret."""
-    record = config.stash[RECORD_KEY]
-    settings = config.stash[SETTINGS_KEY]
-    if settings.result_schema is not None:
-        keep_result_schema(bundle, settings.result_schema)
-    for skipped in record.skipped:
-        bundle.record(skipped)
-    signing_key = config.stash.get(SIGNING_KEY, None)
-    bundle.will_sign = signing_key is not None
-    try:
-        bundle.finalize(run_facts(config, bundle, started))
-    except SecretLeakError as error:
-        record.leak = str(error)
-        raise
-    finally:
-        record.verdict = bundle.verdict
-        if bundle.verdict is not None:
-            junit.suite_property(config, "codex_verdict", bundle.verdict.line(bundle.mode))
-    if signing_key is not None:
-        signing.sign_bundle(bundle.path, signing_key)
-        record.signed = True
-    if settings.evidence_archive:
-        record.archive = retention.archive(bundle.path)
-    if settings.evidence_keep is not None:
-        record.pruned = retention.prune(
-            settings.evidence_dir, settings.evidence_keep, bundle.path.parent, bundle.created
-        )
-
-
-def run_facts(config: pytest.Config, bundle: EvidenceBundle, started: float) -> dict[str, Any]:
-    """The manifest's run facts, serialised from the run record."""
-    record = config.stash[RECORD_KEY]
-    settings = config.stash[SETTINGS_KEY]
-    live_env = config.stash[LIVE_ENV_KEY]
-    facts: dict[str, Any] = {
-        "versions": {
-            "pytest_codex": pytest_codex.__version__,
-            "pytest": pytest.__version__,
-            "python": platform.python_version(),
-            "docker": record.docker_version,
-            "target": record.target_version,
-        },
-        "target": record.target,
-        "timings_s": {**record.timings, "session": round(time.perf_counter() - started, 3)},
-        "session": record.session(run=sum(case["role"] == "selected" for case in bundle.cases)),
-    }
-    if record.matrices:
-        facts["matrices"] = dict(sorted(record.matrices.items()))  # label -> sha256, cases
-    for key, value in (
-        ("checks_not_run", record.checks_not_run),
-        ("rollback", record.rollback),
-        ("model_preflight", record.model_preflight),
-        ("load", record.load),
-    ):
-        if value:
-            facts[key] = value
-    if record.outages.count:  # the verdict says it (session.target_outages); details here
-        facts["target_outages"] = {
-            "count": record.outages.count,
-            "outages": record.outages.outages,
-        }
-    if live_env is not None:
-        facts["live"] = {
-            "env_file": live_env.path.name,
-            "env": live_env.presence(),
-            "model": settings.live_model,
-            "git_ignore": envfile.git_ignored(config.rootpath),
-        }
-    if bundle.used_schemas:
-        facts["schemas"] = dict(sorted(bundle.used_schemas.items()))  # file -> source, sha
-    if record.leftovers_removed is not None:
-        facts["stack_hygiene"] = {"leftovers_removed": record.leftovers_removed}
-    if settings.mode == "live":
-        # The Codex CLI the workers ran, as they wrote it in result.json (the entrypoint).
-        facts["versions"]["codex_cli"] = ", ".join(record.worker_versions) or "not recorded"
-        facts["comparison_with_mocked"] = compare.comparison(
-            settings.evidence_dir, bundle.cases, live_bundle=bundle.path
-        )
-    return facts
-
-
-TARGET_RESULT_SCHEMA = "schemas/target-result.schema.json"
-
-
-def keep_result_schema(bundle: EvidenceBundle, path: Path) -> None:
-    """The target's result.json schema (`--codex-result-schema`) into the bundle, marked
-    as the one every result.json of the run must meet (verify uses it)."""
-    written = bundle.write_bytes(TARGET_RESULT_SCHEMA, path.read_bytes())
-    bundle.used_schemas[TARGET_RESULT_SCHEMA] = {
-        "schema": str(path.name),
-        "source": "--codex-result-schema",
-        "file": TARGET_RESULT_SCHEMA,
-        "sha256": sha256_file(written),
-        "role": "result",
-    }

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pytest_codex.adapter import harness, startup
+from pytest_codex.adapter import closing, harness, startup
 from pytest_codex.adapter.harness import Stack
 from pytest_codex.adapter.stash import (
     LIVE_ENV_KEY,
@@ -240,7 +240,6 @@ class Controller:
                     settings,
                     config.stash[LIVE_ENV_KEY],
                     self.bundle,
-                    redactor,
                     record,
                     parts,
                     config.stash[SIGNING_KEY],
@@ -357,7 +356,7 @@ class Controller:
         finally:
             record.workers = max(self.workers, 1)
             try:
-                startup.close_bundle(self.config, self.bundle, self.started)
+                closing.close_bundle(self.config, self.bundle, self.started)
             except SecretLeakError as error:
                 sys.stderr.write(f"pytest-codex: evidence: {error}\n")
                 fine = False

@@ -106,35 +106,9 @@ class ContainerWorker:
         (workspace / ".codex" / "result.json").unlink(missing_ok=True)
         environment, secrets = self._environment()
         container = None
-        clock = [time.perf_counter()]  # create, started, ended, cleaned up
+        created = time.perf_counter()
         try:
-            container = client.containers.create(
-                self.image,
-                environment=environment,
-                volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}},
-                labels={
-                    f"{LABEL}.role": "worker",
-                    f"{LABEL}.job": job_id,
-                    f"{LABEL}.project": str(request.get("project_id", "")),
-                    # The harness's run: its leftovers are found by it after a killed run.
-                    f"{LABEL}.run": self.environ.get("CODEX_RUN_ID", ""),
-                },
-                user=f"{WORKER_UID}:{WORKER_UID}",
-                mem_limit=self.memory,
-                memswap_limit=self.memory,
-                nano_cpus=int(self.cpus * 1e9),
-                pids_limit=self.pids,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges:true"],
-                read_only=True,
-                tmpfs={
-                    "/home/worker": f"rw,size=512m,uid={WORKER_UID},gid={WORKER_UID}",
-                    "/tmp": "rw,size=256m,mode=1777",  # noqa: S108 - the container's own
-                    SECRETS_DIR: f"{SECRETS_TMPFS},uid={WORKER_UID},gid={WORKER_UID}",
-                },
-                network=self.network,
-                stdin_open=True,  # StdinOnce: stdin ends when the one attach closes it
-            )
+            container = self._create(client, workspace, request, job_id, environment)
             _start_with_secrets(client, container, secrets)
         except docker.errors.ImageNotFound:
             return self._failure(
@@ -157,7 +131,59 @@ class ContainerWorker:
                 "worker_start_failed",
                 f"the worker container did not start ({_reason(error)})",
             )
-        clock.append(time.perf_counter())
+        exit_code, problem = self._wait_and_remove(container, job_id, created)
+        if problem is None:
+            result = _read_result(workspace)
+            if result is not None:
+                return result
+            problem = ("worker_crashed", "the worker exited without writing .codex/result.json")
+        error_type, message = problem
+        return self._failure(workspace, request, started, error_type, message, exit_code)
+
+    def _create(
+        self,
+        client: docker.DockerClient,
+        workspace: Path,
+        request: dict[str, Any],
+        job_id: str,
+        environment: dict[str, str],
+    ) -> Any:
+        """The job's worker container, created (not started) with the sandbox's limits."""
+        return client.containers.create(
+            self.image,
+            environment=environment,
+            volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}},
+            labels={
+                f"{LABEL}.role": "worker",
+                f"{LABEL}.job": job_id,
+                f"{LABEL}.project": str(request.get("project_id", "")),
+                # The harness's run: its leftovers are found by it after a killed run.
+                f"{LABEL}.run": self.environ.get("CODEX_RUN_ID", ""),
+            },
+            user=f"{WORKER_UID}:{WORKER_UID}",
+            mem_limit=self.memory,
+            memswap_limit=self.memory,
+            nano_cpus=int(self.cpus * 1e9),
+            pids_limit=self.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges:true"],
+            read_only=True,
+            tmpfs={
+                "/home/worker": f"rw,size=512m,uid={WORKER_UID},gid={WORKER_UID}",
+                "/tmp": "rw,size=256m,mode=1777",  # noqa: S108 - the container's own
+                SECRETS_DIR: f"{SECRETS_TMPFS},uid={WORKER_UID},gid={WORKER_UID}",
+            },
+            network=self.network,
+            stdin_open=True,  # StdinOnce: stdin ends when the one attach closes it
+        )
+
+    def _wait_and_remove(
+        self, container: Any, job_id: str, created: float
+    ) -> tuple[int | None, tuple[str, str] | None]:
+        """Wait for the started worker (killed at the job timeout), keep its logs and
+        remove it; its exit code and, when it was killed or ran out of memory, the
+        failure's type and message."""
+        clock = [created, time.perf_counter()]  # created, started, ended, cleaned up
         log.info("worker started", extra={"job_id": job_id, "container": container.short_id})
         exit_code: int | None = None
         timed_out = False
@@ -189,35 +215,17 @@ class ContainerWorker:
             },
         )
         if timed_out:
-            return self._failure(
-                workspace,
-                request,
-                started,
+            limit = f"{self.job_timeout_s:.0f} s"
+            return None, (
                 "timeout",
-                f"the worker ran past the job timeout of "
-                f"{self.job_timeout_s:.0f} s and was killed",
-                exit_code=None,
+                f"the worker ran past the job timeout of {limit} and was killed",
             )
         if oom:
-            return self._failure(
-                workspace,
-                request,
-                started,
+            return exit_code, (
                 "out_of_memory",
                 f"the worker exceeded its memory limit ({self.memory})",
-                exit_code=exit_code,
             )
-        result = _read_result(workspace)
-        if result is None:
-            return self._failure(
-                workspace,
-                request,
-                started,
-                "worker_crashed",
-                "the worker exited without writing .codex/result.json",
-                exit_code=exit_code,
-            )
-        return result
+        return exit_code, None
 
     def _environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """The worker's plain variables (its container configuration) and its secrets
