@@ -24,10 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import socket
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,44 +34,26 @@ import docker.errors
 import requests.exceptions
 
 from pytest_codex_orchestrator.clock import utc_now
-from pytest_codex_orchestrator.results import RESULT_FILE, failure_result, write_json
+from pytest_codex_orchestrator.live_worker import (
+    LABEL,
+    WORKER_UID,
+    LiveWorker,
+    docker_reason,
+    hand_over,
+    read_result,
+    secret_values,
+)
 
-SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")  # via stdin
-PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")  # in the container's configuration
 SECRETS_DIR = "/run/codex-secrets"  # a tmpfs in each worker: the entrypoint's files
 SECRETS_TMPFS = "rw,noexec,nosuid,size=64k,mode=0700"
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
 SEND_TIMEOUT_S = 30.0  # writing the secrets to the worker's stdin, at most
-WORKER_NAME = "codex-cli"
-WORKER_UID = 1000
-LABEL = "io.pytest-codex"
 
 log = logging.getLogger(__name__)
 
 
-class ContainerWorker:
+class ContainerWorker(LiveWorker):
     """Runs one job in a fresh worker container and returns its result.json."""
-
-    def __init__(
-        self,
-        *,
-        image: str,
-        workspace_root: Path,
-        job_timeout_s: float,
-        network: str | None = None,
-        memory: str = "1g",
-        cpus: float = 1.0,
-        pids: int = 256,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.image = image
-        self.workspace_root = workspace_root
-        self.job_timeout_s = job_timeout_s
-        self.network = network
-        self.memory = memory
-        self.cpus = cpus
-        self.pids = pids
-        self.environ = os.environ if environ is None else environ
 
     def run(self, workspace: Path, request: dict[str, Any]) -> dict[str, Any]:
         started = utc_now()
@@ -82,7 +62,7 @@ class ContainerWorker:
             client = docker.from_env(timeout=30)
             client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -102,7 +82,7 @@ class ContainerWorker:
         job_id: str,
         started: str,
     ) -> dict[str, Any]:
-        _hand_over(workspace)
+        hand_over(workspace)
         (workspace / ".codex" / "result.json").unlink(missing_ok=True)
         environment, secrets = self._environment()
         container = None
@@ -111,7 +91,7 @@ class ContainerWorker:
             container = self._create(client, workspace, request, job_id, environment)
             _start_with_secrets(client, container, secrets)
         except docker.errors.ImageNotFound:
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -124,21 +104,21 @@ class ContainerWorker:
                 with contextlib.suppress(docker.errors.DockerException):
                     container.remove(force=True)
             log.warning("worker not started", extra={"job_id": job_id, "error": str(error)})
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
                 "worker_start_failed",
-                f"the worker container did not start ({_reason(error)})",
+                f"the worker container did not start ({docker_reason(error)})",
             )
         exit_code, problem = self._wait_and_remove(container, job_id, created)
         if problem is None:
-            result = _read_result(workspace)
+            result = read_result(workspace)
             if result is not None:
                 return result
             problem = ("worker_crashed", "the worker exited without writing .codex/result.json")
         error_type, message = problem
-        return self._failure(workspace, request, started, error_type, message, exit_code)
+        return self.failure(workspace, request, started, error_type, message, exit_code)
 
     def _create(
         self,
@@ -153,13 +133,7 @@ class ContainerWorker:
             self.image,
             environment=environment,
             volumes={str(workspace): {"bind": "/workspace", "mode": "rw"}},
-            labels={
-                f"{LABEL}.role": "worker",
-                f"{LABEL}.job": job_id,
-                f"{LABEL}.project": str(request.get("project_id", "")),
-                # The harness's run: its leftovers are found by it after a killed run.
-                f"{LABEL}.run": self.environ.get("CODEX_RUN_ID", ""),
-            },
+            labels=self.labels(request, job_id),
             user=f"{WORKER_UID}:{WORKER_UID}",
             mem_limit=self.memory,
             memswap_limit=self.memory,
@@ -230,10 +204,8 @@ class ContainerWorker:
     def _environment(self) -> tuple[dict[str, str], dict[str, str]]:
         """The worker's plain variables (its container configuration) and its secrets
         (its stdin only)."""
-        environment = {
-            name: self.environ[name] for name in PLAIN_VARIABLES if self.environ.get(name)
-        }
-        secrets = {name: self.environ[name] for name in SECRET_VARIABLES if self.environ.get(name)}
+        environment = self.plain_environment()
+        secrets = secret_values(self.environ)
         for name in secrets:
             environment[f"{name}_FILE"] = f"{SECRETS_DIR}/{name}"
         environment["CODEX_SECRETS_STDIN"] = "1"
@@ -241,8 +213,6 @@ class ContainerWorker:
         if proxy:
             for name in PROXY_VARIABLES:
                 environment[name] = proxy
-        # The entrypoint's own limit fires first, so it can still write result.json.
-        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
         return environment, secrets
 
     def reap(self, job_ids: list[str]) -> list[str]:
@@ -275,34 +245,6 @@ class ContainerWorker:
         (folder / "events.jsonl").write_bytes(container.logs(stdout=True, stderr=False))
         (folder / "worker.log").write_bytes(container.logs(stdout=False, stderr=True))
 
-    def _failure(
-        self,
-        workspace: Path,
-        request: dict[str, Any],
-        started: str,
-        error_type: str,
-        message: str,
-        exit_code: int | None = None,
-    ) -> dict[str, Any]:
-        """A result.json for a job whose worker could not write one itself."""
-        result = failure_result(
-            request=request,
-            worker=WORKER_NAME,
-            environ=self.environ,
-            started_at=started,
-            error_type=error_type,
-            message=message,
-            exit_code=exit_code,
-        )
-        write_json(workspace, RESULT_FILE, result)
-        return result
-
-
-def _reason(error: docker.errors.DockerException) -> str:
-    """The engine's own explanation (no secrets: it never sees values in a message)."""
-    explanation = getattr(error, "explanation", None)
-    return f"{type(error).__name__}: {explanation or error}"[:300]
-
 
 def _start_with_secrets(client: Any, container: Any, secrets: dict[str, str]) -> None:
     """Start the worker with its stdin attached, write the secrets there as one JSON
@@ -327,20 +269,3 @@ def _kill(container: Any) -> None:
     # It may have ended on its own between the time-out and the kill.
     with contextlib.suppress(docker.errors.APIError):
         container.kill()
-
-
-def _hand_over(workspace: Path) -> None:
-    """Give the workspace to the worker's non-root user (the orchestrator runs as root)."""
-    if os.geteuid() != 0:
-        return
-    for path in [workspace, *workspace.rglob("*")]:
-        if not path.is_symlink():
-            os.chown(path, WORKER_UID, WORKER_UID)
-
-
-def _read_result(workspace: Path) -> dict[str, Any] | None:
-    try:
-        loaded = json.loads((workspace / ".codex" / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None

@@ -6,7 +6,6 @@ No value ever enters the spec. Used by `swarm_worker.SwarmWorker`.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,27 +24,9 @@ from docker.types import (
 )
 from docker.utils import parse_bytes
 
-from pytest_codex_orchestrator.container_worker import WORKER_UID
+from pytest_codex_orchestrator.live_worker import WORKER_UID
 
-SECRET_VARIABLES = ("OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT")
-PLAIN_VARIABLES = ("OPENAI_BASE_URL", "CODEX_MODEL")
 SECRET_DIR = "/run/secrets"  # noqa: S105 - a folder, not a password
-MAX_SECRET_BYTES = 64 * 1024  # a secret file read from `<VARIABLE>_FILE`, at most
-
-
-def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
-    """The OPENAI_* secrets to hand to a job: from the variable itself, or from the file
-    named by `<VARIABLE>_FILE` (how a swarm stack gives them to the orchestrator)."""
-    values: dict[str, str] = {}
-    for name in SECRET_VARIABLES:
-        value = environ.get(name, "")
-        source = environ.get(f"{name}_FILE", "")
-        if not value and source:
-            with contextlib.suppress(OSError), open(source, "rb") as handle:
-                value = handle.read(MAX_SECRET_BYTES).decode("utf-8", "replace").strip()
-        if value:
-            values[name] = value
-    return values
 
 
 def service_spec(

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +26,15 @@ import docker.errors
 import requests.exceptions
 
 from pytest_codex_orchestrator.clock import utc_now
-from pytest_codex_orchestrator.container_worker import (
+from pytest_codex_orchestrator.live_worker import (
     LABEL,
-    WORKER_NAME,
-    _hand_over,
-    _read_result,
-)
-from pytest_codex_orchestrator.results import RESULT_FILE, failure_result, write_json
-from pytest_codex_orchestrator.swarm_spec import (
-    PLAIN_VARIABLES,
-    create_job_secrets,
+    LiveWorker,
+    docker_reason,
+    hand_over,
+    read_result,
     secret_values,
-    service_spec,
-    slug,
 )
+from pytest_codex_orchestrator.swarm_spec import create_job_secrets, service_spec, slug
 
 POLL_S = 0.2  # between two looks at the job's task
 REMOVE_TRIES = 50  # looks for a secret still held by a removed service (POLL_S apart)
@@ -50,31 +43,8 @@ TERMINAL = frozenset({"complete", "failed", "rejected", "shutdown", "orphaned", 
 log = logging.getLogger(__name__)
 
 
-class SwarmWorker:
+class SwarmWorker(LiveWorker):
     """Runs one job as a swarm job service and returns its result.json."""
-
-    name = WORKER_NAME
-
-    def __init__(
-        self,
-        *,
-        image: str,
-        workspace_root: Path,
-        job_timeout_s: float,
-        network: str | None = None,
-        memory: str = "1g",
-        cpus: float = 1.0,
-        pids: int = 256,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self.image = image
-        self.workspace_root = workspace_root
-        self.job_timeout_s = job_timeout_s
-        self.network = network
-        self.memory = memory
-        self.cpus = cpus
-        self.pids = pids
-        self.environ = os.environ if environ is None else environ
 
     def run(self, workspace: Path, request: dict[str, Any]) -> dict[str, Any]:
         started = utc_now()
@@ -82,7 +52,7 @@ class SwarmWorker:
             client = docker.from_env(timeout=30)
             swarm = client.info().get("Swarm") or {}
         except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -91,7 +61,7 @@ class SwarmWorker:
             )
         try:
             if not swarm.get("ControlAvailable"):
-                return self._failure(
+                return self.failure(
                     workspace,
                     request,
                     started,
@@ -111,9 +81,9 @@ class SwarmWorker:
         started: str,
     ) -> dict[str, Any]:
         job_id = str(request.get("job_id", "unknown"))
-        _hand_over(workspace)
+        hand_over(workspace)
         (workspace / ".codex" / "result.json").unlink(missing_ok=True)
-        labels = self._labels(request, job_id)
+        labels = self.labels(request, job_id)
         suffix = f"{slug(job_id)[:24]}-{secrets.token_hex(3)}"
         created: list[str] = []  # secret ids
         service_id: str | None = None
@@ -127,7 +97,7 @@ class SwarmWorker:
                 name=f"codex-job-{suffix}",
                 workspace=workspace,
                 labels=labels,
-                environment={**self._environment(), **files},
+                environment={**self.plain_environment(), **files},
                 secret_refs=refs,
                 network=self.network,
                 memory=self.memory,
@@ -138,12 +108,12 @@ class SwarmWorker:
         except docker.errors.DockerException as error:
             self._remove(client, service_id, created, job_id)
             log.warning("worker not started", extra={"job_id": job_id, "error": str(error)})
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
                 "worker_start_failed",
-                f"the worker job service did not start ({_reason(error)})",
+                f"the worker job service did not start ({docker_reason(error)})",
             )
         log.info("worker started", extra={"job_id": job_id, "service": service_id[:12]})
         try:
@@ -174,7 +144,7 @@ class SwarmWorker:
         oom: bool,
     ) -> dict[str, Any]:
         if state not in TERMINAL:
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -183,7 +153,7 @@ class SwarmWorker:
                 f"(its task was {state}) and was removed",
             )
         if state == "rejected" and "No such image" in str(status.get("Err", "")):
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -192,7 +162,7 @@ class SwarmWorker:
                 "there, push it to the swarm's registry, or set CODEX_WORKER_IMAGE",
             )
         if oom:
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -200,10 +170,10 @@ class SwarmWorker:
                 f"the worker exceeded its memory limit ({self.memory})",
                 exit_code=exit_code,
             )
-        result = _read_result(workspace)
+        result = read_result(workspace)
         if result is None:
             why = str(status.get("Err") or f"its task ended {state}")[:300]
-            return self._failure(
+            return self.failure(
                 workspace,
                 request,
                 started,
@@ -227,23 +197,6 @@ class SwarmWorker:
             if time.monotonic() >= deadline:
                 return task
             time.sleep(POLL_S)
-
-    def _environment(self) -> dict[str, str]:
-        environment = {
-            name: self.environ[name] for name in PLAIN_VARIABLES if self.environ.get(name)
-        }
-        # The entrypoint's own limit fires first, so it can still write result.json.
-        environment["CODEX_WORKER_TIMEOUT"] = str(max(5, int(self.job_timeout_s) - 10))
-        return environment
-
-    def _labels(self, request: dict[str, Any], job_id: str) -> dict[str, str]:
-        return {
-            f"{LABEL}.role": "worker",
-            f"{LABEL}.job": job_id,
-            f"{LABEL}.project": str(request.get("project_id", "")),
-            # The harness's run: its leftovers are found by it after a killed run.
-            f"{LABEL}.run": self.environ.get("CODEX_RUN_ID", ""),
-        }
 
     def _remove(
         self, client: docker.DockerClient, service_id: str | None, created: list[str], job_id: str
@@ -307,29 +260,6 @@ class SwarmWorker:
             )
             (folder / name).write_bytes(b"".join(chunks))
 
-    def _failure(
-        self,
-        workspace: Path,
-        request: dict[str, Any],
-        started: str,
-        error_type: str,
-        message: str,
-        exit_code: int | None = None,
-    ) -> dict[str, Any]:
-        """A result.json for a job whose worker could not write one itself."""
-        result = failure_result(
-            request=request,
-            worker=WORKER_NAME,
-            # Presence only: a secret given as a file counts as present.
-            environ={name: "present" for name in secret_values(self.environ)},
-            started_at=started,
-            error_type=error_type,
-            message=message,
-            exit_code=exit_code,
-        )
-        write_json(workspace, RESULT_FILE, result)
-        return result
-
 
 def _oom_killed(client: docker.DockerClient, task: dict[str, Any] | None) -> bool:
     """Whether the task's container was killed for memory (known only when it ran on
@@ -342,9 +272,3 @@ def _oom_killed(client: docker.DockerClient, task: dict[str, Any] | None) -> boo
     except docker.errors.APIError:
         return False
     return bool(state.get("OOMKilled"))
-
-
-def _reason(error: docker.errors.DockerException) -> str:
-    """The engine's own explanation (no secrets: it never sees values in a message)."""
-    explanation = getattr(error, "explanation", None)
-    return f"{type(error).__name__}: {explanation or error}"[:300]

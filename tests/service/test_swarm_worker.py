@@ -15,7 +15,8 @@ import pytest
 from pytest_codex_model_stub.__main__ import expected_key
 from pytest_codex_orchestrator.config import ConfigError, Settings
 from pytest_codex_orchestrator.container_worker import ContainerWorker
-from pytest_codex_orchestrator.swarm_spec import secret_values, service_spec
+from pytest_codex_orchestrator.live_worker import secret_values
+from pytest_codex_orchestrator.swarm_spec import service_spec
 from pytest_codex_orchestrator.swarm_worker import SwarmWorker
 from pytest_codex_orchestrator.workers import select_worker
 
