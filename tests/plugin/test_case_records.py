@@ -5,12 +5,13 @@ server."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+
+from tests.local_http import serving
 
 HANG_UP_AFTER_S = 0.2
 
@@ -36,14 +37,8 @@ class HangUpHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hang_up_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HangUpHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(HangUpHandler) as url:
+        yield url
 
 
 def test_a_case_with_no_exchange_is_recorded_with_its_duration(

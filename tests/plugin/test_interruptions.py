@@ -8,49 +8,25 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_codex.bundle.reader import bundle_files
+from tests.local_http import serving, slow_handler
 
 CASES = 80
 CONSOLE = Path(sys.executable).parent / "codex-evidence"
 WAIT_S = 90  # bound on each wait for the run's output or exit
 
 
-class SlowHandler(BaseHTTPRequestHandler):
-    """/healthz at once; every other path after 0.15 s."""
-
-    def do_GET(self) -> None:
-        if self.path != "/healthz":
-            time.sleep(0.15)
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def slow_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(slow_handler(0.15)) as url:
+        yield url
 
 
 def start_run(folder: Path, url: str, *flags: str) -> subprocess.Popen[str]:

@@ -4,15 +4,15 @@ passing and failing cases, failure text, the evidence bundle and redaction."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from pytest_codex.review import cli as verify
 from tests.conftest import REPO, SEED_FILES, Orchestrator
+from tests.local_http import serving
 
 CANARY = "canary-value-3f9a1c7e5b2d"
 
@@ -148,12 +148,8 @@ class LeakyHandler(BaseHTTPRequestHandler):
 def leaky_server(tmp_path: Path) -> Iterator[str]:
     LeakyHandler.root = tmp_path / "a" / "b"
     LeakyHandler.root.mkdir(parents=True)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), LeakyHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(LeakyHandler) as url:
+        yield url
 
 
 # Enough `../` to climb from any tmp_path to `/` (an xdist worker's tmp_path is one deeper).

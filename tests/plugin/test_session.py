@@ -10,10 +10,8 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,37 +19,15 @@ import pytest
 
 from pytest_codex.review import cli as verify
 from tests.conftest import REPO, Orchestrator, free_port
+from tests.local_http import serving, slow_handler
 
 SLOW_CASES = 60
 
 
-class SlowHandler(BaseHTTPRequestHandler):
-    """/healthz at once; every other path after 0.2 s."""
-
-    def do_GET(self) -> None:
-        if self.path != "/healthz":
-            time.sleep(0.2)
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def slow_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(slow_handler(0.2)) as url:
+        yield url
 
 
 def write_slow_matrix(folder: Path) -> None:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
 from tests.conftest import REPO
+from tests.local_http import serving
 
 PREFIX = "/api/v1/"
 
@@ -78,12 +78,8 @@ def resolving(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     workspaces = tmp_path / "workspaces"
     workspaces.mkdir()
     handler = type("Handler", (ResolvingOrchestrator,), {"workspaces": workspaces})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", workspaces
-    server.shutdown()
-    server.server_close()
+    with serving(handler) as url:
+        yield url, workspaces
 
 
 def run_corpora(pytester: pytest.Pytester, url: str, workspaces: Path, policy: str):  # type: ignore[no-untyped-def]

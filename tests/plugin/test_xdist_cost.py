@@ -3,15 +3,13 @@ cases it says nothing."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from pytest_codex.adapter.xdist import WorkerCost
 from tests.conftest import REPO, Orchestrator
+from tests.local_http import serving, slow_handler
 
 NOTE = "pytest-codex: -n 2: the workers took * s from their start to the last case, the cases *"
 SLOW_CASE_S = 1.0
@@ -35,30 +33,10 @@ def test_fast_cases_under_workers_get_a_note(
     result.stdout.fnmatch_lines([NOTE + "the workers cost more than they save (run without -n)"])
 
 
-class SlowHandler(BaseHTTPRequestHandler):
-    """Answers /healthz at once and every other GET after SLOW_CASE_S."""
-
-    def do_GET(self) -> None:
-        if self.path != "/healthz":
-            time.sleep(SLOW_CASE_S)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def slow_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(slow_handler(SLOW_CASE_S)) as url:
+        yield url
 
 
 def test_slow_cases_under_workers_get_no_note(pytester: pytest.Pytester, slow_server: str) -> None:
