@@ -110,7 +110,8 @@ def _pushed(
     """`prepared`, with the images this run built pinned to tags of the run and, with
     `--codex-registry`, pushed there; the variables naming them (CODEX_ORCHESTRATOR_IMAGE,
     CODEX_WORKER_IMAGE) for the stack files and the orchestrator's jobs."""
-    local = {"CODEX_ORCHESTRATOR_IMAGE": images.ORCHESTRATOR_IMAGE}
+    orchestrator = prepared.get("CODEX_ORCHESTRATOR_IMAGE", images.ORCHESTRATOR_IMAGE)
+    local = {"CODEX_ORCHESTRATOR_IMAGE": orchestrator}
     if settings.mode == "live":
         local["CODEX_WORKER_IMAGE"] = prepared.get("CODEX_WORKER_IMAGE", images.WORKER_IMAGE)
     pinned = swarm.pin_images(local, run)

@@ -152,6 +152,8 @@ def resolve(
 ) -> Settings:
     """Resolve every `codex` option; relative cli paths start at the invocation directory,
     relative ini paths and the defaults at `home` (default: see `defaults_base`)."""
+    # ~64 lines: one keyword per Settings field, each from its own checker in values.py;
+    # split, the mapping from option to field would be in two places.
     home = home or defaults_base(invocation_dir, rootdir)
 
     def base_for(source: str) -> Path:

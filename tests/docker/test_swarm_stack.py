@@ -2,7 +2,8 @@
 (created and left by the `swarm_engine` fixture only when the engine is in none): a
 hermetic live matrix through the swarm backend with the canary keys visible nowhere
 Docker shows them, a stack that never gets healthy, a killed run's stack removed at the
-next start, images pushed to a local registry. Every name is unique to the run."""
+next start, images pushed to a local registry, the run's images pinned to its own tags.
+Every name is unique to the run."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from pytest_codex.adapter import swarmstart
+from pytest_codex.config.settings import RawOption, resolve
 from pytest_codex.review import cli as verify
 from pytest_codex.target import leftovers, swarm
 from tests.conftest import REPO, free_port
@@ -78,6 +81,7 @@ class Watcher(threading.Thread):
         self.seen: dict[str, str] = {}  # what -> text
         self.job_services: set[str] = set()
         self.job_containers: set[str] = set()
+        self.stack_services: set[str] = set()
 
     def look(self, what: str, *argv: str) -> None:
         text = docker(*argv, check=False)
@@ -97,10 +101,12 @@ class Watcher(threading.Thread):
             for container in docker("ps", "-aq", "--filter", jobs, check=False).split():
                 self.job_containers.add(container)
                 self.look(f"container {container}", "inspect", container)
-            if count % 10 == 0:
+            # The stack's own services at every look until they are seen, then every tenth.
+            if count % 10 == 0 or not self.stack_services:
                 for service in docker(
                     "service", "ls", "-q", "--filter", stack, check=False
                 ).split():
+                    self.stack_services.add(service)
                     self.look(f"service {service}", "service", "inspect", service)
                     self.look(f"service logs {service}", "service", "logs", "--raw", service)
                 names = docker("ps", "-q", "--filter", f"name={self.run_name}_", check=False)
@@ -161,8 +167,14 @@ def codex_compose_project_name() -> str:
     jobs = [text for what, text in watcher.seen.items() if what.startswith("service ")]
     assert any('"ReplicatedJob"' in text for text in jobs)
     # What this run built, by tags of its own (another run may rebuild :latest meanwhile).
-    assert any(f'"Image": "codex-worker:{run}"' in text for text in jobs)
-    assert any(f'"Image": "pytest-codex/orchestrator:{run}"' in text for text in jobs)
+    images = {
+        line.strip().rstrip(",")
+        for text in jobs
+        for line in text.splitlines()
+        if '"Image"' in line
+    }
+    assert f'"Image": "codex-worker:{run}"' in images, images
+    assert f'"Image": "pytest-codex/orchestrator:{run}"' in images, images
     [live] = sorted((pytester.path / "evidence").glob("*/live"))
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["target"]["engine"] == "swarm"
@@ -332,3 +344,25 @@ def test_the_swarm_stack_runs_from_images_pushed_to_a_local_registry(
     assert manifest["timings_s"]["image_push"] > 0
     assert docker("stack", "ps", run, check=False).strip() == ""
     assert nothing_of_the_stack(run) == ""
+
+
+def test_the_run_pins_the_orchestrator_image_it_was_given(tmp_path: Path, base_image: str) -> None:
+    """`CODEX_ORCHESTRATOR_IMAGE` names the image the stack runs: the swarm engine pins
+    that one to the run's tag, not the default `pytest-codex/orchestrator:latest`."""
+    repository = f"pytest-codex-test/orchestrator-{secrets.token_hex(4)}"
+    run = f"pytest-codex-pintest-{secrets.token_hex(4)}"
+    docker("tag", base_image, f"{repository}:given")
+    settings = resolve(
+        {"mode": RawOption(None, "mocked")}, invocation_dir=tmp_path, rootdir=tmp_path
+    )
+    try:
+        prepared = {"CODEX_ORCHESTRATOR_IMAGE": f"{repository}:given"}
+        pinned = swarmstart._pushed(settings, prepared, run, {})
+        assert pinned["CODEX_ORCHESTRATOR_IMAGE"] == f"{repository}:{run}"
+        given_id, pinned_id = (
+            docker("image", "inspect", "-f", "{{.Id}}", tag).strip()
+            for tag in (f"{repository}:given", f"{repository}:{run}")
+        )
+        assert pinned_id == given_id
+    finally:
+        docker("rmi", f"{repository}:given", f"{repository}:{run}", check=False)
