@@ -38,6 +38,8 @@ MAX_HEALTH_BODY = 1024 * 1024  # bytes of a health answer read; more is a failed
 MAX_WALK_DEPTH = 64  # folders below a workspace that a listing goes down
 MAX_WALK_ENTRIES = 100_000  # entries a listing (or the root's scan) looks at in all
 MAX_RESULT_BYTES = 4 * 1024 * 1024  # largest result.json read
+PROJECT_LABEL = "com.docker.compose.project"  # set by compose v1 and v2 on each container
+SERVICE_LABEL = "com.docker.compose.service"
 
 
 def detect_compose_command() -> tuple[str, ...]:
@@ -68,6 +70,18 @@ class Compose:
         for path in self.files:
             argv += ["-f", str(path)]
         return [*argv, "-p", self.project, *args]
+
+    def running(self, service: str) -> list[str]:
+        """The ids of the service's running containers, found by compose's own labels:
+        one `docker ps` (~10 ms) where a compose subcommand costs a process start
+        (~0.4 s with compose v1)."""
+        listed = docker.docker(
+            "ps", "-q",
+            "--filter", f"label={PROJECT_LABEL}={self.project}",
+            "--filter", f"label={SERVICE_LABEL}={service}",
+            timeout=VERSION_TIMEOUT,
+        )  # fmt: skip
+        return listed.stdout.split()
 
     def run(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """Run a compose subcommand; its combined output, or StackError with the tail."""

@@ -187,7 +187,9 @@ def _roll_back(
 def _stop_live(report: RollbackReport, live: stack.Compose, service: str, since: float) -> None:
     """Stop (never remove) the live orchestrator, then remove the run's workers that
     still exist; both recorded in the checks."""
-    live.run("stop", "-t", "5", service)
+    running = live.running(service)
+    if running:
+        docker.docker("stop", "-t", "5", *running, timeout=DOCKER_TIMEOUT_S)
     report.checks["live_orchestrator"] = "stopped (kept: `docker start` brings it back)"
     workers = rollback_stack.clear_live_workers(live.project, since)
     report.checks["live_workers"] = workers
@@ -198,8 +200,14 @@ def _stop_live(report: RollbackReport, live: stack.Compose, service: str, since:
 def _start_mocked(mocked: stack.Compose, target: Target, timeout: float) -> str:
     """`up` the mocked orchestrator alone and wait for its readiness path; its URL."""
     mocked.run("up", "-d", "--no-deps", target.service)
-    published = mocked.run("port", target.service, str(target.port)).strip()
-    base_url = f"http://127.0.0.1:{published.splitlines()[-1].rsplit(':', 1)[1]}"
+    running = mocked.running(target.service)
+    published = _docker("port", running[-1], f"{target.port}/tcp").split() if running else []
+    if not published:
+        raise stack.StackError(
+            f"rollback: the mocked {target.service} is not running with port "
+            f"{target.port}/tcp published; see its logs (compose -p {mocked.project} logs)"
+        )
+    base_url = f"http://127.0.0.1:{published[0].rsplit(':', 1)[1]}"
     deadline = time.monotonic() + timeout
     while not stack.probe(base_url, path=target.health_path):
         if time.monotonic() > deadline:
@@ -208,7 +216,7 @@ def _start_mocked(mocked: stack.Compose, target: Target, timeout: float) -> str:
                 f"{timeout:.0f} s; see the mocked stack's logs (compose -p {mocked.project} "
                 "logs) and fix its files"
             )
-        time.sleep(0.25)
+        time.sleep(0.1)
     return base_url
 
 
@@ -220,7 +228,7 @@ def _check_container(report: RollbackReport, mocked: stack.Compose, service: str
     """No Docker socket mounted and no OPENAI_* variable (names only) in the recreated
     orchestrator, as `docker inspect` sees it."""
     try:
-        container = mocked.run("ps", "-q", service).split()[-1]
+        container = mocked.running(service)[-1]
         [info] = json.loads(_docker("inspect", container))
     except (stack.StackError, IndexError, ValueError) as error:
         report.problems.append(f"the recreated orchestrator cannot be inspected: {error}")

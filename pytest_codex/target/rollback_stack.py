@@ -94,13 +94,25 @@ def mocked_stack(live: stack.Compose, mocked_files: tuple[Path, ...]) -> stack.C
 
 
 def down(mocked: stack.Compose) -> None:
-    """Tear the mocked stack down (its volumes are the live run's: kept) and remove its
-    generated overlay."""
+    """Remove the mocked stack as `compose down` (without -v) would: its containers, with
+    their anonymous volumes, and its networks, found by compose's project label (three
+    `docker` calls, ~0.6 s less than a compose process here); its named volumes are the
+    live run's: kept. Then its generated overlay."""
+    project = f"label={stack.PROJECT_LABEL}={mocked.project}"
     with contextlib.suppress(stack.StackError):
-        mocked.run("down", "--remove-orphans", "-t", "5")
+        containers = _listed("ps", "-aq", "--filter", project)
+        if containers:
+            docker.docker("rm", "-f", "-v", *containers, timeout=DOCKER_TIMEOUT_S)
+        networks = _listed("network", "ls", "-q", "--filter", project)
+        if networks:
+            docker.docker("network", "rm", *networks, timeout=DOCKER_TIMEOUT_S)
     for path in mocked.files:
         if path.name == "compose.rollback-volumes.yaml":
             shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _listed(*args: str) -> list[str]:
+    return docker.docker(*args, timeout=DOCKER_TIMEOUT_S).stdout.split()
 
 
 def run_workers(run_id: str) -> list[str]:
@@ -116,7 +128,8 @@ def workers_created(run_id: str, since: float) -> list[str]:
     """Worker containers of the run created since `since` (the engine's event log, which
     keeps only its latest events: a cross-check, not the proof)."""
     listed = docker.docker(
-        "events", "--since", f"{since:.6f}", "--until", str(int(time.time()) + 1),
+        # `--until` now, to the microsecond: a whole second ahead makes docker wait for it.
+        "events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}",
         "--filter", "type=container", "--filter", "event=create",
         "--filter", f"label={WORKER_LABEL}", "--filter", f"label={RUN_LABEL}={run_id}",
         "--format", "{{.ID}}",
