@@ -214,8 +214,8 @@ def _wait_healthy(
     services: Services, compose: stack.Compose, target: Target, timeout: float
 ) -> str:
     try:
-        port = services.port_for(target.service, target.port)
-    except Exception as error:  # pytest-docker raises bare exceptions
+        port = compose.published_port(target.service, target.port)
+    except stack.StackError as error:
         raise _start_failure(
             compose,
             f"no published port for service {target.service!r}, container port {target.port} "
@@ -225,7 +225,7 @@ def _wait_healthy(
     base_url = f"http://127.0.0.1:{port}"
     try:
         services.wait_until_responsive(
-            lambda: stack.probe(base_url, path=target.health_path), timeout, pause=0.25
+            lambda: stack.probe(base_url, path=target.health_path), timeout, pause=0.1
         )
     except Exception:  # pytest-docker's time-out is a bare Exception
         raise _start_failure(

@@ -83,6 +83,20 @@ class Compose:
         )  # fmt: skip
         return listed.stdout.split()
 
+    def published_port(self, service: str, port: int) -> int:
+        """The host port a running container of the service publishes `port/tcp` on
+        (`docker port`: what `compose port` says, without a compose process); StackError
+        when no running container of the service publishes it."""
+        published: list[str] = []
+        for container in self.running(service)[:1]:
+            listed = docker.docker(
+                "port", container, f"{port}/tcp", timeout=VERSION_TIMEOUT, check=False
+            )
+            published = listed.stdout.split() if listed.returncode == 0 else []
+        if not published:
+            raise StackError(f"no running container of {service!r} publishes {port}/tcp")
+        return int(published[0].rsplit(":", 1)[1])
+
     def run(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """Run a compose subcommand; its combined output, or StackError with the tail."""
         done = docker.run(
@@ -149,15 +163,12 @@ def port_clash_hint(output: str) -> str:
     )
 
 
-CONTAINER_ID = re.compile(r"[0-9a-f]{12,64}")
-
-
 def workspace_mount(compose: Compose, service: str, root: Path) -> bool | None:
     """Whether `service`'s container sees `root` at the same path (a bind mount of it or
     of a folder above it, Source = Destination), so that what the harness plants and
     reads there is what the service sees; None when that cannot be told."""
     try:
-        ids = CONTAINER_ID.findall(compose.run("ps", "-q", service, timeout=60))
+        ids = compose.running(service)
         if not ids:
             return None
         done = docker.docker("inspect", "--format", "{{json .Mounts}}", ids[-1], timeout=60)

@@ -200,14 +200,12 @@ def _stop_live(report: RollbackReport, live: stack.Compose, service: str, since:
 def _start_mocked(mocked: stack.Compose, target: Target, timeout: float) -> str:
     """`up` the mocked orchestrator alone and wait for its readiness path; its URL."""
     mocked.run("up", "-d", "--no-deps", target.service)
-    running = mocked.running(target.service)
-    published = _docker("port", running[-1], f"{target.port}/tcp").split() if running else []
-    if not published:
+    try:
+        base_url = f"http://127.0.0.1:{mocked.published_port(target.service, target.port)}"
+    except stack.StackError as error:
         raise stack.StackError(
-            f"rollback: the mocked {target.service} is not running with port "
-            f"{target.port}/tcp published; see its logs (compose -p {mocked.project} logs)"
-        )
-    base_url = f"http://127.0.0.1:{published[0].rsplit(':', 1)[1]}"
+            f"rollback: {error}; see the mocked stack's logs (compose -p {mocked.project} logs)"
+        ) from None
     deadline = time.monotonic() + timeout
     while not stack.probe(base_url, path=target.health_path):
         if time.monotonic() > deadline:
