@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tests.local_http import serving
+from tests.local_http import QuietHandler, serving
 
 HANG_UP_AFTER_S = 0.2
 
 
-class HangUpHandler(BaseHTTPRequestHandler):
+class HangUpHandler(QuietHandler):
     """/healthz answers; any other path is read, then the connection dropped unanswered."""
 
     def do_GET(self) -> None:
@@ -24,15 +23,7 @@ class HangUpHandler(BaseHTTPRequestHandler):
             time.sleep(HANG_UP_AFTER_S)
             self.close_connection = True
             return
-        body = b'{"status": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer_json(200, b'{"status": "ok"}')
 
 
 @pytest.fixture
