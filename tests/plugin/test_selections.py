@@ -138,13 +138,21 @@ def test_x_stops_early_and_says_so(
 ) -> None:
     pytester.mkdir("matrices")
     (pytester.path / "matrices" / "five.yaml").write_text(f"name: five\ncases:\n{FIVE}")
-    bundle = run_five(pytester, orchestrator.url, "-x", "-p", "no:cacheprovider")
+    bundle = run_five(
+        pytester, orchestrator.url, "-x", "-p", "no:cacheprovider", "--junitxml=junit.xml"
+    )
     session = manifest(bundle)["session"]
     assert session["end"] == "stopped_early"
     assert (session["run"], session["selected"]) == (2, 5)
     first = (bundle / "SUMMARY.md").read_text().splitlines()[0]
     assert "COMPLETED" not in first
     assert first.startswith("# pytest-codex mocked run: STOPPED EARLY (stopping after 1 fail")
+    # JUnit's verdict is the same line, although pytest ends session fixtures after -x
+    # only in its own sessionfinish.
+    suite = ET.parse(pytester.path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    verdicts = [p.get("value") for p in suite.iter("property") if p.get("name") == "codex_verdict"]
+    assert verdicts == [first.removeprefix("# ")], verdicts
     code, output = verify_output(capsys, bundle, "--allow-failures")
     assert code == 1
     assert "verdict: stopped early (stopping after 1 failures (-x/--maxfail)) after 2 of 5" in (
