@@ -40,6 +40,8 @@ MAX_WALK_ENTRIES = 100_000  # entries a listing (or the root's scan) looks at in
 MAX_RESULT_BYTES = 4 * 1024 * 1024  # largest result.json read
 PROJECT_LABEL = "com.docker.compose.project"  # set by compose v1 and v2 on each container
 SERVICE_LABEL = "com.docker.compose.service"
+ONEOFF_LABEL = "com.docker.compose.oneoff"  # "True" on `compose run` containers
+NOT_IN_PROJECT_LABEL = re.compile(r"[^-_a-z0-9]")
 
 
 def detect_compose_command() -> tuple[str, ...]:
@@ -54,6 +56,11 @@ def detect_compose_command() -> tuple[str, ...]:
         "compose: neither `docker compose` nor `docker-compose` was found; "
         "install one (scripts/ensure-docker.sh does) or pass --codex-base-url"
     )
+
+
+def project_label(project: str) -> str:
+    """A compose project name as compose v1 labels its containers and networks with it."""
+    return NOT_IN_PROJECT_LABEL.sub("", project.lower())
 
 
 @dataclass(frozen=True)
@@ -71,31 +78,44 @@ class Compose:
             argv += ["-f", str(path)]
         return [*argv, "-p", self.project, *args]
 
+    @property
+    def label(self) -> str:
+        """The project as compose writes it into its labels: compose v1 lowercases `-p`
+        and drops every character but `a-z0-9_-` (v2 refuses such names outright)."""
+        return project_label(self.project)
+
     def running(self, service: str) -> list[str]:
-        """The ids of the service's running containers, found by compose's own labels:
-        one `docker ps` (~10 ms) where a compose subcommand costs a process start
-        (~0.4 s with compose v1)."""
+        """The ids of the service's running containers, found by compose's own labels
+        (one-off `compose run` containers left out, as `compose ps` does): one `docker
+        ps` (~10 ms) where a compose subcommand costs a process start (~0.4 s, v1)."""
+        return self._containers(service, "-q")
+
+    def containers(self, service: str) -> list[str]:
+        """The ids of the service's containers, running or not (see `running`)."""
+        return self._containers(service, "-aq")
+
+    def _containers(self, service: str, flags: str) -> list[str]:
         listed = docker.docker(
-            "ps", "-q",
-            "--filter", f"label={PROJECT_LABEL}={self.project}",
+            "ps", flags,
+            "--filter", f"label={PROJECT_LABEL}={self.label}",
             "--filter", f"label={SERVICE_LABEL}={service}",
+            "--filter", f"label={ONEOFF_LABEL}=False",
             timeout=VERSION_TIMEOUT,
         )  # fmt: skip
         return listed.stdout.split()
 
     def published_port(self, service: str, port: int) -> int:
-        """The host port a running container of the service publishes `port/tcp` on
-        (`docker port`: what `compose port` says, without a compose process); StackError
-        when no running container of the service publishes it."""
-        published: list[str] = []
-        for container in self.running(service)[:1]:
+        """The host port a running container of the service publishes `port/tcp` on (the
+        first that does; `docker port`: what `compose port` says, without a compose
+        process); StackError when none does."""
+        for container in self.running(service):
             listed = docker.docker(
                 "port", container, f"{port}/tcp", timeout=VERSION_TIMEOUT, check=False
             )
             published = listed.stdout.split() if listed.returncode == 0 else []
-        if not published:
-            raise StackError(f"no running container of {service!r} publishes {port}/tcp")
-        return int(published[0].rsplit(":", 1)[1])
+            if published:
+                return int(published[0].rsplit(":", 1)[1])
+        raise StackError(f"no running container of {service!r} publishes {port}/tcp")
 
     def run(self, *args: str, timeout: float = COMMAND_TIMEOUT) -> str:
         """Run a compose subcommand; its combined output, or StackError with the tail."""

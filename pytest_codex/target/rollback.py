@@ -190,7 +190,9 @@ def _stop_live(report: RollbackReport, live: stack.Compose, service: str, since:
     running = live.running(service)
     if running:
         docker.docker("stop", "-t", "5", *running, timeout=DOCKER_TIMEOUT_S)
-    report.checks["live_orchestrator"] = "stopped (kept: `docker start` brings it back)"
+        report.checks["live_orchestrator"] = "stopped (kept: `docker start` brings it back)"
+    else:
+        report.checks["live_orchestrator"] = "not running when the rollback began"
     workers = rollback_stack.clear_live_workers(live.project, since)
     report.checks["live_workers"] = workers
     if workers["remaining"]:
@@ -226,7 +228,7 @@ def _check_container(report: RollbackReport, mocked: stack.Compose, service: str
     """No Docker socket mounted and no OPENAI_* variable (names only) in the recreated
     orchestrator, as `docker inspect` sees it."""
     try:
-        container = mocked.running(service)[-1]
+        container = mocked.containers(service)[0]
         [info] = json.loads(_docker("inspect", container))
     except (stack.StackError, IndexError, ValueError) as error:
         report.problems.append(f"the recreated orchestrator cannot be inspected: {error}")

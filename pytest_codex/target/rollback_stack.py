@@ -94,15 +94,17 @@ def mocked_stack(live: stack.Compose, mocked_files: tuple[Path, ...]) -> stack.C
 
 
 def down(mocked: stack.Compose) -> None:
-    """Remove the mocked stack as `compose down` (without -v) would: its containers, with
-    their anonymous volumes, and its networks, found by compose's project label (three
-    `docker` calls, ~0.6 s less than a compose process here); its named volumes are the
-    live run's: kept. Then its generated overlay."""
-    project = f"label={stack.PROJECT_LABEL}={mocked.project}"
+    """Remove the mocked stack: its containers, killed (its smoke cases are over), with
+    their anonymous volumes (which `compose down` without -v would keep), then its
+    networks, each found by compose's project label (three `docker` calls, ~0.6 s less
+    than a compose process here). Its named volumes are the live run's: kept. Then its
+    generated overlay."""
+    project = f"label={stack.PROJECT_LABEL}={mocked.label}"
     with contextlib.suppress(stack.StackError):
         containers = _listed("ps", "-aq", "--filter", project)
         if containers:
             docker.docker("rm", "-f", "-v", *containers, timeout=DOCKER_TIMEOUT_S)
+    with contextlib.suppress(stack.StackError):  # a container already gone: still this
         networks = _listed("network", "ls", "-q", "--filter", project)
         if networks:
             docker.docker("network", "rm", *networks, timeout=DOCKER_TIMEOUT_S)
@@ -128,14 +130,21 @@ def workers_created(run_id: str, since: float) -> list[str]:
     """Worker containers of the run created since `since` (the engine's event log, which
     keeps only its latest events: a cross-check, not the proof)."""
     listed = docker.docker(
-        # `--until` now, to the microsecond: a whole second ahead makes docker wait for it.
-        "events", "--since", f"{since:.6f}", "--until", f"{time.time():.6f}",
+        # `--until` the engine's own now: a time ahead of it makes docker wait for it, and
+        # an engine clock ahead of this host's would leave out its latest events.
+        "events", "--since", f"{since:.6f}", "--until", _engine_now(),
         "--filter", "type=container", "--filter", "event=create",
         "--filter", f"label={WORKER_LABEL}", "--filter", f"label={RUN_LABEL}={run_id}",
         "--format", "{{.ID}}",
         timeout=DOCKER_TIMEOUT_S,
     )  # fmt: skip
     return listed.stdout.split()
+
+
+def _engine_now() -> str:
+    """The engine's clock (RFC 3339), as it stamps its events."""
+    now = docker.docker("info", "--format", "{{.SystemTime}}", timeout=DOCKER_TIMEOUT_S)
+    return now.stdout.strip() or f"{time.time():.6f}"
 
 
 def clear_live_workers(run_id: str, run_started: float) -> dict[str, Any]:
