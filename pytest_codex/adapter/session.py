@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -118,14 +119,42 @@ class SessionWatcher:
         exiting = isinstance(error, pytest.exit.Exception)
         self.record.stop(INTERRUPTED, "pytest.exit" if exiting else "KeyboardInterrupt")
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        # Runs before the session fixtures are torn down, so the bundle sees the end.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, None, None]:
+        # Before every plugin's own sessionfinish: the record sees the end, then the bundle
+        # of an interrupted session closes before junitxml writes its report.
         self.record.exitstatus = int(exitstatus)
         note_early_stop(self.record, session)
         parallel.hand_over_session(session.config)
         if exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             self.record.stop(INTERNAL_ERROR, "pytest internal error")
+        raised = _close_early(session, self.record)
+        yield
+        if raised is not None:
+            raise raised
+
+
+def _close_early(session: pytest.Session, record: RunRecord) -> BaseException | None:
+    """After Ctrl-C or SIGTERM pytest ends the session fixtures in its own sessionfinish,
+    after junitxml has written its report: end them here first, so the bundle is closed
+    and its verdict is in the report, as after a complete run. What that teardown raised
+    is returned, to be raised once the other plugins have finished (where pytest would
+    have raised it). Not on xdist: the controller closes the one bundle."""
+    config = session.config
+    if record.bundle is None or record.verdict is not None:
+        return None
+    if hasattr(config, "workerinput") or parallel.is_controller(config):
+        return None
+    setup_state = getattr(session, "_setupstate", None)  # pytest's own, as its runner uses it
+    if setup_state is None:
+        return None
+    try:
+        setup_state.teardown_exact(None)
+    except (Exception, pytest.fail.Exception) as error:
+        return error
+    return None
 
 
 def note_early_stop(record: RunRecord, session: pytest.Session) -> None:

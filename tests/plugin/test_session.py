@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ def start_run(cwd: Path, url: str) -> subprocess.Popen[str]:
             f"--codex-base-url={url}",
             "--codex-matrix=matrices",
             "--codex-evidence-dir=evidence",
+            "--junitxml=junit.xml",
             "-v",
             "-p",
             "no:cacheprovider",
@@ -103,6 +105,12 @@ def test_an_interrupted_run_leaves_a_bundle_that_says_so(
     assert first.startswith(f"# pytest-codex mocked run: INTERRUPTED ({reason})")
     assert f"of {SLOW_CASES} selected" in first
     assert "Traceback" not in output
+    # The JUnit report states the same verdict (pytest ends session fixtures after an
+    # interruption only in its own sessionfinish, where junitxml writes the file).
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    verdicts = [p.get("value") for p in suite.iter("property") if p.get("name") == "codex_verdict"]
+    assert verdicts == [first.removeprefix("# ")], verdicts
 
 
 def test_a_target_that_never_answers_stops_the_session_once(
