@@ -8,6 +8,7 @@ a session ends (`ENDS`). No pytest import here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,20 +91,24 @@ class Selection:
         }
 
 
-MAX_OUTAGES_KEPT = 100  # outages recorded one by one; later ones are only counted
+MAX_OUTAGES_KEPT = 100  # requests that met an outage, recorded one by one; later ones counted
+SAME_OUTAGE_S = 1.0  # outages this close (their starts are whole seconds) are one
 
 
 @dataclass
 class OutageLog:
-    """The run's outages, in order; `gone` once one outlasted the wait (later requests
-    then fail at once instead of each waiting again, until the target answers)."""
+    """The requests that met an outage of the target, in order; `gone` once one outlasted
+    the wait (later requests then fail at once instead of each waiting again, until the
+    target answers). Under xdist each worker meets the same outage with its own request:
+    `count` is the number of outages, their time spans merged where they overlap."""
 
     outages: list[dict[str, Any]] = field(default_factory=list)
-    count: int = 0
+    spans: list[tuple[float, float]] = field(default_factory=list)  # start, end (epoch s)
     gone: bool = False
 
     def add(self, outage: dict[str, Any]) -> None:
-        self.count += 1
+        start = datetime.fromisoformat(outage["started_at"]).timestamp()
+        self.spans.append((start, start + float(outage["down_s"])))
         if len(self.outages) < MAX_OUTAGES_KEPT:
             self.outages.append(outage)
 
@@ -111,6 +116,16 @@ class OutageLog:
         """Outages an xdist worker recorded."""
         for outage in outages:
             self.add(outage)
+
+    @property
+    def count(self) -> int:
+        """How many times the target stopped answering: overlapping spans are one."""
+        count, last_end = 0, float("-inf")
+        for start, end in sorted(self.spans):
+            if start > last_end + SAME_OUTAGE_S:
+                count += 1
+            last_end = max(last_end, end)
+        return count
 
     def summary(self) -> str | None:
         """One line for the verdict: what happened to the target; None without outages."""

@@ -223,3 +223,30 @@ def test_an_idempotent_request_is_sent_again_and_a_post_in_flight_is_not(
     assert outage["in_flight"] is True
     assert outage["retried"] is (method == "GET")
     assert outage["request"] == f"{method} /api/x"
+
+
+def test_one_outage_met_by_several_xdist_workers_counts_once() -> None:
+    """Each worker waits through the same restart with its own request; the controller
+    merges their records: one outage (two requests met it), a later one counts apart."""
+
+    def met(case: str, started_at: str, down_s: float) -> dict[str, object]:
+        return {
+            "case": case,
+            "request": "GET /api/x",
+            "started_at": started_at,
+            "down_s": down_s,
+            "came_back": True,
+            "in_flight": False,
+            "retried": True,
+        }
+
+    controller = OutageLog()
+    controller.merge([met("m.yaml::a", "2026-12-05T10:00:00Z", 3.1)])  # worker gw0
+    controller.merge([met("m.yaml::b", "2026-12-05T10:00:01Z", 2.4)])  # worker gw1
+    assert controller.count == 1
+    assert len(controller.outages) == 2
+    assert controller.summary() == (
+        "the target stopped answering 1 time(s) mid-run (longest 3.1 s); it restarted"
+    )
+    controller.merge([met("m.yaml::c", "2026-12-05T10:01:00Z", 1.0)])
+    assert controller.count == 2
